@@ -1,0 +1,1 @@
+//! App wiring (being written).

@@ -1,0 +1,305 @@
+//! Start-up validation: every problem in a loaded configuration, each naming
+//! the key it is about, so `hookgate check-config` can list them all at once.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::{Config, Preset, SourceConfig};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// hookgate refuses to start.
+    Error,
+    /// hookgate starts, but the operator should look.
+    Warning,
+}
+
+/// One finding about a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The dotted key it is about, e.g. `sources[2].secrets`.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: {}: {}", self.key, self.message)
+    }
+}
+
+/// Collects findings while walking the configuration.
+#[derive(Default)]
+struct Findings(Vec<ConfigIssue>);
+
+impl Findings {
+    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigIssue { severity: Severity::Error, key: key.into(), message: message.into() });
+    }
+    fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigIssue { severity: Severity::Warning, key: key.into(), message: message.into() });
+    }
+}
+
+impl Config {
+    /// Every finding about this configuration; start-up refuses any with `Severity::Error`.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut findings = Findings::default();
+        self.check_ingest(&mut findings);
+        self.check_kafka(&mut findings);
+        self.check_dedup(&mut findings);
+        self.check_query(&mut findings);
+        self.check_listeners(&mut findings);
+        if self.sources.is_empty() {
+            findings.error("sources", "no [[sources]] configured: nothing could be received");
+        }
+        let mut names = HashSet::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            if !names.insert(source.name.as_str()) {
+                findings.error(format!("sources[{index}].name"), format!("source `{}` is defined twice", source.name));
+            }
+            check_source(index, source, &mut findings);
+        }
+        findings.0
+    }
+
+    /// The findings that prevent start-up.
+    pub fn errors(&self) -> Vec<ConfigIssue> {
+        self.validate().into_iter().filter(|i| i.severity == Severity::Error).collect()
+    }
+
+    fn check_ingest(&self, findings: &mut Findings) {
+        let ingest = &self.ingest;
+        if ingest.max_body_bytes == 0 {
+            findings.error("ingest.max_body_bytes", "must be greater than 0");
+        }
+        if ingest.deadline.is_zero() {
+            findings.error("ingest.deadline", "must be greater than 0");
+        } else if ingest.deadline.as_secs() >= 10 {
+            findings.warn("ingest.deadline", "10s or more: GitHub gives up after 10s, so senders may time out before hookgate answers 503");
+        }
+        if ingest.header_timeout.is_zero() {
+            findings.error("ingest.header_timeout", "must be greater than 0");
+        }
+        if ingest.body_timeout.is_zero() {
+            findings.error("ingest.body_timeout", "must be greater than 0");
+        }
+        if ingest.max_connections == 0 {
+            findings.error("ingest.max_connections", "must be greater than 0");
+        }
+        if ingest.max_in_flight == 0 {
+            findings.error("ingest.max_in_flight", "must be greater than 0");
+        }
+        if let Some(header) = &ingest.client_ip_header {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                findings.error("ingest.client_ip_header", format!("`{header}` is not a valid header name"));
+            }
+        }
+    }
+
+    fn check_kafka(&self, findings: &mut Findings) {
+        if self.kafka.topic.is_empty() {
+            findings.error("kafka.topic", "must not be empty");
+        }
+        if let Some(brokers) = &self.kafka.brokers {
+            if brokers.trim().is_empty() {
+                findings.error("kafka.brokers", "must list at least one host:port (omit it for the embedded broker)");
+            }
+        }
+        if self.kafka.embedded_partitions < 1 {
+            findings.error("kafka.embedded_partitions", "must be at least 1");
+        }
+        for (name, problem) in crate::publish::rejected_options(&self.kafka.options) {
+            findings.error(format!("kafka.options.\"{name}\""), problem);
+        }
+    }
+
+    fn check_dedup(&self, findings: &mut Findings) {
+        if self.dedup.window.is_zero() {
+            findings.error("dedup.window", "must be greater than 0");
+        }
+        if self.dedup.max_keys == 0 {
+            findings.error("dedup.max_keys", "must be greater than 0");
+        }
+        if let Some(url) = &self.dedup.redis {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
+                findings.error("dedup.redis", "must be a redis:// or rediss:// URL");
+            }
+        }
+        if let Some(quota) = self.rate_limit.per_client_ip {
+            check_quota("rate_limit.per_client_ip", quota, findings);
+        }
+        if self.rate_limit.max_tracked_clients == 0 {
+            findings.error("rate_limit.max_tracked_clients", "must be greater than 0");
+        }
+    }
+
+    fn check_query(&self, findings: &mut Findings) {
+        let query = &self.query;
+        let store = query.store.as_str();
+        if !(store.starts_with("sqlite:") || store.starts_with("postgres://") || store.starts_with("postgresql://")) {
+            findings.error("query.store", "must be sqlite://PATH or postgres://USER@HOST/DB");
+        }
+        if query.retention.is_zero() {
+            findings.error("query.retention", "must be greater than 0");
+        }
+        if query.tokens.is_empty() && !query.listen.ip().is_loopback() {
+            findings.error("query.tokens", "the query API listens beyond loopback, so at least one token is required");
+        }
+        let sources: HashSet<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+        for (index, token) in query.tokens.iter().enumerate() {
+            let key = format!("query.tokens[{index}]");
+            if token.scopes.is_empty() {
+                findings.error(format!("{key}.scopes"), "must grant at least one of \"read\", \"replay\"");
+            }
+            if token.token.is_literal() {
+                findings.warn(format!("{key}.token"), "written literally; prefer env:NAME or file:PATH");
+            }
+            for name in token.sources.iter().flatten() {
+                if !sources.contains(name.as_str()) {
+                    findings.error(format!("{key}.sources"), format!("`{name}` is not a configured source"));
+                }
+            }
+        }
+    }
+
+    fn check_listeners(&self, findings: &mut Findings) {
+        let listeners = [
+            ("ingest.listen", self.ingest.listen),
+            ("query.listen", self.query.listen),
+            ("metrics.listen", self.metrics.listen),
+        ];
+        for (i, (key, addr)) in listeners.iter().enumerate() {
+            for (other, other_addr) in &listeners[..i] {
+                if addr == other_addr && addr.port() != 0 {
+                    findings.error(*key, format!("{addr} is already used by {other}"));
+                }
+            }
+        }
+    }
+}
+
+fn check_quota(key: &str, quota: super::Quota, findings: &mut Findings) {
+    if quota.per_second == 0 {
+        findings.error(format!("{key}.per_second"), "must be greater than 0");
+    }
+    if quota.burst == 0 {
+        findings.error(format!("{key}.burst"), "must be greater than 0");
+    }
+}
+
+fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
+    let key = format!("sources[{index}]");
+    let valid_name = !source.name.is_empty()
+        && source.name.len() <= 64
+        && source.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid_name {
+        findings.error(format!("{key}.name"), "must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'");
+    }
+    match (source.verify, source.secrets.is_empty()) {
+        (Preset::None, false) => findings.error(format!("{key}.secrets"), "verify = \"none\" takes no secrets"),
+        (Preset::None, true) => findings.warn(format!("{key}.verify"), "\"none\": requests are not authenticated"),
+        (_, true) => findings.error(format!("{key}.secrets"), "at least one secret is required to verify signatures"),
+        (_, false) => {}
+    }
+    for (i, secret) in source.secrets.iter().enumerate() {
+        if secret.is_literal() {
+            findings.warn(format!("{key}.secrets[{i}]"), "written literally; prefer env:NAME or file:PATH");
+        }
+    }
+    match (source.verify, &source.hmac) {
+        (Preset::Hmac, None) => findings.error(format!("{key}.hmac"), "verify = \"hmac\" needs a [sources.hmac] table"),
+        (Preset::Hmac, Some(_)) | (_, None) => {}
+        (_, Some(_)) => findings.error(format!("{key}.hmac"), "only used with verify = \"hmac\""),
+    }
+    if let Err(problem) = crate::verify::Verifier::from_source(source) {
+        findings.error(format!("{key}.{}", problem.key), problem.message);
+    }
+    if let Some(quota) = source.rate_limit {
+        check_quota(&format!("{key}.rate_limit"), quota, findings);
+    }
+    if source.max_body_bytes == Some(0) {
+        findings.error(format!("{key}.max_body_bytes"), "must be greater than 0");
+    }
+    if source.topic.as_deref() == Some("") {
+        findings.error(format!("{key}.topic"), "must not be empty");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issues(text: &str) -> Vec<ConfigIssue> {
+        Config::from_toml(text).expect("parses").validate()
+    }
+
+    #[test]
+    fn the_documented_example_validates() {
+        std::env::set_var("HOOKGATE_VALIDATE_TEST_GH", "s3cret");
+        let text = r#"
+            [ingest]
+            listen = "127.0.0.1:8080"
+            deadline = "8s"
+            [kafka]
+            brokers = "127.0.0.1:9092"
+            [kafka.options]
+            "linger.ms" = "5"
+            [[sources]]
+            name = "github"
+            verify = "github"
+            secrets = ["env:HOOKGATE_VALIDATE_TEST_GH"]
+        "#;
+        let errors: Vec<_> = issues(text).into_iter().filter(|i| i.severity == Severity::Error).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::from_toml("[ingest]\nlisten_port = 1\n").unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_and_duplicate_source_are_named() {
+        let text = r#"
+            [[sources]]
+            name = "a"
+            verify = "github"
+            [[sources]]
+            name = "a"
+            verify = "none"
+        "#;
+        let found = issues(text);
+        assert!(found.iter().any(|i| i.key == "sources[0].secrets" && i.severity == Severity::Error), "{found:?}");
+        assert!(found.iter().any(|i| i.key == "sources[1].name"), "{found:?}");
+    }
+
+    #[test]
+    fn guarantee_weakening_kafka_options_are_errors() {
+        let text = "[kafka.options]\n\"acks\" = \"1\"\n[[sources]]\nname = \"a\"\nverify = \"none\"\n";
+        let found = issues(text);
+        assert!(found.iter().any(|i| i.key == "kafka.options.\"acks\""), "{found:?}");
+    }
+
+    #[test]
+    fn public_query_listener_needs_a_token() {
+        let text = "[query]\nlisten = \"0.0.0.0:8081\"\n[[sources]]\nname = \"a\"\nverify = \"none\"\n";
+        assert!(issues(text).iter().any(|i| i.key == "query.tokens"));
+    }
+
+    #[test]
+    fn bad_key_spec_is_a_parse_error() {
+        let text = "[[sources]]\nname = \"a\"\nverify = \"none\"\ndedup_key = \"body:/id\"\n";
+        let err = Config::from_toml(text).unwrap_err().to_string();
+        assert!(err.contains("dedup_key") || err.contains("body:/id"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! History (being written).

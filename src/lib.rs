@@ -1,0 +1,31 @@
+//! hookgate: a webhook gateway in front of Kafka.
+//!
+//! Providers POST webhooks to `/webhooks/{source}`; hookgate verifies the
+//! signature, rate-limits and deduplicates, wraps the request in a protobuf
+//! envelope and answers only once Kafka has acknowledged the write. A
+//! companion query API indexes the topics and serves the history.
+//!
+//! Map of the crate:
+//! - [`config`]: the TOML configuration, environment overrides, validation.
+//! - [`verify`]: signature schemes, one file per family.
+//! - [`ratelimit`]: per-source and per-client-IP quotas (governor).
+//! - [`dedup`]: reserve/commit/release of delivery keys, in process or in Redis.
+//! - [`envelope`]: the generated `hookgate.v1` protobuf types and their construction.
+//! - [`publish`]: the shared Kafka producer, its guarantees and the embedded broker.
+//! - [`ingest`]: the hyper listener and the webhook request pipeline.
+//! - [`history`]: indexer, history stores (SQLite, PostgreSQL) and the query API.
+//! - [`telemetry`]: metric names, the Prometheus recorder and health endpoints.
+//! - [`app`]: wiring of the roles of `hookgate serve`, start-up and shutdown.
+//! - [`cli`]: the command line (`serve`, `check-config`, `send`).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dedup;
+pub mod envelope;
+pub mod history;
+pub mod ingest;
+pub mod publish;
+pub mod ratelimit;
+pub mod telemetry;
+pub mod verify;

@@ -1,0 +1,3 @@
+//! Telemetry: metric names, the Prometheus recorder, and the health endpoints.
+
+pub mod names;
