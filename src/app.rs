@@ -1,1 +1,226 @@
-//! App wiring (being written).
+//! Wiring of `hookgate serve`: connect Kafka (or start the embedded broker),
+//! start the roles this process runs, serve metrics, and on shutdown stop
+//! accepting, drain in-flight webhooks and flush the producer.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::FutureExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::dedup::Dedup;
+use crate::history::QueryService;
+use crate::ingest::{Ingest, ServerLimits};
+use crate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
+use crate::ratelimit::RateLimiter;
+use crate::telemetry::{self, Readiness};
+
+/// How long shutdown waits for the producer to hand every queued record to the broker.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often idle rate-limiter state is dropped.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Which parts of hookgate this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Ingest, indexer and query API.
+    #[default]
+    All,
+    /// Only the webhook listener.
+    Ingest,
+    /// Only the indexer and query API.
+    Query,
+}
+
+impl Role {
+    fn ingest(self) -> bool {
+        matches!(self, Role::All | Role::Ingest)
+    }
+    fn query(self) -> bool {
+        matches!(self, Role::All | Role::Query)
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "all" => Ok(Role::All),
+            "ingest" => Ok(Role::Ingest),
+            "query" => Ok(Role::Query),
+            other => Err(format!("unknown role `{other}`: expected all, ingest or query")),
+        }
+    }
+}
+
+/// Where the Kafka cluster is: configured, or the embedded broker kept alive by the returned handle.
+fn connect_kafka(config: &Config) -> anyhow::Result<(KafkaEndpoint, Option<EmbeddedBroker>)> {
+    let options = config.kafka.options.clone();
+    if let Some(brokers) = &config.kafka.brokers {
+        return Ok((KafkaEndpoint { bootstrap: brokers.clone(), options }, None));
+    }
+    let embedded = EmbeddedBroker::start(&config.topics(), config.kafka.embedded_partitions)?;
+    tracing::warn!(
+        bootstrap = embedded.bootstrap_servers(),
+        topics = ?config.topics(),
+        "no [kafka] brokers configured: started the EMBEDDED in-memory broker; any Kafka client can read it at this address, \
+         and EVERY EVENT IN IT IS LOST WHEN hookgate EXITS"
+    );
+    Ok((KafkaEndpoint { bootstrap: embedded.bootstrap_servers().to_owned(), options }, Some(embedded)))
+}
+
+/// How long librdkafka keeps trying one record: a little under the ingest
+/// deadline, so its verdict (not our timer) decides the answer when possible.
+fn message_timeout(config: &Config) -> Duration {
+    config.ingest.deadline.saturating_sub(Duration::from_millis(500)).max(Duration::from_secs(1))
+}
+
+async fn bind(key: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {key} = {addr}"))
+}
+
+/// Runs `hookgate serve` until `shutdown` completes, then shuts down gracefully.
+pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let errors = config.errors();
+    if let Some(first) = errors.first() {
+        anyhow::bail!("invalid configuration ({} errors), first: {first}", errors.len());
+    }
+    let config = Arc::new(config);
+    let metrics_handle = telemetry::install();
+    let (endpoint, embedded) = connect_kafka(&config)?;
+    let publisher = Publisher::new(endpoint.clone(), message_timeout(&config)).context("cannot create the Kafka producer")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut readiness = Readiness::default();
+    add_kafka_checks(&mut readiness, &publisher);
+    publisher.probe_broker(Duration::from_secs(2)).await;
+    let supervisor = tokio::spawn(publisher.clone().supervise(stop_rx.clone()));
+
+    let ingest = if role.ingest() {
+        Some(start_ingest(&config, publisher.clone(), &mut readiness, stop_rx.clone()).await?)
+    } else {
+        None
+    };
+    let query = if role.query() {
+        Some(start_query(&config, endpoint, publisher.clone(), &mut readiness, stop_rx.clone()).await?)
+    } else {
+        None
+    };
+    let metrics_listener = bind("metrics.listen", config.metrics.listen).await?;
+    tracing::info!(role = "metrics", addr = %metrics_listener.local_addr()?, "listening");
+    let metrics_server = serve_metrics(metrics_listener, telemetry::router(metrics_handle, readiness.clone()), stop_rx.clone());
+
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; finishing in-flight webhooks");
+    readiness.start_draining();
+    let _ = stop_tx.send(true);
+    if let Some(ingest) = ingest {
+        let _ = ingest.await;
+    }
+    let flushed = publisher.flush(FLUSH_TIMEOUT).await;
+    tracing::info!(flushed, "producer flushed");
+    let _ = metrics_server.await;
+    drop(readiness);
+    if let Some(query) = query.and_then(Arc::into_inner) {
+        query.join().await;
+    }
+    let _ = supervisor.await;
+    // The producer goes before the broker it talks to.
+    drop(publisher);
+    drop(embedded);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn add_kafka_checks(readiness: &mut Readiness, publisher: &Publisher) {
+    let p = publisher.clone();
+    readiness.check("broker", move || {
+        let reachable = p.broker_reachable();
+        async move { reachable }.boxed()
+    });
+    let p = publisher.clone();
+    readiness.check("producer", move || {
+        let healthy = p.producer_healthy();
+        async move { healthy }.boxed()
+    });
+}
+
+async fn start_ingest(
+    config: &Arc<Config>,
+    publisher: Publisher,
+    readiness: &mut Readiness,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let sources = crate::ingest::prepare_sources(config)
+        .map_err(|(name, problem)| anyhow::anyhow!("source {name}: {}: {}", problem.key, problem.message))?;
+    let dedup = Dedup::connect(&config.dedup).await.context("cannot open the dedup store")?;
+    let d = dedup.clone();
+    readiness.check("dedup", move || {
+        let d = d.clone();
+        async move { d.is_healthy().await }.boxed()
+    });
+    let limiter = Arc::new(RateLimiter::new(config));
+    tokio::spawn(prune_rate_limits(limiter.clone(), stop.clone()));
+    let ingest = Arc::new(Ingest::new(config, sources, limiter, dedup, publisher));
+    let listener = bind("ingest.listen", config.ingest.listen).await?;
+    tracing::info!(role = "ingest", addr = %listener.local_addr()?, sources = config.sources.len(), "listening");
+    let limits = ServerLimits {
+        max_connections: config.ingest.max_connections,
+        header_timeout: config.ingest.header_timeout,
+        drain_timeout: config.ingest.deadline + Duration::from_secs(2),
+    };
+    Ok(tokio::spawn(crate::ingest::serve(listener, ingest, limits, stop)))
+}
+
+async fn prune_rate_limits(limiter: Arc<RateLimiter>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => limiter.prune(),
+            _ = crate::shutdown::stopped(&mut stop) => return,
+        }
+    }
+}
+
+async fn start_query(
+    config: &Arc<Config>,
+    endpoint: KafkaEndpoint,
+    publisher: Publisher,
+    readiness: &mut Readiness,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Arc<QueryService>> {
+    let listener = bind("query.listen", config.query.listen).await?;
+    let service = QueryService::start(config.clone(), endpoint, publisher, listener, stop)
+        .await
+        .context("cannot start the history store and query API")?;
+    tracing::info!(role = "query", addr = %service.local_addr(), store = %store_kind(&config.query.store), "listening");
+    let service = Arc::new(service);
+    let s = service.clone();
+    readiness.check("store", move || {
+        let s = s.clone();
+        async move { s.store_ready().await }.boxed()
+    });
+    Ok(service)
+}
+
+fn store_kind(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
+fn serve_metrics(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let shutdown = async move { crate::shutdown::stopped(&mut stop).await };
+        if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!(%error, "metrics listener failed");
+        }
+    })
+}

@@ -1,2 +1,2 @@
-//! The `hookgate` binary: everything lives in the library; see `hookgate::cli`.
+//! The `hookgate` binary (being wired).
 fn main() {}

@@ -15,7 +15,7 @@ use figment::Figment;
 use serde::Deserialize;
 
 pub use secret::{Secret, SecretError};
-pub use validate::ConfigIssue;
+pub use validate::{ConfigIssue, Severity};
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";
@@ -64,7 +64,7 @@ pub struct IngestConfig {
     /// Time a client has to send the complete body once the headers arrived.
     #[serde(with = "humantime_serde")]
     pub body_timeout: Duration,
-    /// Header holding the client address, set by a trusted reverse proxy (left-most entry is used).
+    /// Header holding the client address, set by a trusted reverse proxy (its last entry, the one the proxy appended, is used).
     pub client_ip_header: Option<String>,
     /// Most open connections; further connections wait in the kernel backlog.
     pub max_connections: usize,

@@ -1,1 +1,129 @@
-//! History (being written).
+//! Event history: the indexer that copies every published envelope from
+//! Kafka into a history store, the store itself (SQLite or PostgreSQL),
+//! retention, and the query API that serves it over HTTP.
+//!
+//! - [`store`](Store): one interface over both databases; migrations under `migrations/`.
+//! - [`Indexer`]: Kafka consumer, idempotent batched writes, commits after the write.
+//! - [`LiveFeed`]: newly indexed events fanned out to live tails.
+//! - [`retention`]: deletes events older than `query.retention`.
+//! - [`api`]: the axum router (`/v1/events...`).
+//!
+//! [`QueryService`] starts all of it for the query role of `hookgate serve`.
+
+pub mod api;
+mod indexer;
+mod live;
+pub mod retention;
+mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::publish::{KafkaEndpoint, Publisher};
+
+pub use api::{router, ApiState};
+pub use indexer::{Indexer, IndexerReport, IndexerSettings};
+pub use live::{LiveFeed, LIVE_FEED_CAPACITY};
+pub use store::{
+    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance, SqliteStore,
+    Store, StoreError, VerificationInfo,
+};
+
+/// Why the query role could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The history store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The indexer's Kafka consumer could not be created.
+    #[error("cannot create the indexer's kafka consumer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The listener has no local address.
+    #[error("query API listener: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// The running query role: indexer, retention and query API.
+#[derive(Debug)]
+pub struct QueryService {
+    /// Where the query API listens.
+    addr: SocketAddr,
+    /// The history store (for readiness).
+    store: Store,
+    /// The indexer, retention and API tasks, by name.
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl QueryService {
+    /// Opens the store from `config.query.store` (migrations applied), starts
+    /// the indexer (consumes `config.topics()` from `endpoint` with group
+    /// `config.query.consumer_group`), the retention task, and serves the
+    /// query API on `listener` until `shutdown` turns true. Replays go
+    /// through `publisher`.
+    pub async fn start(
+        config: Arc<Config>,
+        endpoint: KafkaEndpoint,
+        publisher: Publisher,
+        listener: tokio::net::TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<QueryService, HistoryError> {
+        let addr = listener.local_addr()?;
+        let store = Store::open(&config.query.store).await?;
+        let live = LiveFeed::default();
+        let indexer = Indexer::new(&endpoint, &IndexerSettings::from_config(&config), store.clone(), live.clone())?;
+        let retention = config.query.retention;
+        let state = ApiState::new(store.clone(), config, publisher, live, shutdown.clone());
+        let tasks = vec![
+            ("indexer", tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move { indexer.run(shutdown).await; }
+            })),
+            ("retention", tokio::spawn(retention::run(store.clone(), retention, shutdown.clone()))),
+            ("query api", tokio::spawn(serve(listener, router(state), shutdown))),
+        ];
+        tracing::info!(%addr, "query API listening");
+        Ok(QueryService { addr, store, tasks })
+    }
+
+    /// Address of the query API.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Readiness of the query role: the store answers a trivial query.
+    pub async fn store_ready(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
+    /// Waits for the indexer, API and retention tasks to finish after shutdown, then closes the store.
+    pub async fn join(self) {
+        for (name, task) in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(task = name, %error, "query role task failed");
+            }
+        }
+        self.store.close().await;
+    }
+}
+
+/// Serves the router until shutdown; open live tails end at shutdown too.
+async fn serve(listener: tokio::net::TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) {
+    let stop = async move { shutdown_requested(&mut shutdown).await };
+    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+        tracing::error!(%error, "query API server failed");
+    }
+}
+
+/// Resolves once `shutdown` is true (or its sender is gone).
+pub(crate) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}

@@ -1,1 +1,14 @@
-//! Ingest (being written).
+//! Ingest: the `/webhooks/{source}` listener and its request pipeline.
+
+mod body;
+mod error;
+mod extract;
+mod handler;
+mod server;
+mod source;
+
+pub use error::{IngestBody, IngestError};
+pub use extract::{client_ip, extract, LazyJson};
+pub use handler::Ingest;
+pub use server::{serve, ServerLimits};
+pub use source::{prepare as prepare_sources, Source, Sources};

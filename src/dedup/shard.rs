@@ -1,0 +1,372 @@
+//! One shard of the in-process dedup store: the delivered keys of the shard
+//! in commit order (a ring, which is also the expiry and eviction order,
+//! since every key lives for the same window) plus an open-addressing index
+//! of ring positions, and the keys reserved but not yet settled.
+//!
+//! Memory per delivered key: a 40-byte ring slot (128-bit key hash, 16-byte
+//! event id, 8-byte expiry) plus 4-byte index buckets kept between 1/4 and
+//! 1/2 full, i.e. 8 to 16 bytes: 48-56 B/key once the ring is full (its
+//! capacity is capped at the shard's bound), up to 25 % more for ring slack
+//! while it grows. The key text is never stored.
+
+use std::collections::{HashSet, VecDeque};
+
+/// A 128-bit hash of (source, key).
+pub(super) type KeyHash = u128;
+
+/// Index buckets hold ring sequence numbers modulo 2^31 with this bit set; 0 is empty.
+const OCCUPIED: u32 = 1 << 31;
+/// Mask of the sequence bits of a bucket.
+const SEQ_MASK: u32 = OCCUPIED - 1;
+/// Smallest index table.
+const MIN_TABLE: usize = 16;
+/// Most delivered keys one shard may hold (sequence numbers must stay unambiguous modulo 2^31).
+pub(super) const MAX_SHARD_KEYS: usize = 1 << 30;
+
+/// A delivered key.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The key's hash, as two halves so that the slot needs only 8-byte alignment.
+    hash: [u64; 2],
+    /// The original event id (a UUID).
+    id: [u8; 16],
+    /// When the key is forgotten, in nanoseconds since the store's epoch.
+    expires: u64,
+}
+
+/// What a reservation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Claim {
+    /// The key was free and is now reserved.
+    Reserved,
+    /// The key was delivered as this event id.
+    Duplicate([u8; 16]),
+    /// The key is reserved by a request that has not finished.
+    InFlight,
+}
+
+/// Delivered and reserved keys of one shard.
+#[derive(Debug)]
+pub(super) struct Shard {
+    /// Delivered keys, oldest first.
+    ring: VecDeque<Slot>,
+    /// Sequence number of `ring[0]`.
+    head: u64,
+    /// Open-addressing (linear probing) index into `ring`; length is a power of two or 0.
+    table: Vec<u32>,
+    /// Keys reserved by requests still publishing.
+    pending: HashSet<KeyHash>,
+    /// Most delivered keys held; the oldest is evicted beyond it.
+    cap: usize,
+}
+
+fn halves(hash: KeyHash) -> [u64; 2] {
+    [hash as u64, (hash >> 64) as u64]
+}
+
+impl Shard {
+    /// An empty shard holding at most `cap` delivered keys.
+    pub(super) fn new(cap: usize) -> Self {
+        let cap = cap.clamp(1, MAX_SHARD_KEYS);
+        Self { ring: VecDeque::new(), head: 0, table: Vec::new(), pending: HashSet::new(), cap }
+    }
+
+    /// Delivered keys held.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Heap bytes held by the delivered keys (ring and index).
+    #[cfg(test)]
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.ring.capacity() * size_of::<Slot>() + self.table.capacity() * size_of::<u32>()
+    }
+
+    /// Claims `hash` unless it is delivered or reserved; forgets expired keys first.
+    pub(super) fn reserve(&mut self, hash: KeyHash, now: u64) -> Claim {
+        self.expire(now);
+        if self.pending.contains(&hash) {
+            Claim::InFlight
+        } else if let Some((_, offset)) = self.find(halves(hash)) {
+            Claim::Duplicate(self.ring[offset].id)
+        } else {
+            self.pending.insert(hash);
+            Claim::Reserved
+        }
+    }
+
+    /// Marks a reserved key delivered as `id` until `now + window`.
+    pub(super) fn commit(&mut self, hash: KeyHash, id: [u8; 16], now: u64, window: u64) {
+        self.pending.remove(&hash);
+        self.expire(now);
+        if self.find(halves(hash)).is_some() {
+            return;
+        }
+        // Keep the ring sorted by expiry even if clocks were read out of order.
+        let floor = self.ring.back().map_or(0, |s| s.expires);
+        self.push(Slot { hash: halves(hash), id, expires: now.saturating_add(window).max(floor) });
+    }
+
+    /// Frees a reserved key.
+    pub(super) fn release(&mut self, hash: KeyHash) {
+        self.pending.remove(&hash);
+    }
+
+    /// Forgets expired keys and returns unused memory; returns the keys left.
+    pub(super) fn sweep(&mut self, now: u64) -> usize {
+        self.expire(now);
+        if self.table.len() > MIN_TABLE && self.ring.len() * 16 < self.table.len() {
+            self.rebuild(table_size_for(self.ring.len()));
+        }
+        if self.ring.capacity() > 2 * self.ring.len() + MIN_TABLE {
+            self.ring.shrink_to(self.ring.len() + self.ring.len() / 4);
+        }
+        self.ring.len()
+    }
+
+    fn expire(&mut self, now: u64) {
+        while self.ring.front().is_some_and(|slot| slot.expires <= now) {
+            self.pop_front();
+        }
+    }
+
+    fn push(&mut self, slot: Slot) {
+        while self.ring.len() >= self.cap {
+            self.pop_front();
+        }
+        if (self.ring.len() + 1) * 2 > self.table.len() {
+            self.rebuild((self.table.len() * 2).max(MIN_TABLE));
+        }
+        if self.ring.len() == self.ring.capacity() {
+            // Grow by a quarter, not double: the ring dominates memory, and it is capped.
+            let more = (self.ring.len() / 4).max(MIN_TABLE).min(self.cap - self.ring.len());
+            self.ring.reserve_exact(more);
+        }
+        let seq = self.head + self.ring.len() as u64;
+        self.ring.push_back(slot);
+        self.place(slot.hash, tag(seq));
+    }
+
+    fn pop_front(&mut self) {
+        let Some(front) = self.ring.front() else { return };
+        let wanted = tag(self.head);
+        let mut bucket = self.home(front.hash);
+        while self.table[bucket] != wanted {
+            bucket = (bucket + 1) & self.mask();
+        }
+        self.remove_bucket(bucket);
+        self.ring.pop_front();
+        self.head += 1;
+    }
+
+    /// Finds the bucket and ring offset of a delivered key.
+    fn find(&self, hash: [u64; 2]) -> Option<(usize, usize)> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mut bucket = self.home(hash);
+        loop {
+            let entry = self.table[bucket];
+            if entry == 0 {
+                return None;
+            }
+            let offset = self.offset(entry);
+            if self.ring[offset].hash == hash {
+                return Some((bucket, offset));
+            }
+            bucket = (bucket + 1) & self.mask();
+        }
+    }
+
+    /// Backward-shift deletion: moves later entries of the probe run into the hole.
+    fn remove_bucket(&mut self, mut hole: usize) {
+        let mask = self.mask();
+        let mut next = hole;
+        loop {
+            next = (next + 1) & mask;
+            let entry = self.table[next];
+            if entry == 0 {
+                break;
+            }
+            let home = self.home(self.ring[self.offset(entry)].hash);
+            // The entry may move into the hole unless its home lies cyclically in (hole, next].
+            let stays = if hole <= next { hole < home && home <= next } else { hole < home || home <= next };
+            if !stays {
+                self.table[hole] = entry;
+                hole = next;
+            }
+        }
+        self.table[hole] = 0;
+    }
+
+    fn place(&mut self, hash: [u64; 2], entry: u32) {
+        let mut bucket = self.home(hash);
+        while self.table[bucket] != 0 {
+            bucket = (bucket + 1) & self.mask();
+        }
+        self.table[bucket] = entry;
+    }
+
+    fn rebuild(&mut self, size: usize) {
+        self.table = vec![0; size];
+        for offset in 0..self.ring.len() {
+            self.place(self.ring[offset].hash, tag(self.head + offset as u64));
+        }
+    }
+
+    fn offset(&self, entry: u32) -> usize {
+        ((entry & SEQ_MASK).wrapping_sub(self.head as u32) & SEQ_MASK) as usize
+    }
+
+    fn home(&self, hash: [u64; 2]) -> usize {
+        // The low half picks the bucket; the shard was picked from the high half.
+        hash[0] as usize & self.mask()
+    }
+
+    fn mask(&self) -> usize {
+        self.table.len() - 1
+    }
+}
+
+fn tag(seq: u64) -> u32 {
+    (seq as u32 & SEQ_MASK) | OCCUPIED
+}
+
+/// Index size for `keys` keys: at most a quarter full after a rebuild.
+fn table_size_for(keys: usize) -> usize {
+    (keys * 4).next_power_of_two().max(MIN_TABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const ID: [u8; 16] = [7; 16];
+
+    fn committed(shard: &mut Shard, hash: KeyHash, now: u64, window: u64) {
+        assert_eq!(shard.reserve(hash, now), Claim::Reserved);
+        shard.commit(hash, ID, now, window);
+    }
+
+    #[test]
+    fn slot_is_40_bytes() {
+        assert_eq!(size_of::<Slot>(), 40);
+    }
+
+    #[test]
+    fn reserve_commit_duplicate_release() {
+        let mut shard = Shard::new(100);
+        assert_eq!(shard.reserve(1, 0), Claim::Reserved);
+        assert_eq!(shard.reserve(1, 0), Claim::InFlight);
+        shard.release(1);
+        assert_eq!(shard.reserve(1, 0), Claim::Reserved);
+        shard.commit(1, ID, 0, 10);
+        assert_eq!(shard.reserve(1, 5), Claim::Duplicate(ID));
+        assert_eq!(shard.reserve(1, 10), Claim::Reserved, "expired at now + window");
+    }
+
+    #[test]
+    fn oldest_evicted_beyond_cap() {
+        let mut shard = Shard::new(3);
+        for hash in 1..=4 {
+            committed(&mut shard, hash, 0, 100);
+        }
+        assert_eq!(shard.len(), 3);
+        assert_eq!(shard.reserve(1, 0), Claim::Reserved);
+        assert_eq!(shard.reserve(4, 0), Claim::Duplicate(ID));
+    }
+
+    #[test]
+    fn colliding_low_halves_stay_distinct() {
+        let mut shard = Shard::new(100);
+        let (a, b) = (5u128, 5u128 | (1 << 64));
+        committed(&mut shard, a, 0, 100);
+        assert_eq!(shard.reserve(b, 0), Claim::Reserved);
+        shard.commit(b, [9; 16], 0, 100);
+        assert_eq!(shard.reserve(a, 0), Claim::Duplicate(ID));
+        assert_eq!(shard.reserve(b, 0), Claim::Duplicate([9; 16]));
+    }
+
+    #[test]
+    fn sweep_shrinks_after_expiry() {
+        let mut shard = Shard::new(100_000);
+        for hash in 0..10_000u128 {
+            committed(&mut shard, hash * 0x9E37_79B9_7F4A_7C15, 0, 10);
+        }
+        let full = shard.heap_bytes();
+        eprintln!("10000 keys while growing: {:.1} B/key", full as f64 / 10_000.0);
+        assert!(full / 10_000 <= 56 + 10, "{} B/key", full / 10_000);
+        assert_eq!(shard.sweep(10), 0);
+        assert!(shard.heap_bytes() < full / 10);
+    }
+
+    #[test]
+    fn bytes_per_key_at_the_bound() {
+        let cap = 78_125; // the default 5,000,000 keys over 64 shards
+        let mut shard = Shard::new(cap);
+        for n in 0..(cap as u128 + 1000) {
+            committed(&mut shard, n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835), 0, 100);
+        }
+        let per_key = shard.heap_bytes() as f64 / cap as f64;
+        eprintln!("{cap} keys: {} bytes, {per_key:.1} B/key", shard.heap_bytes());
+        assert!(per_key < 56.0, "{per_key} B/key");
+    }
+
+    proptest! {
+        /// The shard behaves like a map with FIFO eviction, for any sequence of operations.
+        #[test]
+        fn matches_a_model(ops in proptest::collection::vec((0u8..4, 0u128..40, 0u64..3), 1..400)) {
+            let (cap, window) = (16, 20);
+            let mut shard = Shard::new(cap);
+            let mut model: VecDeque<(KeyHash, u64)> = VecDeque::new();
+            let mut pending: HashMap<KeyHash, ()> = HashMap::new();
+            let mut now = 0;
+            for (op, key, tick) in ops {
+                now += tick;
+                // Spread keys over the table, with some sharing a low half.
+                let hash = (key % 7) | (key << 64);
+                model.retain(|&(_, expires)| expires > now);
+                let in_model = model.iter().any(|&(h, _)| h == hash);
+                match op {
+                    0 => {
+                        let expected = if pending.contains_key(&hash) { Claim::InFlight }
+                            else if in_model { Claim::Duplicate(ID) } else { Claim::Reserved };
+                        prop_assert_eq!(shard.reserve(hash, now), expected);
+                        if expected == Claim::Reserved { pending.insert(hash, ()); }
+                    }
+                    1 if pending.remove(&hash).is_some() => {
+                        shard.commit(hash, ID, now, window);
+                        if model.len() == cap { model.pop_front(); }
+                        model.push_back((hash, now + window));
+                    }
+                    2 => { pending.remove(&hash); shard.release(hash); }
+                    _ => prop_assert_eq!(shard.sweep(now), model.len()),
+                }
+            }
+            prop_assert_eq!(shard.sweep(now), model.len());
+        }
+    }
+}
+#[cfg(test)]
+mod measure_tmp {
+    use super::*;
+    #[test]
+    fn measure_tmp() {
+        let mut shard = Shard::new(1 << 30);
+        let (mut worst, mut best) = (0.0f64, 1e9f64);
+        for n in 1..300_000u128 {
+            let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+            shard.reserve(h, 0);
+            shard.commit(h, [0; 16], 0, 100);
+            if n > 1000 {
+                let b = shard.heap_bytes() as f64 / n as f64;
+                worst = worst.max(b);
+                best = best.min(b);
+            }
+        }
+        eprintln!("growing: best {best:.1} worst {worst:.1} B/key");
+    }
+}

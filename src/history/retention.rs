@@ -1,0 +1,52 @@
+//! Retention: at start and then every minute, events received longer ago
+//! than `query.retention` are deleted, in bounded batches with a pause
+//! between them so that the indexer and readers are never locked out for long.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::store::{Store, StoreError};
+use super::{now_micros, shutdown_requested};
+use crate::telemetry::names;
+
+/// Time between sweeps.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Most events deleted by one statement.
+pub const DELETE_BATCH: u32 = 1000;
+/// Pause between two delete statements of one sweep.
+const BATCH_PAUSE: Duration = Duration::from_millis(50);
+
+/// Sweeps now and every [`SWEEP_INTERVAL`] until shutdown.
+pub async fn run(store: Store, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match sweep(&store, retention, &mut shutdown).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention deleted old events"),
+            Err(error) => tracing::warn!(%error, "retention sweep failed; retrying at the next one"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            () = shutdown_requested(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Deletes every event older than `retention`, batch by batch; returns how
+/// many. Stops early (with what was deleted so far) at shutdown.
+pub async fn sweep(store: &Store, retention: Duration, shutdown: &mut watch::Receiver<bool>) -> Result<u64, StoreError> {
+    let cutoff = now_micros().saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX));
+    let mut total = 0;
+    loop {
+        let deleted = store.delete_older_than(cutoff, DELETE_BATCH).await?;
+        metrics::counter!(names::RETENTION_DELETED).increment(deleted);
+        total += deleted;
+        if deleted < u64::from(DELETE_BATCH) {
+            return Ok(total);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(BATCH_PAUSE) => {}
+            () = shutdown_requested(shutdown) => return Ok(total),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The history store: one interface over SQLite (embedded default, one WAL
+//! file) and PostgreSQL (shared by several query replicas). Migrations are
+//! applied when a store is opened. Every failure is counted in
+//! `hookgate_store_errors_total{operation}`.
+
+mod postgres;
+mod record;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::time::Duration;
+
+use crate::telemetry::names;
+
+pub use postgres::PostgresStore;
+pub use record::{EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Provenance, VerificationInfo};
+pub use sqlite::SqliteStore;
+
+/// How long a request waits for a free database connection before the
+/// store counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `sqlite:...` nor `postgres://...`.
+    #[error("unsupported history store URL: expected sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl,
+    /// The schema migrations could not be applied.
+    #[error("cannot apply the history store migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database answered with an error or could not be reached.
+    #[error("history store error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored row cannot be read back.
+    #[error("stored event {id} is unreadable: {reason}")]
+    Corrupt {
+        /// The event id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// True when the database is unreachable or saturated (worth a retry), as
+    /// opposed to a statement or data problem.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
+/// Which events a list or live tail returns. `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Allowed sources; `Some(empty)` matches nothing.
+    pub sources: Option<Vec<String>>,
+    /// Exact event type.
+    pub event_type: Option<String>,
+    /// Received at or after, microseconds since the epoch.
+    pub since: Option<i64>,
+    /// Received strictly before, microseconds since the epoch.
+    pub until: Option<i64>,
+    /// Exact deduplication key.
+    pub dedup_key: Option<String>,
+    /// Verification outcome.
+    pub verified: Option<bool>,
+}
+
+impl EventFilter {
+    /// True when `event` passes the filter (used by the live tail).
+    pub fn matches(&self, event: &EventSummary) -> bool {
+        self.sources.as_ref().is_none_or(|s| s.contains(&event.source))
+            && self.event_type.as_ref().is_none_or(|t| event.event_type.as_ref() == Some(t))
+            && self.since.is_none_or(|since| event.received_at >= since)
+            && self.until.is_none_or(|until| event.received_at < until)
+            && self.dedup_key.as_ref().is_none_or(|k| event.dedup_key.as_ref() == Some(k))
+            && self.verified.is_none_or(|v| event.verification.verified == v)
+    }
+}
+
+/// A place in the newest-first order: a page continues strictly after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// `received_at` of the last event of the previous page.
+    pub received_at: i64,
+    /// `id` of the last event of the previous page.
+    pub id: String,
+}
+
+impl From<&EventSummary> for Position {
+    fn from(event: &EventSummary) -> Self {
+        Position { received_at: event.received_at, id: event.id.clone() }
+    }
+}
+
+/// A history store. Clones share one connection pool.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// A SQLite file (or in-memory database).
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+/// Counts a failed store operation.
+fn observe<T>(operation: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    if let Err(error) = &result {
+        metrics::counter!(names::STORE_ERRORS, "operation" => operation).increment(1);
+        tracing::debug!(operation, %error, "history store operation failed");
+    }
+    result
+}
+
+impl Store {
+    /// Opens `sqlite:PATH` / `sqlite::memory:` or `postgres://...` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let result = if url.starts_with("sqlite:") {
+            SqliteStore::open(url).await.map(Store::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PostgresStore::open(url).await.map(Store::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        };
+        observe("open", result)
+    }
+
+    /// Inserts events in one transaction, skipping ids already stored.
+    /// Returns, per input event, whether it was new.
+    pub async fn insert_batch(&self, events: &[EventRecord]) -> Result<Vec<bool>, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.insert_batch(events).await,
+            Store::Postgres(s) => s.insert_batch(events).await,
+        };
+        observe("insert", result)
+    }
+
+    /// Up to `limit` events matching `filter`, newest first, strictly after `after`.
+    pub async fn list(&self, filter: &EventFilter, after: Option<&Position>, limit: u32) -> Result<Vec<EventSummary>, StoreError> {
+        let statement = sql::list(filter, after, limit);
+        let result = match self {
+            Store::Sqlite(s) => s.list(&statement).await,
+            Store::Postgres(s) => s.list(&statement).await,
+        };
+        observe("list", result)
+    }
+
+    /// One complete event.
+    pub async fn get(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.get(id).await,
+            Store::Postgres(s) => s.get(id).await,
+        };
+        observe("get", result)
+    }
+
+    /// Deletes up to `batch` of the oldest events received before `cutoff` (µs); returns how many.
+    pub async fn delete_older_than(&self, cutoff: i64, batch: u32) -> Result<u64, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.delete_older_than(cutoff, batch).await,
+            Store::Postgres(s) => s.delete_older_than(cutoff, batch).await,
+        };
+        observe("delete", result)
+    }
+
+    /// Runs a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(s) => s.ping().await,
+        };
+        observe("ping", result)
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(source: &str, verified: bool, received_at: i64) -> EventSummary {
+        EventSummary {
+            id: "i".into(),
+            source: source.into(),
+            event_type: Some("push".into()),
+            received_at,
+            dedup_key: None,
+            verification: VerificationInfo { scheme: "github".into(), verified, secret_index: 0 },
+            content_type: String::new(),
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            client_addr: String::new(),
+            body_size: 0,
+            provenance: Provenance { topic: "t".into(), partition: 0, offset: 0 },
+            indexed_at: 0,
+        }
+    }
+
+    #[test]
+    fn filters_match_in_memory_like_the_sql() {
+        let e = summary("github", true, 100);
+        assert!(EventFilter::default().matches(&e));
+        assert!(EventFilter { sources: Some(vec!["github".into()]), ..Default::default() }.matches(&e));
+        assert!(!EventFilter { sources: Some(vec![]), ..Default::default() }.matches(&e));
+        assert!(EventFilter { since: Some(100), until: Some(101), ..Default::default() }.matches(&e));
+        assert!(!EventFilter { until: Some(100), ..Default::default() }.matches(&e));
+        assert!(!EventFilter { verified: Some(false), ..Default::default() }.matches(&e));
+        assert!(!EventFilter { dedup_key: Some("k".into()), ..Default::default() }.matches(&e));
+        assert!(!EventFilter { event_type: Some("issues".into()), ..Default::default() }.matches(&e));
+    }
+
+    #[test]
+    fn only_connectivity_errors_count_as_unavailable() {
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::UnsupportedUrl.is_unavailable());
+    }
+}

@@ -1,0 +1,50 @@
+//! The SQLite store: one file in WAL mode (readers never wait for the
+//! indexer's writes), a busy timeout for the single writer, or an in-memory
+//! database for tests.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::{StoreError, ACQUIRE_TIMEOUT};
+
+/// How long a writer waits for the database lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of a file database (WAL: many readers, one writer).
+const FILE_CONNECTIONS: u32 = 8;
+
+/// A SQLite history store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// The connection pool.
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens `sqlite://PATH` (created if missing) or `sqlite::memory:` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT);
+        Self::connect(options, url.contains(":memory:") || url.contains("mode=memory")).await
+    }
+
+    /// Opens a database from explicit options and applies migrations. An
+    /// in-memory database lives as long as its one pooled connection, so it
+    /// gets exactly one that never expires.
+    pub async fn connect(options: SqliteConnectOptions, in_memory: bool) -> Result<Self, StoreError> {
+        let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        let pool_options = if in_memory {
+            pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+        } else {
+            pool_options.max_connections(FILE_CONNECTIONS)
+        };
+        let pool = pool_options.connect_with(options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    super::sql::common_operations!();
+}

@@ -1,0 +1,49 @@
+//! Reading a request body under a size limit and a time limit. An oversized
+//! body is refused as soon as its Content-Length or its streamed bytes pass
+//! the limit, never after buffering all of it.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::error::IngestError;
+
+/// Reads the whole body, at most `limit` bytes, within `timeout`.
+pub(super) async fn read_limited(headers: &HeaderMap, body: Incoming, limit: u64, timeout: Duration) -> Result<Bytes, IngestError> {
+    let declared = declared_length(headers);
+    if declared.is_some_and(|length| length > limit) {
+        return Err(IngestError::TooLarge { limit });
+    }
+    match tokio::time::timeout(timeout, collect(body, limit, declared)).await {
+        Ok(result) => result,
+        Err(_) => Err(IngestError::BodyTimeout),
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+async fn collect(mut body: Incoming, limit: u64, declared: Option<u64>) -> Result<Bytes, IngestError> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| IngestError::BodyRead)?;
+        let Ok(data) = frame.into_data() else { continue };
+        if buffer.len() as u64 + data.len() as u64 > limit {
+            return Err(IngestError::TooLarge { limit });
+        }
+        if buffer.is_empty() && declared == Some(data.len() as u64) {
+            // The whole body arrived in one frame: hand it on without copying.
+            return Ok(data);
+        }
+        if buffer.capacity() == 0 {
+            // Declared lengths were checked against the limit already.
+            buffer.reserve(usize::try_from(declared.unwrap_or(0)).unwrap_or(0).max(data.len()));
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
+}

@@ -1,0 +1,183 @@
+//! Every way a webhook request can be refused, mapped in one place to a
+//! status, a stable snake_case code, an outcome label and a JSON body.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::dedup::DedupError;
+use crate::publish::PublishError;
+use crate::ratelimit::{LimitScope, Limited};
+use crate::verify::VerifyError;
+
+/// The response body type of the webhook listener.
+pub type IngestBody = Full<Bytes>;
+
+/// Why a webhook was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The path is not `/webhooks/{source}`.
+    #[error("no such route; webhooks are POSTed to /webhooks/{{source}}")]
+    NotFound,
+    /// The method is not POST.
+    #[error("webhooks must be POSTed")]
+    MethodNotAllowed,
+    /// The source is not configured.
+    #[error("unknown source")]
+    UnknownSource,
+    /// The signature or its timestamp did not check out.
+    #[error("{0}")]
+    Unauthorized(VerifyError),
+    /// The body is larger than the source accepts.
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The source's limit in bytes.
+        limit: u64,
+    },
+    /// The client did not send the body in time.
+    #[error("request body was not received in time")]
+    BodyTimeout,
+    /// The connection failed while the body was being read.
+    #[error("request body could not be read")]
+    BodyRead,
+    /// A quota ran out.
+    #[error("rate limit exceeded ({})", .0.scope.as_str())]
+    RateLimited(Limited),
+    /// The same delivery is being published by another request right now.
+    #[error("a request with the same delivery key is still being processed; retry shortly")]
+    InFlight,
+    /// The dedup store could not be reached.
+    #[error("the deduplication store is unavailable")]
+    DedupUnavailable(#[source] DedupError),
+    /// Too many requests are being published at once.
+    #[error("too many webhooks in flight")]
+    Overloaded,
+    /// The broker did not acknowledge the event.
+    #[error("the event could not be written to Kafka; it was not accepted")]
+    Publish(PublishError),
+    /// The deadline ran out before the broker answered.
+    #[error("the event could not be acknowledged in time; it was not accepted")]
+    DeadlineExceeded,
+    /// The gateway is shutting down.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+impl IngestError {
+    /// HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::NotFound | IngestError::UnknownSource => StatusCode::NOT_FOUND,
+            IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            IngestError::BodyRead => StatusCode::BAD_REQUEST,
+            IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::InFlight => StatusCode::CONFLICT,
+            IngestError::DedupUnavailable(_)
+            | IngestError::Overloaded
+            | IngestError::Publish(_)
+            | IngestError::DeadlineExceeded
+            | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::NotFound => "not_found",
+            IngestError::MethodNotAllowed => "method_not_allowed",
+            IngestError::UnknownSource => "unknown_source",
+            IngestError::Unauthorized(reason) => reason.code(),
+            IngestError::TooLarge { .. } => "body_too_large",
+            IngestError::BodyTimeout => "body_timeout",
+            IngestError::BodyRead => "body_unreadable",
+            IngestError::RateLimited(limited) => match limited.scope {
+                LimitScope::Source => "rate_limited_source",
+                LimitScope::ClientIp => "rate_limited_client",
+            },
+            IngestError::InFlight => "duplicate_in_flight",
+            IngestError::DedupUnavailable(_) => "dedup_unavailable",
+            IngestError::Overloaded => "overloaded",
+            IngestError::Publish(error) => error.code(),
+            IngestError::DeadlineExceeded => "deadline_exceeded",
+            IngestError::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// The `outcome` label of `hookgate_requests_total` (a small fixed set).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            IngestError::NotFound | IngestError::UnknownSource | IngestError::MethodNotAllowed => "unknown_source",
+            IngestError::Unauthorized(_) => "unauthorized",
+            IngestError::TooLarge { .. } => "too_large",
+            IngestError::BodyTimeout => "timeout",
+            IngestError::BodyRead => "bad_request",
+            IngestError::RateLimited(_) => "rate_limited",
+            IngestError::InFlight => "in_flight",
+            _ => "unavailable",
+        }
+    }
+
+    /// Seconds the sender should wait before retrying, when retrying makes sense.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            IngestError::RateLimited(limited) => Some(limited.retry_after),
+            IngestError::InFlight => Some(Duration::from_secs(1)),
+            IngestError::DedupUnavailable(_)
+            | IngestError::Overloaded
+            | IngestError::Publish(_)
+            | IngestError::DeadlineExceeded
+            | IngestError::ShuttingDown => Some(Duration::from_secs(5)),
+            _ => None,
+        }
+    }
+
+    /// The complete HTTP answer.
+    pub fn into_response(self) -> Response<IngestBody> {
+        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut response = json_response(self.status(), &body);
+        if let Some(wait) = self.retry_after() {
+            let seconds = wait.as_secs().max(1);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if matches!(self, IngestError::MethodNotAllowed) {
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// A JSON response with the given status.
+pub(super) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<IngestBody> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_errors_carry_retry_after_and_others_do_not() {
+        let response = IngestError::Publish(PublishError::QueueFull).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let response = IngestError::Unauthorized(VerifyError::InvalidSignature).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn rate_limit_retry_after_is_whole_seconds_at_least_one() {
+        let limited = Limited { scope: LimitScope::ClientIp, retry_after: Duration::from_millis(10) };
+        let response = IngestError::RateLimited(limited).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,124 @@
+//! Taking the dedup key, event type and client address out of a request,
+//! as the source's configuration says. The body is parsed as JSON at most
+//! once, and only when a `json:` spec needs it.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::config::KeySpec;
+
+/// Longest value taken as a dedup key or event type; longer values are cut.
+const MAX_VALUE_LEN: usize = 256;
+
+/// A request body whose JSON parse happens on first use.
+#[derive(Debug)]
+pub struct LazyJson<'a> {
+    /// The raw body.
+    body: &'a [u8],
+    /// Parsed body; `Some(None)` when it is not JSON.
+    parsed: Option<Option<Value>>,
+}
+
+impl<'a> LazyJson<'a> {
+    /// Wraps a body without parsing it.
+    pub fn new(body: &'a [u8]) -> Self {
+        Self { body, parsed: None }
+    }
+
+    fn value(&mut self) -> Option<&Value> {
+        let body = self.body;
+        self.parsed.get_or_insert_with(|| serde_json::from_slice(body).ok()).as_ref()
+    }
+}
+
+/// The value `spec` points at, as text; `None` when absent, empty or not textual.
+pub fn extract(spec: &KeySpec, headers: &HeaderMap, json: &mut LazyJson<'_>) -> Option<String> {
+    let value = match spec {
+        KeySpec::None => return None,
+        KeySpec::Header(name) => headers.get(name.as_str())?.to_str().ok()?.trim().to_owned(),
+        KeySpec::Json(pointer) => match json.value()?.pointer(pointer)? {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => return None,
+        },
+    };
+    if value.is_empty() {
+        return None;
+    }
+    Some(truncate(value))
+}
+
+fn truncate(mut value: String) -> String {
+    if value.len() > MAX_VALUE_LEN {
+        let mut cut = MAX_VALUE_LEN;
+        while !value.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        value.truncate(cut);
+    }
+    value
+}
+
+/// The client's address: the socket peer, or the last entry of the trusted
+/// proxy header (the one the proxy appended) when one is configured and valid.
+pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_header: Option<&str>) -> IpAddr {
+    trusted_header
+        .and_then(|name| headers.get_all(name).iter().next_back())
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| parse_ip(last.trim()))
+        .unwrap_or_else(|| peer.ip())
+}
+
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>().ok().or_else(|| text.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn header_and_json_pointer_specs() {
+        let h = headers(&[("x-github-delivery", " abc ")]);
+        let mut json = LazyJson::new(br#"{"id":"evt_1","n":7,"o":{}}"#);
+        assert_eq!(extract(&KeySpec::Header("x-github-delivery".into()), &h, &mut json).as_deref(), Some("abc"));
+        assert_eq!(extract(&KeySpec::Json("/id".into()), &h, &mut json).as_deref(), Some("evt_1"));
+        assert_eq!(extract(&KeySpec::Json("/n".into()), &h, &mut json).as_deref(), Some("7"));
+        assert_eq!(extract(&KeySpec::Json("/o".into()), &h, &mut json), None);
+        assert_eq!(extract(&KeySpec::Json("/missing".into()), &h, &mut json), None);
+        assert_eq!(extract(&KeySpec::None, &h, &mut json), None);
+    }
+
+    #[test]
+    fn invalid_json_and_invalid_utf8_yield_nothing() {
+        let h = headers(&[]);
+        let mut json = LazyJson::new(b"\xff\xfe{not json");
+        assert_eq!(extract(&KeySpec::Json("/id".into()), &h, &mut json), None);
+    }
+
+    #[test]
+    fn long_values_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(200);
+        let body = serde_json::json!({ "id": long }).to_string();
+        let mut json = LazyJson::new(body.as_bytes());
+        let value = extract(&KeySpec::Json("/id".into()), &HeaderMap::new(), &mut json).unwrap();
+        assert!(value.len() <= MAX_VALUE_LEN);
+    }
+
+    #[test]
+    fn client_ip_uses_the_proxy_appended_entry_only_when_trusted() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9")]);
+        assert_eq!(client_ip(peer, &h, None), peer.ip());
+        assert_eq!(client_ip(peer, &h, Some("x-forwarded-for")).to_string(), "203.0.113.9");
+        let garbage = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(client_ip(peer, &garbage, Some("x-forwarded-for")), peer.ip());
+    }
+}

@@ -1,0 +1,279 @@
+//! Header-carried HMAC signatures: one header holds an optional prefix and a
+//! hex or base64 MAC over a template of literal text, the body and other
+//! headers, optionally with a signed timestamp header. This is the `hmac`
+//! preset, and the engine behind the `github`, `shopify` and `slack` presets.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::mac::{self, MacKey, Tag};
+use super::template::Template;
+use super::{problem, timestamp, ConfigProblem, SignError, Verified, VerifyError};
+use crate::config::{HmacAlgorithm, SignatureEncoding, SourceConfig};
+
+/// How a header-carried HMAC scheme looks on the wire.
+pub(super) struct Layout<'a> {
+    /// Header carrying the signature.
+    pub(super) header: &'a str,
+    /// Digest of the HMAC.
+    pub(super) algorithm: HmacAlgorithm,
+    /// Text encoding of the MAC.
+    pub(super) encoding: SignatureEncoding,
+    /// Text before the encoded MAC, e.g. `sha256=`.
+    pub(super) prefix: &'a str,
+    /// Template of the signed content.
+    pub(super) signed: &'a str,
+    /// Header with the signed Unix timestamp, if any.
+    pub(super) timestamp_header: Option<&'a str>,
+    /// Header in which a genuine sender puts its delivery id (only used by `sign`).
+    pub(super) id_header: Option<&'a str>,
+}
+
+/// A ready-to-use header-carried HMAC scheme.
+#[derive(Debug)]
+pub(super) struct HeaderScheme {
+    header: HeaderName,
+    encoding: SignatureEncoding,
+    prefix: Box<str>,
+    template: Template,
+    timestamp: Option<HeaderName>,
+    id_header: Option<HeaderName>,
+    tolerance: Duration,
+    keys: Vec<MacKey>,
+    tag_len: usize,
+}
+
+impl HeaderScheme {
+    /// The `hmac` preset, described by the source's `[sources.hmac]` table.
+    pub(super) fn declarative(source: &SourceConfig) -> Result<Self, ConfigProblem> {
+        let spec = source
+            .hmac
+            .as_ref()
+            .ok_or_else(|| problem("hmac", "verify = \"hmac\" needs a [sources.hmac] table"))?;
+        let layout = Layout {
+            header: &spec.header,
+            algorithm: spec.algorithm,
+            encoding: spec.encoding,
+            prefix: &spec.prefix,
+            signed: &spec.signed,
+            timestamp_header: spec.timestamp_header.as_deref(),
+            id_header: None,
+        };
+        Self::build(&layout, source)
+    }
+
+    /// Checks a layout and precomputes one HMAC key per secret of `source`.
+    pub(super) fn build(layout: &Layout<'_>, source: &SourceConfig) -> Result<Self, ConfigProblem> {
+        let header = header_name(layout.header, "hmac.header")?;
+        let timestamp = layout.timestamp_header.map(|name| header_name(name, "hmac.timestamp_header")).transpose()?;
+        let template = Template::parse(layout.signed).map_err(|message| problem("hmac.signed", message))?;
+        check_coverage(&header, timestamp.as_ref(), &template)?;
+        if !layout.prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(problem("hmac.prefix", "must be printable ASCII without spaces"));
+        }
+        if timestamp.is_some() {
+            super::check_tolerance(source)?;
+        }
+        let keys = super::mac_keys(source, layout.algorithm)?;
+        Ok(Self {
+            header,
+            encoding: layout.encoding,
+            prefix: layout.prefix.into(),
+            template,
+            timestamp,
+            id_header: layout.id_header.map(|name| header_name(name, "hmac.header")).transpose()?,
+            tolerance: source.tolerance(),
+            tag_len: mac::tag_len(layout.algorithm),
+            keys,
+        })
+    }
+
+    /// Checks the signature header of a request against every secret.
+    pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+        let value = headers.get(&self.header).ok_or(VerifyError::MissingSignature)?;
+        let stamp = match &self.timestamp {
+            Some(name) => Some(headers.get(name).ok_or(VerifyError::MissingTimestamp)?),
+            None => None,
+        };
+        let candidate = self.decode(value.as_bytes())?;
+        if let Some(stamp) = stamp {
+            timestamp::check(timestamp::parse(stamp.as_bytes())?, now, self.tolerance)?;
+        }
+        // A signed header that is absent cannot have been signed by a genuine sender.
+        if self.template.headers().any(|name| !headers.contains_key(name)) {
+            return Err(VerifyError::MissingSignature);
+        }
+        mac::first_match(&self.keys, || self.template.chunks(headers, body), std::slice::from_ref(&candidate))
+            .map(|secret_index| Verified { verified: true, secret_index })
+            .ok_or(VerifyError::InvalidSignature)
+    }
+
+    fn decode(&self, value: &[u8]) -> Result<Tag, VerifyError> {
+        let text = value.strip_prefix(self.prefix.as_bytes()).ok_or(VerifyError::MalformedSignature)?;
+        Tag::decode(text, self.encoding, self.tag_len)
+    }
+
+    /// Headers a sender would add: the timestamp (from `now`), every other
+    /// header the template reads and the id header (all set to the delivery
+    /// id), then the signature made with the first secret.
+    pub(super) fn sign(
+        &self,
+        body: &[u8],
+        delivery_id: &HeaderValue,
+        now: SystemTime,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, SignError> {
+        let key = self.keys.first().ok_or(SignError::NoSecret)?;
+        let mut added = HeaderMap::new();
+        if let Some(name) = &self.timestamp {
+            added.insert(name.clone(), HeaderValue::from(timestamp::unix_seconds(now)));
+        }
+        for name in self.template.headers().chain(self.id_header.as_ref()) {
+            added.entry(name).or_insert_with(|| delivery_id.clone());
+        }
+        let tag = key.tag(self.template.chunks(&added, body));
+        let signature = mac::ascii_header(format!("{}{}", self.prefix, tag.encode(self.encoding)));
+        let mut out: Vec<_> = added.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
+        out.push((self.header.clone(), signature));
+        Ok(out)
+    }
+}
+
+fn header_name(name: &str, key: &str) -> Result<HeaderName, ConfigProblem> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| problem(key, format!("`{name}` is not a valid header name")))
+}
+
+/// The signature may not sign itself, and a timestamp nobody signed protects nothing.
+fn check_coverage(header: &HeaderName, timestamp: Option<&HeaderName>, template: &Template) -> Result<(), ConfigProblem> {
+    if template.headers().any(|name| name == header) {
+        return Err(problem("hmac.signed", format!("reads the signature header `{header}` itself")));
+    }
+    if let Some(timestamp) = timestamp {
+        if timestamp == header {
+            return Err(problem("hmac.timestamp_header", "is the signature header"));
+        }
+        if !template.headers().any(|name| name == timestamp) {
+            return Err(problem(
+                "hmac.timestamp_header",
+                format!("`{timestamp}` is not part of hmac.signed, so anyone could change it; add {{header:{timestamp}}}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Preset};
+    use crate::verify::testing::{at, headers, signed, NOW};
+    use crate::verify::{Verifier, VerifyError};
+
+    fn hmac_source(table: &str, secrets: &str) -> Result<Verifier, crate::verify::ConfigProblem> {
+        let text = format!("[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = {secrets}\n[sources.hmac]\n{table}\n");
+        let config = Config::from_toml(&text).expect("parses");
+        Verifier::from_source(&config.sources[0])
+    }
+
+    fn build(table: &str) -> Verifier {
+        hmac_source(table, "[\"key\", \"second\"]").expect("valid")
+    }
+
+    const TIMED: &str = "header = \"x-sig\"\nsigned = \"{header:x-ts}.{body}\"\ntimestamp_header = \"x-ts\"\n";
+
+    #[test]
+    fn sha1_hex_with_prefix_matches_an_independent_vector() {
+        let verifier = build("header = \"X-Sig\"\nalgorithm = \"sha1\"\nprefix = \"sha1=\"\nsigned = \"{header:x-ts}.{body}\"\ntimestamp_header = \"x-ts\"");
+        assert_eq!(verifier.scheme(), "hmac");
+        let sent = headers(&[("x-sig", "sha1=752fe891e30f537c9bee8ee854c4421b67988bc6"), ("x-ts", "1700000000")]);
+        let verified = verifier.verify(&sent, b"hello", at(NOW)).unwrap();
+        assert!(verified.verified);
+        assert_eq!(verified.secret_index, 0);
+    }
+
+    #[test]
+    fn sha512_base64_matches_an_independent_vector() {
+        let verifier = build("header = \"x-sig\"\nalgorithm = \"sha512\"\nencoding = \"base64\"\nsigned = \"1700000000.{body}\"");
+        let sig = "h/4pPjRaVw9jaHpLANlxFyQSGJZ4I1DV9jTLWCVOrITqOpIO/HfEK/dptGmZ2bh9wwgYyCP6bs7NfMS2Zi1XUw==";
+        assert!(verifier.verify(&headers(&[("x-sig", sig)]), b"hello", at(NOW)).is_ok());
+        assert_eq!(verifier.verify(&headers(&[("x-sig", sig)]), b"hellO", at(NOW)), Err(VerifyError::InvalidSignature));
+    }
+
+    #[test]
+    fn rotation_tampering_and_wrong_secret() {
+        let verifier = build(TIMED);
+        let second = hmac_source(TIMED, "[\"second\"]").unwrap();
+        let sent = signed(&second, b"body", at(NOW));
+        assert_eq!(verifier.verify(&sent, b"body", at(NOW)).unwrap().secret_index, 1);
+        assert_eq!(verifier.verify(&sent, b"bodY", at(NOW)), Err(VerifyError::InvalidSignature));
+        let stranger = hmac_source(TIMED, "[\"other\"]").unwrap();
+        let sent = signed(&stranger, b"body", at(NOW));
+        assert_eq!(verifier.verify(&sent, b"body", at(NOW)), Err(VerifyError::InvalidSignature));
+    }
+
+    #[test]
+    fn timestamp_is_required_parsed_and_windowed() {
+        let verifier = build(TIMED);
+        let mut sent = signed(&verifier, b"b", at(NOW));
+        assert!(verifier.verify(&sent, b"b", at(NOW + 300)).is_ok());
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW + 301)), Err(VerifyError::StaleTimestamp));
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW - 301)), Err(VerifyError::FutureTimestamp));
+        sent.insert("x-ts", "soon".parse().unwrap());
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MalformedTimestamp));
+        sent.remove("x-ts");
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MissingTimestamp));
+        sent.remove("x-sig");
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MissingSignature));
+    }
+
+    #[test]
+    fn changing_a_signed_header_fails_and_dropping_it_is_missing() {
+        let verifier = build("header = \"x-sig\"\nsigned = \"{header:x-id}:{body}\"");
+        let mut sent = signed(&verifier, b"b", at(NOW));
+        assert_eq!(sent["x-id"], "evt_1");
+        assert!(verifier.verify(&sent, b"b", at(NOW)).is_ok());
+        sent.insert("x-id", "evt_2".parse().unwrap());
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::InvalidSignature));
+        sent.remove("x-id");
+        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MissingSignature));
+    }
+
+    #[test]
+    fn malformed_signature_values_never_panic() {
+        let verifier = build("header = \"x-sig\"\nprefix = \"sha256=\"");
+        for value in [&b""[..], b"garbage", b"sha256=", b"sha256=zz", b"SHA256=00", b"sha256=\xff\xfe", b"sha256=\xc3\xa9"] {
+            let mut sent = headers(&[]);
+            sent.insert("x-sig", http::HeaderValue::from_bytes(value).unwrap());
+            assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MalformedSignature), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn configuration_problems_name_their_key() {
+        for (table, key) in [
+            ("header = \"x-sig\"\nsigned = \"{ts}.{body}\"", "hmac.signed"),
+            ("header = \"x-sig\"\nsigned = \"{header:x-ts}\"", "hmac.signed"),
+            ("header = \"x-sig\"\nsigned = \"{header:x-sig}{body}\"", "hmac.signed"),
+            ("header = \"bad header\"", "hmac.header"),
+            ("header = \"x-sig\"\ntimestamp_header = \"x-ts\"", "hmac.timestamp_header"),
+            ("header = \"x-sig\"\ntimestamp_header = \"x-sig\"", "hmac.timestamp_header"),
+            ("header = \"x-sig\"\ntimestamp_header = \"a b\"", "hmac.timestamp_header"),
+            ("header = \"x-sig\"\nprefix = \"é\"", "hmac.prefix"),
+            ("header = \"x-sig\"\nprefix = \"sha256 =\"", "hmac.prefix"),
+        ] {
+            assert_eq!(hmac_source(table, "[\"k\"]").unwrap_err().key, key, "{table}");
+        }
+        assert_eq!(hmac_source("header = \"x-sig\"", "[]").unwrap_err().key, "secrets");
+    }
+
+    #[test]
+    fn missing_table_and_zero_tolerance_are_problems() {
+        let mut source = crate::verify::testing::source(Preset::Hmac, &["k"]);
+        assert_eq!(Verifier::from_source(&source).unwrap_err().key, "hmac");
+        let config = Config::from_toml(&format!(
+            "[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = [\"k\"]\ntolerance = \"0s\"\n[sources.hmac]\n{TIMED}"
+        ))
+        .unwrap();
+        source = config.sources[0].clone();
+        assert_eq!(Verifier::from_source(&source).unwrap_err().key, "tolerance");
+    }
+}
