@@ -7,12 +7,15 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::Body;
 
 use super::error::IngestError;
 
 /// Reads the whole body, at most `limit` bytes, within `timeout`.
-pub(super) async fn read_limited(headers: &HeaderMap, body: Incoming, limit: u64, timeout: Duration) -> Result<Bytes, IngestError> {
+pub(super) async fn read_limited<B>(headers: &HeaderMap, body: B, limit: u64, timeout: Duration) -> Result<Bytes, IngestError>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
     let declared = declared_length(headers);
     if declared.is_some_and(|length| length > limit) {
         return Err(IngestError::TooLarge { limit });
@@ -27,7 +30,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-async fn collect(mut body: Incoming, limit: u64, declared: Option<u64>) -> Result<Bytes, IngestError> {
+async fn collect<B>(mut body: B, limit: u64, declared: Option<u64>) -> Result<Bytes, IngestError>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
     let mut buffer = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| IngestError::BodyRead)?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::body::read_limited;
@@ -78,7 +78,11 @@ impl Ingest {
     }
 
     /// Handles one request and always produces an answer.
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<IngestBody> {
+    /// Generic over the body so benchmarks and tests can drive it without a socket.
+    pub async fn handle<B>(self: Arc<Self>, request: Request<B>, peer: SocketAddr) -> Response<IngestBody>
+    where
+        B: Body<Data = Bytes> + Unpin,
+    {
         let started = Instant::now();
         metrics::gauge!(names::REQUESTS_IN_FLIGHT).increment(1.0);
         let source = self.route(&request);
@@ -96,7 +100,7 @@ impl Ingest {
         response
     }
 
-    fn route(&self, request: &Request<Incoming>) -> Result<Arc<Source>, IngestError> {
+    fn route<B>(&self, request: &Request<B>) -> Result<Arc<Source>, IngestError> {
         let name = request.uri().path().strip_prefix("/webhooks/").ok_or(IngestError::NotFound)?;
         let source = self.sources.get(name).ok_or(IngestError::UnknownSource)?;
         if request.method() != Method::POST {
@@ -105,13 +109,16 @@ impl Ingest {
         Ok(source.clone())
     }
 
-    async fn process(
+    async fn process<B>(
         &self,
         source: Arc<Source>,
-        request: Request<Incoming>,
+        request: Request<B>,
         peer: SocketAddr,
         deadline: Instant,
-    ) -> Result<Accepted, IngestError> {
+    ) -> Result<Accepted, IngestError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+    {
         let client = client_ip(peer, request.headers(), self.client_ip_header.as_deref());
         self.limiter.check(&source.name, client).map_err(|limited| {
             metrics::counter!(names::RATE_LIMITED, "source" => source.name.clone(), "scope" => limited.scope.as_str()).increment(1);

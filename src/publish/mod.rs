@@ -87,6 +87,14 @@ struct Slot {
     context: GuardContext,
 }
 
+impl Slot {
+    /// True once librdkafka raised a fatal error on this producer (seen by the
+    /// error callback, or read from the client when the callback has not run yet).
+    fn is_fatal(&self) -> bool {
+        self.context.is_fatal() || self.producer.client().fatal_error().is_some()
+    }
+}
+
 /// State shared by every clone of a [`Publisher`].
 struct Shared {
     /// Cluster address and options, for rebuilding.
@@ -138,7 +146,7 @@ impl Publisher {
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
     pub async fn publish(&self, record: OutgoingRecord<'_>, timeout: Duration) -> Result<Ack, PublishError> {
         let slot = self.shared.slot.load_full();
-        if slot.context.is_fatal() {
+        if slot.is_fatal() {
             self.schedule_rebuild();
             return Err(PublishError::Fatal);
         }
@@ -179,7 +187,7 @@ impl Publisher {
 
     fn classify(&self, slot: &Slot, error: &KafkaError) -> PublishError {
         let code = error.rdkafka_error_code();
-        if slot.context.is_fatal() || code == Some(RDKafkaErrorCode::Fatal) {
+        if slot.is_fatal() || code == Some(RDKafkaErrorCode::Fatal) {
             self.schedule_rebuild();
             return PublishError::Fatal;
         }
@@ -192,7 +200,7 @@ impl Publisher {
 
     /// True while the producer has not hit a fatal error.
     pub fn producer_healthy(&self) -> bool {
-        !self.shared.slot.load().context.is_fatal()
+        !self.shared.slot.load().is_fatal()
     }
 
     /// True when the last metadata request reached a broker.
@@ -224,7 +232,7 @@ impl Publisher {
     /// Replaces a producer that hit a fatal error with a new one.
     pub async fn rebuild(&self) {
         let _guard = self.shared.rebuilding.lock().await;
-        if !self.shared.slot.load().context.is_fatal() {
+        if !self.shared.slot.load().is_fatal() {
             return;
         }
         match build_producer(&self.shared.endpoint, self.shared.message_timeout) {

@@ -90,7 +90,7 @@ pub struct PgSchema {
 impl PgSchema {
     /// Creates `hg_test_<uuid>` and opens a store in it (migrations applied).
     pub async fn create() -> PgSchema {
-        let schema = format!("hg_test_{}", uuid::Uuid::new_v4().simple());
+        let schema = format!("hg_test_{}", uuid::Uuid::now_v7().simple());
         for url in postgres_urls() {
             let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await else { continue };
             admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");

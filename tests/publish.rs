@@ -1,0 +1,65 @@
+//! The publisher on its own, on the embedded mock cluster: acks, a full
+//! queue, and a fatal producer error that flips readiness until rebuilt.
+
+use std::time::{Duration, Instant};
+
+use hookgate::envelope::WebhookEnvelope;
+use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, PublishError, Publisher};
+
+fn publisher(broker: &EmbeddedBroker, options: &[(&str, &str)]) -> Publisher {
+    let endpoint = KafkaEndpoint {
+        bootstrap: broker.bootstrap_servers().to_owned(),
+        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    Publisher::new(endpoint, Duration::from_secs(5)).unwrap()
+}
+
+fn envelope() -> WebhookEnvelope {
+    WebhookEnvelope { id: hookgate::envelope::new_event_id().to_string(), source: "s".into(), ..Default::default() }
+}
+
+#[tokio::test]
+async fn an_acked_publish_reports_where_the_record_went() {
+    let broker = EmbeddedBroker::start(&["t".into()], 2).unwrap();
+    let publisher = publisher(&broker, &[]);
+    let ack = publisher.publish_envelope(&envelope(), "t", Some(b"k"), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ack.topic, "t");
+    assert!(ack.partition == 0 || ack.partition == 1);
+    assert!(ack.offset >= 0);
+    assert!(publisher.probe_broker(Duration::from_secs(2)).await);
+}
+
+#[tokio::test]
+async fn a_full_queue_fails_fast_instead_of_waiting() {
+    let broker = EmbeddedBroker::start(&["t".into()], 1).unwrap();
+    // A one-message queue and a long linger keep the first record queued.
+    let publisher = publisher(&broker, &[("queue.buffering.max.messages", "1"), ("linger.ms", "2000")]);
+    let first = tokio::spawn({
+        let publisher = publisher.clone();
+        async move { publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let second = publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await;
+    assert_eq!(second.unwrap_err(), PublishError::QueueFull);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(first.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_fatal_error_marks_the_producer_unhealthy_until_it_is_rebuilt() {
+    let broker = EmbeddedBroker::start(&["t".into()], 1).unwrap();
+    let publisher = publisher(&broker, &[]);
+    publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await.unwrap();
+    publisher.inject_fatal_error();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while publisher.producer_healthy() {
+        assert!(Instant::now() < deadline, "fatal error never noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed = publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await;
+    assert_eq!(failed.unwrap_err(), PublishError::Fatal);
+    publisher.rebuild().await;
+    assert!(publisher.producer_healthy());
+    publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await.unwrap();
+}
