@@ -19,13 +19,13 @@
 //! - [`app`]: wiring of the roles of `hookgate serve`, start-up and shutdown.
 //! - [`cli`]: the command line (`serve`, `check-config`, `send`).
 
-// LEAD-GATE pub mod app;
-// LEAD-GATE pub mod cli;
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod envelope;
 pub mod history;
-// LEAD-GATE pub mod ingest;
+pub mod ingest;
 pub mod publish;
 pub mod ratelimit;
 pub mod shutdown;

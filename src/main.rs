@@ -1,2 +1,7 @@
-//! The `hookgate` binary (being wired).
-fn main() {}
+//! The `hookgate` binary: parses the command line; everything else lives in the library.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    hookgate::cli::Cli::parse().run()
+}

@@ -94,8 +94,15 @@ impl From<IpAddr> for ClientKey {
 
 /// Client buckets shared between the governor limiter and this module, which
 /// needs to ask whether a client is already tracked before admitting a new one.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct SharedStore(Arc<DashMapStateStore<ClientKey>>);
+
+impl std::fmt::Debug for SharedStore {
+    /// The count only: client addresses stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStore").field("clients", &self.0.len()).finish()
+    }
+}
 
 impl StateStore for SharedStore {
     type Key = ClientKey;
@@ -283,6 +290,14 @@ mod tests {
         let refused = limiter.check("s", A).unwrap_err();
         assert_eq!(refused, Limited { scope: LimitScope::ClientIp, retry_after: Duration::from_secs(1) });
         assert_eq!(refused.scope.as_str(), "client_ip");
+    }
+
+    #[test]
+    fn debug_shows_no_client_addresses() {
+        let limiter = RateLimiter::new(&config(Some((1, 1)), &[], 100));
+        limiter.check("s", A).unwrap();
+        let debug = format!("{limiter:?}");
+        assert!(debug.contains("clients: 1") && !debug.contains("192"), "{debug}");
     }
 
     #[test]

@@ -29,7 +29,10 @@ fn cluster(partitions: i32) -> Cluster {
 }
 
 fn endpoint(broker: &EmbeddedBroker) -> KafkaEndpoint {
-    KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options: Default::default() }
+    let mut options = std::collections::BTreeMap::new();
+    options.insert("debug".to_owned(), "cgrp".to_owned());
+    options.insert("log_level".to_owned(), "7".to_owned());
+    KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options }
 }
 
 /// A running indexer and the switch that stops it.
@@ -88,32 +91,38 @@ async fn published_envelopes_are_indexed_with_their_provenance() {
     assert_eq!((report.records, report.inserted, report.decode_failures), (50, 50, 0));
 }
 
-/// Publishes `total` events in the background while the indexer is stopped
-/// and restarted: every event is stored once, and the second run resumes
-/// after the first run's commits instead of reading everything again.
+/// Publishes events in the background while the indexer is stopped and
+/// restarted: every event is stored once, and the second run resumes after
+/// the first run's commits instead of reading everything again.
 async fn restart_mid_stream(store: Store) {
+    let _ = tracing_subscriber::fmt().with_env_filter("info,librdkafka=debug").with_test_writer().try_init();
     let cluster = cluster(3);
     let live = LiveFeed::default();
-    let total = 300u64;
+    let (before, during) = (100u64, 200u64);
+    let first = start_indexer(&cluster, &store, &live, "g-restart");
+    for n in 0..before {
+        publish(&cluster, n).await;
+    }
+    wait_until(WAIT, "the first events", || async { count(&store).await == before as usize }).await;
     let publisher = cluster.publisher.clone();
     let producing = tokio::spawn(async move {
-        for n in 0..total {
+        for n in before..before + during {
             let envelope = envelope("github", "push", now_micros(), n);
             let key = envelope.id.clone();
             publisher.publish_envelope(&envelope, TOPIC, Some(key.as_bytes()), WAIT).await.expect("acked");
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    let first = start_indexer(&cluster, &store, &live, "g-restart");
-    wait_until(WAIT, "the first indexer to make progress", || async { count(&store).await >= 60 }).await;
+    wait_until(WAIT, "indexing while producing", || async { count(&store).await >= (before + 20) as usize }).await;
     let first = first.stop().await;
-    assert!(first.inserted >= 60);
+    assert!(!producing.is_finished(), "the restart happens while events keep coming");
     let second = start_indexer(&cluster, &store, &live, "g-restart");
     producing.await.unwrap();
+    let total = before + during;
     wait_until(WAIT, "every event indexed", || async { count(&store).await == total as usize }).await;
     let second = second.stop().await;
-    eprintln!("first run {first:?}, second run {second:?}");
-    assert_eq!(first.inserted + second.inserted, total, "no event lost or doubled");
+    assert!(second.inserted > 0);
+    assert_eq!(first.inserted + second.inserted, total, "no event lost or doubled: {first:?} {second:?}");
     assert_eq!(first.records + second.records, total, "the restart resumed from the committed offsets");
 }
 

@@ -44,6 +44,9 @@ impl Findings {
     fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigIssue { severity: Severity::Error, key: key.into(), message: message.into() });
     }
+    fn error_count(&self) -> usize {
+        self.0.iter().filter(|i| i.severity == Severity::Error).count()
+    }
     fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigIssue { severity: Severity::Warning, key: key.into(), message: message.into() });
     }
@@ -198,6 +201,7 @@ fn check_quota(key: &str, quota: super::Quota, findings: &mut Findings) {
 
 fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
     let key = format!("sources[{index}]");
+    let errors_before = findings.error_count();
     let valid_name = !source.name.is_empty()
         && source.name.len() <= 64
         && source.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
@@ -220,7 +224,9 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
         (Preset::Hmac, Some(_)) | (_, None) => {}
         (_, Some(_)) => findings.error(format!("{key}.hmac"), "only used with verify = \"hmac\""),
     }
-    if let Err(problem) = crate::verify::Verifier::from_source(source) {
+    // The verifier repeats some checks above; ask it only when they passed.
+    let verifier = (findings.error_count() == errors_before).then(|| crate::verify::Verifier::from_source(source));
+    if let Some(Err(problem)) = verifier {
         findings.error(format!("{key}.{}", problem.key), problem.message);
     }
     if let Some(quota) = source.rate_limit {

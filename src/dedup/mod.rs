@@ -100,8 +100,9 @@ pub enum DedupError {
 
 impl Dedup {
     /// An in-process store remembering delivered keys for `window`, at most about
-    /// `max_keys` of them (the oldest are forgotten first). About 48-56 bytes per
-    /// key; see the `shard` module. Sweeps itself when created inside a Tokio runtime.
+    /// `max_keys` of them (the oldest are forgotten first). 48-56 bytes per key at
+    /// the bound (up to 66 while growing); see the `shard` module. Sweeps itself
+    /// every few seconds when created inside a Tokio runtime, else lazily only.
     pub fn in_memory(window: Duration, max_keys: usize) -> Dedup {
         let store = Arc::new(MemoryStore::new(window, max_keys));
         store.spawn_sweeper();

@@ -4,7 +4,7 @@
 //! Tests use the broker named by `HOOKGATE_TEST_KAFKA` (started by
 //! tests/run.sh), or start a private Tansu when it is unset; fault tests
 //! always start a private one so they can stop, freeze and restart it.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 pub mod broker;
 pub mod gateway;
