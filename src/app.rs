@@ -61,7 +61,7 @@ impl std::str::FromStr for Role {
 
 /// Where the Kafka cluster is: configured, or the embedded broker kept alive by the returned handle.
 fn connect_kafka(config: &Config) -> anyhow::Result<(KafkaEndpoint, Option<EmbeddedBroker>)> {
-    let options = config.kafka.options.clone();
+    let options = config.kafka.resolved_options().map_err(|(name, e)| anyhow::anyhow!("kafka.options.\"{name}\": {e}"))?;
     if let Some(brokers) = &config.kafka.brokers {
         return Ok((KafkaEndpoint { bootstrap: brokers.clone(), options }, None));
     }

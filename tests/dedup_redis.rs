@@ -27,7 +27,9 @@ fn source() -> String {
 }
 
 async fn connect(window: Duration, pending_ttl: Duration) -> Dedup {
-    Dedup::redis(&redis_url(), window, pending_ttl).await.expect("redis at 127.0.0.1:6379")
+    Dedup::redis(&redis_url(), window, pending_ttl)
+        .await
+        .expect("redis at 127.0.0.1:6379")
 }
 
 async fn reserved(dedup: &Dedup, source: &str, key: &str, id: &str) -> Ticket {
@@ -44,7 +46,11 @@ async fn outcome(dedup: &Dedup, source: &str, key: &str) -> Reservation {
 async fn pttl(source: &str, key: &str) -> i64 {
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("PTTL").arg(format!("hg:dedup:{source}:{key}")).query_async(&mut conn).await.unwrap()
+    redis::cmd("PTTL")
+        .arg(format!("hg:dedup:{source}:{key}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -97,9 +103,15 @@ async fn keys_are_namespaced_per_source() {
 
 #[tokio::test]
 async fn keys_expire_after_the_window() {
-    let (dedup, source) = (connect(Duration::from_millis(200), Duration::from_secs(60)).await, source());
+    let (dedup, source) = (
+        connect(Duration::from_millis(200), Duration::from_secs(60)).await,
+        source(),
+    );
     reserved(&dedup, &source, "k", &id()).await.commit().await.unwrap();
-    assert!(matches!(outcome(&dedup, &source, "k").await, Reservation::Duplicate { .. }));
+    assert!(matches!(
+        outcome(&dedup, &source, "k").await,
+        Reservation::Duplicate { .. }
+    ));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _fresh = reserved(&dedup, &source, "k", &id()).await;
 }
@@ -147,7 +159,10 @@ async fn concurrent_reserves_yield_exactly_one_reservation() {
     for task in tasks {
         outcomes.push(task.await.unwrap());
     }
-    let reserved = outcomes.iter().filter(|r| matches!(r, Reservation::Reserved(_))).count();
+    let reserved = outcomes
+        .iter()
+        .filter(|r| matches!(r, Reservation::Reserved(_)))
+        .count();
     let in_flight = outcomes.iter().filter(|r| matches!(r, Reservation::InFlight)).count();
     assert_eq!((reserved, in_flight), (1, 99));
 }
@@ -170,7 +185,11 @@ async fn redis_down_at_start_is_unavailable_and_fails_fast() {
     let url = format!("redis://127.0.0.1:{}", closed_port().await);
     let error = Dedup::redis(&url, WINDOW, Duration::from_secs(60)).await.unwrap_err();
     assert!(matches!(error, DedupError::Unavailable(_)), "{error:?}");
-    assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -220,12 +239,19 @@ impl Relay {
 async fn redis_lost_after_start_is_unavailable_within_the_call_timeout() {
     let relay = Relay::start().await;
     let url = format!("redis://127.0.0.1:{}", relay.port);
-    let (dedup, source) = (Dedup::redis(&url, WINDOW, Duration::from_secs(60)).await.unwrap(), source());
+    let (dedup, source) = (
+        Dedup::redis(&url, WINDOW, Duration::from_secs(60)).await.unwrap(),
+        source(),
+    );
     reserved(&dedup, &source, "k", &id()).await.commit().await.unwrap();
     relay.cut();
     let started = Instant::now();
     let error = dedup.reserve(&source, "other", &id()).await.unwrap_err();
     assert!(matches!(error, DedupError::Unavailable(_)), "{error:?}");
     assert!(!dedup.is_healthy().await);
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -75,7 +75,7 @@ pub struct IngestConfig {
 }
 
 /// `[kafka]`: where envelopes are published.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap servers; absent means the embedded in-memory broker (nothing survives exit).
@@ -83,13 +83,14 @@ pub struct KafkaConfig {
     /// Default topic for every source.
     pub topic: String,
     /// Extra librdkafka properties; those that would weaken the delivery guarantee are rejected.
+    /// Values written `env:NAME` or `file:PATH` are resolved like secrets (e.g. `sasl.password`).
     pub options: BTreeMap<String, String>,
     /// Partitions per topic created by the embedded broker.
     pub embedded_partitions: i32,
 }
 
 /// `[dedup]`: how repeated deliveries are recognised.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DedupConfig {
     /// How long a delivered key is remembered.
@@ -105,9 +106,9 @@ pub struct DedupConfig {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
-    /// Sustained requests per second.
+    /// Sustained requests per second (the bucket refill rate).
     pub per_second: u32,
-    /// Requests allowed in a burst above the sustained rate.
+    /// Bucket capacity: requests that may arrive at once after a quiet period.
     pub burst: u32,
 }
 
@@ -144,7 +145,7 @@ pub struct TokenConfig {
 }
 
 /// `[query]`: the history store and query API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     /// Address of the query API.
@@ -370,6 +371,23 @@ impl SourceConfig {
     }
 }
 
+impl KafkaConfig {
+    /// The librdkafka options with `env:`/`file:` values resolved; an error names the option.
+    pub fn resolved_options(&self) -> Result<BTreeMap<String, String>, (String, SecretError)> {
+        self.options
+            .iter()
+            .map(|(name, value)| {
+                if value.starts_with("env:") || value.starts_with("file:") {
+                    let secret = Secret::resolve(value).map_err(|e| (name.clone(), e))?;
+                    Ok((name.clone(), String::from_utf8_lossy(secret.expose()).into_owned()))
+                } else {
+                    Ok((name.clone(), value.clone()))
+                }
+            })
+            .collect()
+    }
+}
+
 impl Config {
     /// The topic a source's events go to.
     pub fn topic_for<'a>(&'a self, source: &'a SourceConfig) -> &'a str {
@@ -443,6 +461,52 @@ pub enum LoadError {
     Parse(Box<figment::Error>),
 }
 
+/// `user:password@` in a URL with the password replaced, for Debug output.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Option values may be passwords (sasl.password, ssl.key.password): names only.
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("embedded_partitions", &self.embedded_partitions)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DedupConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DedupConfig")
+            .field("window", &self.window)
+            .field("max_keys", &self.max_keys)
+            .field("redis", &self.redis.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for QueryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryConfig")
+            .field("listen", &self.listen)
+            .field("store", &redact_url(&self.store))
+            .field("retention", &self.retention)
+            .field("tokens", &self.tokens)
+            .field("consumer_group", &self.consumer_group)
+            .finish()
+    }
+}
+
 /// Default values, in one place.
 pub mod defaults {
     use super::*;
@@ -513,5 +577,35 @@ impl Default for QueryConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self { listen: ([127, 0, 0, 1], 9464).into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_passwords_in_urls_and_kafka_options() {
+        let config = Config::from_toml(
+            "[kafka]\nbrokers = \"b:9092\"\n[kafka.options]\n\"sasl.password\" = \"kafka-pw\"\n\
+             [dedup]\nredis = \"redis://u:redis-pw@h:6379\"\n[query]\nstore = \"postgres://u:pg-pw@h/db\"\n",
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        for secret in ["kafka-pw", "redis-pw", "pg-pw"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("sasl.password") && shown.contains("redis://u:[redacted]@h:6379"));
+    }
+
+    #[test]
+    fn kafka_option_values_resolve_like_secrets() {
+        std::env::set_var("HOOKGATE_TEST_SASL_PW", "pw");
+        let config = Config::from_toml("[kafka.options]\n\"sasl.password\" = \"env:HOOKGATE_TEST_SASL_PW\"\n\"linger.ms\" = \"5\"\n").unwrap();
+        let options = config.kafka.resolved_options().unwrap();
+        assert_eq!(options["sasl.password"], "pw");
+        assert_eq!(options["linger.ms"], "5");
+        let broken = Config::from_toml("[kafka.options]\n\"sasl.password\" = \"env:HOOKGATE_TEST_UNSET_PW\"\n").unwrap();
+        assert_eq!(broken.kafka.resolved_options().unwrap_err().0, "sasl.password");
     }
 }

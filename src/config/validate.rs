@@ -120,6 +120,9 @@ impl Config {
         if self.kafka.embedded_partitions < 1 {
             findings.error("kafka.embedded_partitions", "must be at least 1");
         }
+        if let Err((name, error)) = self.kafka.resolved_options() {
+            findings.error(format!("kafka.options.\"{name}\""), error.to_string());
+        }
         for (name, problem) in crate::publish::rejected_options(&self.kafka.options) {
             findings.error(format!("kafka.options.\"{name}\""), problem);
         }

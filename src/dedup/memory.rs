@@ -122,7 +122,9 @@ impl MemoryStore {
     /// Starts the periodic sweep on the current Tokio runtime, if there is one;
     /// it ends when the store is dropped. Without it expiry still happens lazily.
     pub(super) fn spawn_sweeper(self: &Arc<Self>) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let store: Weak<Self> = Arc::downgrade(self);
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);

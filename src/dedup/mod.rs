@@ -106,7 +106,9 @@ impl Dedup {
     pub fn in_memory(window: Duration, max_keys: usize) -> Dedup {
         let store = Arc::new(MemoryStore::new(window, max_keys));
         store.spawn_sweeper();
-        Dedup { backend: Backend::Memory(store) }
+        Dedup {
+            backend: Backend::Memory(store),
+        }
     }
 
     /// The store `config` asks for: Redis when `redis` is set, else in process.
@@ -120,7 +122,9 @@ impl Dedup {
     /// A Redis store at `url`; reservations not settled within `pending_ttl` lapse.
     pub async fn redis(url: &str, window: Duration, pending_ttl: Duration) -> Result<Dedup, DedupError> {
         let store = RedisStore::connect(url, window, pending_ttl).await?;
-        Ok(Dedup { backend: Backend::Redis(Arc::new(store)) })
+        Ok(Dedup {
+            backend: Backend::Redis(Arc::new(store)),
+        })
     }
 
     /// Atomically claims `key` of `source` for a new event `id`, which must be a
@@ -146,19 +150,34 @@ fn reserve_in_memory(store: &Arc<MemoryStore>, source: &str, key: &str, id: Uuid
     let hash = store.hash(source, key);
     match store.reserve(hash) {
         Claim::Reserved => {
-            let claim = Claimed::Memory { store: Arc::clone(store), hash, id: id.into_bytes() };
+            let claim = Claimed::Memory {
+                store: Arc::clone(store),
+                hash,
+                id: id.into_bytes(),
+            };
             Reservation::Reserved(Ticket { claim: Some(claim) })
         }
-        Claim::Duplicate(original) => Reservation::Duplicate { id: Uuid::from_bytes(original).to_string() },
+        Claim::Duplicate(original) => Reservation::Duplicate {
+            id: Uuid::from_bytes(original).to_string(),
+        },
         Claim::InFlight => Reservation::InFlight,
     }
 }
 
-async fn reserve_in_redis(store: &Arc<RedisStore>, source: &str, key: &str, id: &str) -> Result<Reservation, DedupError> {
+async fn reserve_in_redis(
+    store: &Arc<RedisStore>,
+    source: &str,
+    key: &str,
+    id: &str,
+) -> Result<Reservation, DedupError> {
     let key = RedisStore::key(source, key);
     Ok(match store.reserve(&key, id).await? {
         Found::Reserved => {
-            let claim = Claimed::Redis { store: Arc::clone(store), key, id: id.to_owned() };
+            let claim = Claimed::Redis {
+                store: Arc::clone(store),
+                key,
+                id: id.to_owned(),
+            };
             Reservation::Reserved(Ticket { claim: Some(claim) })
         }
         Found::Done(original) => Reservation::Duplicate { id: original },

@@ -97,8 +97,18 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(500);
         let conn = bounded(CONNECT_TIMEOUT, ConnectionManager::new_with_config(client, config)).await?;
-        let scripts = Scripts { reserve: Script::new(RESERVE), commit: Script::new(COMMIT), release: Script::new(RELEASE) };
-        Ok(Self { conn, addr, window_ms: millis(window), pending_ms: millis(pending_ttl), scripts })
+        let scripts = Scripts {
+            reserve: Script::new(RESERVE),
+            commit: Script::new(COMMIT),
+            release: Script::new(RELEASE),
+        };
+        Ok(Self {
+            conn,
+            addr,
+            window_ms: millis(window),
+            pending_ms: millis(pending_ttl),
+            scripts,
+        })
     }
 
     /// The Redis key of `key` of `source` (source names hold no ':').
@@ -150,7 +160,9 @@ fn parse(value: &str) -> Result<Found, DedupError> {
     } else if value.starts_with("pending:") {
         Ok(Found::Pending)
     } else {
-        Err(DedupError::Unavailable("a dedup key holds a value hookgate did not write".into()))
+        Err(DedupError::Unavailable(
+            "a dedup key holds a value hookgate did not write".into(),
+        ))
     }
 }
 
@@ -159,7 +171,9 @@ async fn bounded<T>(limit: Duration, call: impl Future<Output = RedisResult<T>>)
     match tokio::time::timeout(limit, call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(DedupError::Unavailable(error.to_string())),
-        Err(_) => Err(DedupError::Unavailable(format!("no answer from redis within {limit:?}"))),
+        Err(_) => Err(DedupError::Unavailable(format!(
+            "no answer from redis within {limit:?}"
+        ))),
     }
 }
 
@@ -185,7 +199,9 @@ mod tests {
 
     #[tokio::test]
     async fn bad_url_is_a_config_error() {
-        let error = RedisStore::connect("http://nope", Duration::from_secs(1), Duration::from_secs(1)).await.unwrap_err();
+        let error = RedisStore::connect("http://nope", Duration::from_secs(1), Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(matches!(error, DedupError::InvalidUrl(_)), "{error:?}");
     }
 }

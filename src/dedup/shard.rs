@@ -70,7 +70,13 @@ impl Shard {
     /// An empty shard holding at most `cap` delivered keys.
     pub(super) fn new(cap: usize) -> Self {
         let cap = cap.clamp(1, MAX_SHARD_KEYS);
-        Self { ring: VecDeque::new(), head: 0, table: Vec::new(), pending: HashSet::new(), cap }
+        Self {
+            ring: VecDeque::new(),
+            head: 0,
+            table: Vec::new(),
+            pending: HashSet::new(),
+            cap,
+        }
     }
 
     /// Delivered keys held.
@@ -107,7 +113,11 @@ impl Shard {
         }
         // Keep the ring sorted by expiry even if clocks were read out of order.
         let floor = self.ring.back().map_or(0, |s| s.expires);
-        self.push(Slot { hash: halves(hash), id, expires: now.saturating_add(window).max(floor) });
+        self.push(Slot {
+            hash: halves(hash),
+            id,
+            expires: now.saturating_add(window).max(floor),
+        });
     }
 
     /// Frees a reserved key.
@@ -193,7 +203,11 @@ impl Shard {
             }
             let home = self.home(self.ring[self.offset(entry)].hash);
             // The entry may move into the hole unless its home lies cyclically in (hole, next].
-            let stays = if hole <= next { hole < home && home <= next } else { hole < home || home <= next };
+            let stays = if hole <= next {
+                hole < home && home <= next
+            } else {
+                hole < home || home <= next
+            };
             if !stays {
                 self.table[hole] = entry;
                 hole = next;
@@ -310,7 +324,12 @@ mod tests {
         let cap = 78_125; // the default 5,000,000 keys over 64 shards
         let mut shard = Shard::new(cap);
         for n in 0..(cap as u128 + 1000) {
-            committed(&mut shard, n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835), 0, 100);
+            committed(
+                &mut shard,
+                n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+                0,
+                100,
+            );
         }
         let per_key = shard.heap_bytes() as f64 / cap as f64;
         eprintln!("{cap} keys: {} bytes, {per_key:.1} B/key", shard.heap_bytes());

@@ -33,7 +33,10 @@ async fn miss_then_hit_reports_the_original_id() {
 async fn in_flight_until_settled() {
     let dedup = store();
     let ticket = reserved(&dedup, "s", "k", &id()).await;
-    assert!(matches!(dedup.reserve("s", "k", &id()).await.unwrap(), Reservation::InFlight));
+    assert!(matches!(
+        dedup.reserve("s", "k", &id()).await.unwrap(),
+        Reservation::InFlight
+    ));
     ticket.release().await;
     reserved(&dedup, "s", "k", &id()).await.commit().await.unwrap();
 }
@@ -56,7 +59,10 @@ async fn keys_are_namespaced_per_source() {
 async fn keys_expire_after_the_window() {
     let dedup = Dedup::in_memory(Duration::from_millis(50), 1000);
     reserved(&dedup, "s", "k", &id()).await.commit().await.unwrap();
-    assert!(matches!(dedup.reserve("s", "k", &id()).await.unwrap(), Reservation::Duplicate { .. }));
+    assert!(matches!(
+        dedup.reserve("s", "k", &id()).await.unwrap(),
+        Reservation::Duplicate { .. }
+    ));
     tokio::time::sleep(Duration::from_millis(80)).await;
     let _fresh = reserved(&dedup, "s", "k", &id()).await;
 }
@@ -68,7 +74,10 @@ async fn oldest_keys_are_evicted_beyond_max_keys() {
         reserved(&dedup, "s", key, &id()).await.commit().await.unwrap();
     }
     let _k1 = reserved(&dedup, "s", "k1", &id()).await;
-    assert!(matches!(dedup.reserve("s", "k4", &id()).await.unwrap(), Reservation::Duplicate { .. }));
+    assert!(matches!(
+        dedup.reserve("s", "k4", &id()).await.unwrap(),
+        Reservation::Duplicate { .. }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
@@ -88,7 +97,10 @@ async fn concurrent_reserves_yield_exactly_one_reservation() {
     for task in tasks {
         outcomes.push(task.await.unwrap());
     }
-    let reserved = outcomes.iter().filter(|r| matches!(r, Reservation::Reserved(_))).count();
+    let reserved = outcomes
+        .iter()
+        .filter(|r| matches!(r, Reservation::Reserved(_)))
+        .count();
     let in_flight = outcomes.iter().filter(|r| matches!(r, Reservation::InFlight)).count();
     assert_eq!((reserved, in_flight), (1, 99));
 }

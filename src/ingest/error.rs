@@ -60,9 +60,6 @@ pub enum IngestError {
     /// The deadline ran out before the broker answered.
     #[error("the event could not be acknowledged in time; it was not accepted")]
     DeadlineExceeded,
-    /// The gateway is shutting down.
-    #[error("the gateway is shutting down")]
-    ShuttingDown,
 }
 
 impl IngestError {
@@ -80,8 +77,7 @@ impl IngestError {
             IngestError::DedupUnavailable(_)
             | IngestError::Overloaded
             | IngestError::Publish(_)
-            | IngestError::DeadlineExceeded
-            | IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            | IngestError::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -104,7 +100,6 @@ impl IngestError {
             IngestError::Overloaded => "overloaded",
             IngestError::Publish(error) => error.code(),
             IngestError::DeadlineExceeded => "deadline_exceeded",
-            IngestError::ShuttingDown => "shutting_down",
         }
     }
 
@@ -130,8 +125,7 @@ impl IngestError {
             IngestError::DedupUnavailable(_)
             | IngestError::Overloaded
             | IngestError::Publish(_)
-            | IngestError::DeadlineExceeded
-            | IngestError::ShuttingDown => Some(Duration::from_secs(5)),
+            | IngestError::DeadlineExceeded => Some(Duration::from_secs(5)),
             _ => None,
         }
     }
