@@ -99,6 +99,9 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     let mut readiness = Readiness::default();
     add_kafka_checks(&mut readiness, &publisher);
     publisher.probe_broker(Duration::from_secs(2)).await;
+    if embedded.is_none() {
+        tokio::spawn(warn_about_missing_topics(endpoint.clone(), config.topics()));
+    }
     let supervisor = tokio::spawn(publisher.clone().supervise(stop_rx.clone()));
 
     let ingest = if role.ingest() {
@@ -135,6 +138,24 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     drop(embedded);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Logs an error for every configured topic the cluster does not have: hookgate
+/// never creates topics on a real cluster, and publishes to a missing one fail.
+async fn warn_about_missing_topics(endpoint: KafkaEndpoint, topics: Vec<String>) {
+    let check = tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer = endpoint.client_config().create()?;
+        let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, Duration::from_secs(5))?;
+        let present: std::collections::HashSet<&str> = metadata.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name()).collect();
+        Ok::<_, rdkafka::error::KafkaError>(topics.into_iter().filter(|t| !present.contains(t.as_str())).collect::<Vec<_>>())
+    });
+    match check.await {
+        Ok(Ok(missing)) if !missing.is_empty() => {
+            tracing::error!(?missing, "topics missing on the Kafka cluster: webhooks for their sources will get 503 until they are created");
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "could not list the cluster's topics"),
+        _ => {}
+    }
 }
 
 fn add_kafka_checks(readiness: &mut Readiness, publisher: &Publisher) {

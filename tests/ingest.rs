@@ -416,3 +416,20 @@ fn secrets_never_reach_the_logs() {
     assert!(!logs.contains("env-secret-value-456") && !logs.contains("literal-secret-value-123"), "{logs}");
     assert!(logs.contains("written literally"), "the literal secret draws a warning: {logs}");
 }
+
+#[tokio::test]
+async fn a_missing_topic_is_reported_at_start_and_answers_503() {
+    let broker = Broker::any();
+    let topic = unique("never-created");
+    let text = config(&broker.bootstrap(), &topic, "[[sources]]\nname = \"demo\"\nverify = \"none\"\n")
+        .replace("[ingest]\n", "[ingest]\ndeadline = \"2s\"\n");
+    let gateway = Gateway::start(&text, "ingest");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gateway.logs().contains("topics missing") {
+        assert!(std::time::Instant::now() < deadline, "{}", gateway.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gateway.logs().contains(&topic));
+    let response = reqwest::Client::new().post(gateway.url("/webhooks/demo")).body("{}").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
