@@ -192,6 +192,7 @@ async fn start_ingest(
     tracing::info!(role = "ingest", addr = %listener.local_addr()?, sources = config.sources.len(), "listening");
     let limits = ServerLimits {
         max_connections: config.ingest.max_connections,
+        max_connections_per_ip: config.ingest.max_connections_per_ip,
         header_timeout: config.ingest.header_timeout,
         drain_timeout: config.ingest.deadline + Duration::from_secs(2),
     };

@@ -5,8 +5,11 @@ mod history_support;
 
 use std::collections::HashSet;
 
+use std::time::Duration;
+
 use history_support::{record, sqlite_file, PgSchema, TestStore};
-use hookgate::history::{EventFilter, EventRecord, Position, Store, StoreError};
+use hookgate::history::{relay_notifications, EventFilter, EventRecord, LiveFeed, Position, Store, StoreError};
+use tokio::sync::watch;
 
 /// Runs `body` against a fresh store of each kind.
 macro_rules! for_each_store {
@@ -170,4 +173,26 @@ async fn postgres_schemas_keep_parallel_tests_apart() {
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
     assert!(matches!(Store::open("mysql://localhost/db").await, Err(StoreError::UnsupportedUrl)));
+}
+
+#[tokio::test]
+async fn postgres_announces_new_events_to_the_live_tail_of_every_replica() {
+    let pg = PgSchema::create().await;
+    let Store::Postgres(shared) = pg.store.clone() else { unreachable!() };
+    let live = LiveFeed::default();
+    let mut tail = live.subscribe();
+    let (stop, shutdown) = watch::channel(false);
+    let listener = shared.listen().await.unwrap();
+    let relay = tokio::spawn(relay_notifications(shared, listener, live, shutdown));
+    let (a, b, c) = (record("github", "push", 10, 1), record("stripe", "charge", 11, 2), record("github", "push", 12, 3));
+    pg.store.insert_batch(&[a.clone(), b.clone(), a.clone()]).await.unwrap();
+    pg.store.insert_batch(&[c.clone(), b.clone()]).await.unwrap();
+    for expected in [&a, &b, &c] {
+        let event = tokio::time::timeout(Duration::from_secs(10), tail.recv()).await.unwrap().unwrap();
+        assert_eq!(*event, expected.summary, "each new event once, in commit order");
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(300), tail.recv()).await.is_err(), "duplicates are not announced");
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+    pg.drop().await;
 }

@@ -3,6 +3,7 @@
 //! provenance; a restart mid-stream neither loses nor doubles events;
 //! undecodable records are skipped; replays do not add rows.
 
+mod common;
 mod history_support;
 
 use std::collections::HashSet;
@@ -17,24 +18,49 @@ use tokio::task::JoinHandle;
 const TOPIC: &str = "webhooks";
 const WAIT: Duration = Duration::from_secs(30);
 
+/// A broker with one topic, and a publisher on it.
 struct Cluster {
-    broker: EmbeddedBroker,
+    /// Bootstrap servers.
+    bootstrap: String,
+    /// The topic the tests publish to and index.
+    topic: String,
+    /// Publishes like ingest does.
     publisher: Publisher,
+    /// Keeps the embedded broker alive.
+    _embedded: Option<EmbeddedBroker>,
+    /// Keeps a private Tansu alive.
+    _tansu: Option<common::Broker>,
 }
 
+/// The in-process mock cluster.
 fn cluster(partitions: i32) -> Cluster {
     let broker = EmbeddedBroker::start(&[TOPIC.to_owned()], partitions).expect("mock cluster");
     let bootstrap = broker.bootstrap_servers().to_owned();
-    let publisher = Publisher::new(KafkaEndpoint { bootstrap, options: Default::default() }, Duration::from_secs(5)).expect("publisher");
-    Cluster { broker, publisher }
+    Cluster::new(bootstrap, TOPIC.to_owned(), Some(broker), None)
 }
 
-/// The indexer's endpoint. The mock cluster only rebalances a group that a
-/// member left after the session timeout (a real broker does at once), so
-/// restarts in these tests need a short one.
-fn endpoint(broker: &EmbeddedBroker) -> KafkaEndpoint {
-    let options = [("session.timeout.ms".to_owned(), "6000".to_owned())].into();
-    KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options }
+/// A real Kafka-protocol broker (Tansu) with a fresh topic.
+fn tansu(partitions: i32) -> Cluster {
+    let broker = common::Broker::any();
+    let topic = common::unique("history-indexer");
+    common::create_topic(&broker.bootstrap(), &topic, partitions);
+    Cluster::new(broker.bootstrap(), topic, None, Some(broker))
+}
+
+impl Cluster {
+    fn new(bootstrap: String, topic: String, embedded: Option<EmbeddedBroker>, tansu: Option<common::Broker>) -> Self {
+        let endpoint = KafkaEndpoint { bootstrap: bootstrap.clone(), options: Default::default() };
+        let publisher = Publisher::new(endpoint, Duration::from_secs(5)).expect("publisher");
+        Cluster { bootstrap, topic, publisher, _embedded: embedded, _tansu: tansu }
+    }
+
+    /// The indexer's endpoint. The mock cluster only rebalances a group that
+    /// a member left after the session timeout (a real broker does at once),
+    /// so restarts in these tests need a short one.
+    fn endpoint(&self) -> KafkaEndpoint {
+        let options = [("session.timeout.ms".to_owned(), "6000".to_owned())].into();
+        KafkaEndpoint { bootstrap: self.bootstrap.clone(), options }
+    }
 }
 
 /// A running indexer and the switch that stops it.
@@ -51,17 +77,22 @@ impl Running {
 }
 
 fn start_indexer(cluster: &Cluster, store: &Store, live: &LiveFeed, group: &str) -> Running {
-    let settings = IndexerSettings { topics: vec![TOPIC.into()], group: group.into(), retention: Some(Duration::from_secs(3600)) };
-    let indexer = Indexer::new(&endpoint(&cluster.broker), &settings, store.clone(), live.clone()).expect("indexer");
+    let settings =
+        IndexerSettings { topics: vec![cluster.topic.clone()], group: group.into(), retention: Some(Duration::from_secs(3600)) };
+    let indexer = Indexer::new(&cluster.endpoint(), &settings, store.clone(), Some(live.clone())).expect("indexer");
     let (stop, shutdown) = watch::channel(false);
     Running { stop, task: tokio::spawn(indexer.run(shutdown)) }
 }
 
-async fn publish(cluster: &Cluster, n: u64) -> String {
+async fn publish_one(publisher: &Publisher, topic: &str, n: u64) -> String {
     let envelope = envelope("github", "push", now_micros(), n);
     let key = envelope.id.clone();
-    cluster.publisher.publish_envelope(&envelope, TOPIC, Some(key.as_bytes()), WAIT).await.expect("acked");
+    publisher.publish_envelope(&envelope, topic, Some(key.as_bytes()), WAIT).await.expect("acked");
     envelope.id
+}
+
+async fn publish(cluster: &Cluster, n: u64) -> String {
+    publish_one(&cluster.publisher, &cluster.topic, n).await
 }
 
 async fn count(store: &Store) -> usize {
@@ -96,8 +127,7 @@ async fn published_envelopes_are_indexed_with_their_provenance() {
 /// Publishes events in the background while the indexer is stopped and
 /// restarted: every event is stored once, and the second run resumes after
 /// the first run's commits instead of reading everything again.
-async fn restart_mid_stream(store: Store) {
-    let cluster = cluster(3);
+async fn restart_mid_stream(cluster: Cluster, store: Store) {
     let live = LiveFeed::default();
     let (before, during) = (100u64, 200u64);
     let first = start_indexer(&cluster, &store, &live, "g-restart");
@@ -105,12 +135,10 @@ async fn restart_mid_stream(store: Store) {
         publish(&cluster, n).await;
     }
     wait_until(WAIT, "the first events", || async { count(&store).await == before as usize }).await;
-    let publisher = cluster.publisher.clone();
+    let (publisher, topic) = (cluster.publisher.clone(), cluster.topic.clone());
     let producing = tokio::spawn(async move {
         for n in before..before + during {
-            let envelope = envelope("github", "push", now_micros(), n);
-            let key = envelope.id.clone();
-            publisher.publish_envelope(&envelope, TOPIC, Some(key.as_bytes()), WAIT).await.expect("acked");
+            publish_one(&publisher, &topic, n).await;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
@@ -129,13 +157,20 @@ async fn restart_mid_stream(store: Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_stream_neither_loses_nor_doubles_sqlite() {
-    restart_mid_stream(sqlite_memory().await).await;
+    restart_mid_stream(cluster(3), sqlite_memory().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_stream_neither_loses_nor_doubles_postgres() {
     let pg = PgSchema::create().await;
-    restart_mid_stream(pg.store.clone()).await;
+    restart_mid_stream(cluster(3), pg.store.clone()).await;
+    pg.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_stream_neither_loses_nor_doubles_on_a_real_broker() {
+    let pg = PgSchema::create().await;
+    restart_mid_stream(tansu(3), pg.store.clone()).await;
     pg.drop().await;
 }
 
@@ -144,7 +179,7 @@ async fn undecodable_records_are_skipped_and_indexing_goes_on() {
     let cluster = cluster(1);
     let store = sqlite_memory().await;
     let indexer = start_indexer(&cluster, &store, &LiveFeed::default(), "g-garbage");
-    let garbage = OutgoingRecord { topic: TOPIC, key: None, payload: b"\xff\xff\xff not protobuf", headers: &[] };
+    let garbage = OutgoingRecord { topic: &cluster.topic, key: None, payload: b"\xff\xff\xff not protobuf", headers: &[] };
     cluster.publisher.publish(garbage, WAIT).await.expect("acked");
     let id = publish(&cluster, 1).await;
     wait_until(WAIT, "the valid event", || async { store.get(&id).await.unwrap().is_some() }).await;

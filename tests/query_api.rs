@@ -380,7 +380,7 @@ async fn a_slow_reader_is_told_how_many_events_it_missed() {
 
 /// The record at `offset` of `topic` partition 0.
 async fn read_record(bootstrap: &str, topic: &str, offset: i64) -> (WebhookEnvelope, Vec<(String, String)>) {
-    let consumer: StreamConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let consumer: StreamConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "replay-check").create().unwrap();
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, 0, Offset::Offset(offset)).unwrap();
     consumer.assign(&assignment).unwrap();

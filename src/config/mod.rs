@@ -68,6 +68,8 @@ pub struct IngestConfig {
     pub client_ip_header: Option<String>,
     /// Most open connections; further connections wait in the kernel backlog.
     pub max_connections: usize,
+    /// Most open connections from one client address (socket peer; IPv6 per /64); beyond it a 429 and the connection closed.
+    pub max_connections_per_ip: usize,
     /// Most requests being published at once; beyond it requests get 503 at once.
     pub max_in_flight: usize,
     /// Header names whose values are replaced by "[redacted]" in the envelope.
@@ -538,6 +540,7 @@ impl Default for IngestConfig {
             body_timeout: Duration::from_secs(5),
             client_ip_header: None,
             max_connections: 10_000,
+            max_connections_per_ip: 256,
             max_in_flight: 5_000,
             redact_headers: vec!["authorization".into(), "cookie".into(), "proxy-authorization".into()],
         }

@@ -95,16 +95,30 @@ impl Config {
         if ingest.body_timeout.is_zero() {
             findings.error("ingest.body_timeout", "must be greater than 0");
         }
-        if ingest.max_connections == 0 {
-            findings.error("ingest.max_connections", "must be greater than 0");
-        }
         if ingest.max_in_flight == 0 {
             findings.error("ingest.max_in_flight", "must be greater than 0");
         }
+        self.check_connections(findings);
         if let Some(header) = &ingest.client_ip_header {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
                 findings.error("ingest.client_ip_header", format!("`{header}` is not a valid header name"));
             }
+        }
+    }
+
+    fn check_connections(&self, findings: &mut Findings) {
+        let ingest = &self.ingest;
+        if ingest.max_connections == 0 {
+            findings.error("ingest.max_connections", "must be greater than 0");
+        }
+        if ingest.max_connections_per_ip == 0 {
+            findings.error("ingest.max_connections_per_ip", "must be greater than 0");
+        } else if ingest.client_ip_header.is_some() && ingest.max_connections_per_ip < ingest.max_connections {
+            findings.warn(
+                "ingest.max_connections_per_ip",
+                "counts socket peers, and with client_ip_header set every connection comes from the proxy: \
+                 raise it to ingest.max_connections unless the proxy's connections should be capped",
+            );
         }
     }
 
@@ -310,5 +324,15 @@ mod tests {
         let text = "[[sources]]\nname = \"a\"\nverify = \"none\"\ndedup_key = \"body:/id\"\n";
         let err = Config::from_toml(text).unwrap_err().to_string();
         assert!(err.contains("dedup_key") || err.contains("body:/id"), "{err}");
+    }
+
+    #[test]
+    fn per_ip_connection_limit_is_checked_and_warned_about_behind_a_proxy() {
+        let source = "[[sources]]\nname = \"a\"\nverify = \"none\"\n";
+        let zero = issues(&format!("[ingest]\nmax_connections_per_ip = 0\n{source}"));
+        assert!(zero.iter().any(|i| i.key == "ingest.max_connections_per_ip" && i.severity == Severity::Error), "{zero:?}");
+        let proxied = issues(&format!("[ingest]\nclient_ip_header = \"x-forwarded-for\"\n{source}"));
+        assert!(proxied.iter().any(|i| i.key == "ingest.max_connections_per_ip" && i.severity == Severity::Warning), "{proxied:?}");
+        assert!(!issues(source).iter().any(|i| i.key == "ingest.max_connections_per_ip"));
     }
 }

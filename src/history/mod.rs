@@ -19,6 +19,7 @@ mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -27,10 +28,10 @@ use crate::publish::{KafkaEndpoint, Publisher};
 
 pub use api::{router, ApiState};
 pub use indexer::{Indexer, IndexerReport, IndexerSettings};
-pub use live::{LiveFeed, LIVE_FEED_CAPACITY};
+pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
     EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance, SqliteStore,
-    Store, StoreError, VerificationInfo,
+    Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
 };
 
 /// Why the query role could not start.
@@ -74,17 +75,24 @@ impl QueryService {
         let addr = listener.local_addr()?;
         let store = Store::open(&config.query.store).await?;
         let live = LiveFeed::default();
-        let indexer = Indexer::new(&endpoint, &IndexerSettings::from_config(&config), store.clone(), live.clone())?;
+        // A shared store announces what every replica stored; listen before serving.
+        let notifications = match &store {
+            Store::Postgres(shared) => Some((shared.clone(), shared.listen().await?)),
+            Store::Sqlite(_) => None,
+        };
+        let indexer_feed = notifications.is_none().then(|| live.clone());
+        let indexer = Indexer::new(&endpoint, &IndexerSettings::from_config(&config), store.clone(), indexer_feed)?;
         let retention = config.query.retention;
-        let state = ApiState::new(store.clone(), config, publisher, live, shutdown.clone());
-        let tasks = vec![
-            ("indexer", tokio::spawn({
-                let shutdown = shutdown.clone();
-                async move { indexer.run(shutdown).await; }
-            })),
+        let state = ApiState::new(store.clone(), config, publisher, live.clone(), shutdown.clone());
+        let mut tasks = vec![
+            ("indexer", tokio::spawn(indexer.run(shutdown.clone()).map(drop))),
             ("retention", tokio::spawn(retention::run(store.clone(), retention, shutdown.clone()))),
-            ("query api", tokio::spawn(serve(listener, router(state), shutdown))),
         ];
+        if let Some((shared, pg_listener)) = notifications {
+            let relay = live::relay_notifications(shared, pg_listener, live, shutdown.clone());
+            tasks.push(("live tail relay", tokio::spawn(relay)));
+        }
+        tasks.push(("query api", tokio::spawn(serve(listener, router(state), shutdown))));
         tracing::info!(%addr, "query API listening");
         Ok(QueryService { addr, store, tasks })
     }

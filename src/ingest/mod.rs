@@ -1,6 +1,7 @@
 //! Ingest: the `/webhooks/{source}` listener and its request pipeline.
 
 mod body;
+mod connections;
 mod error;
 mod extract;
 mod handler;

@@ -1,6 +1,7 @@
-//! The webhook listener: accepts connections (at most `max_connections`),
-//! serves HTTP/1.1 with a header read timeout, and on shutdown stops
-//! accepting and lets in-flight requests finish.
+//! The webhook listener: accepts connections (at most `max_connections`, and
+//! at most `max_connections_per_ip` from one client), serves HTTP/1.1 with a
+//! header read timeout, and on shutdown stops accepting and lets in-flight
+//! requests finish.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use super::connections::{refuse, PerClientConnections};
 use super::handler::Ingest;
 use crate::telemetry::names;
 
@@ -26,6 +28,8 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub struct ServerLimits {
     /// Most open connections.
     pub max_connections: usize,
+    /// Most open connections from one client address (IPv4, or IPv6 /64).
+    pub max_connections_per_ip: usize,
     /// Time a client has to send the request headers.
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
@@ -35,6 +39,7 @@ pub struct ServerLimits {
 /// Serves webhooks on `listener` until `shutdown` turns true, then drains.
 pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLimits, mut shutdown: watch::Receiver<bool>) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = PerClientConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -61,6 +66,14 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLim
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
+        let Some(client_slot) = per_client.try_acquire(peer.ip()) else {
+            metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
+            tokio::spawn(async move {
+                refuse(stream).await;
+                drop(permit);
+            });
+            continue;
+        };
         let ingest = ingest.clone();
         let service = service_fn(move |request| {
             let ingest = ingest.clone();
@@ -71,7 +84,7 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLim
             metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
             let _ = connection.await;
             metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
-            drop(permit);
+            drop((client_slot, permit));
         });
     }
     drop(listener);

@@ -28,6 +28,8 @@ pub const REQUEST_BODY_BYTES: &str = "hookgate_request_body_bytes";
 pub const REQUESTS_IN_FLIGHT: &str = "hookgate_requests_in_flight";
 /// Gauge: open connections on the webhook listener.
 pub const CONNECTIONS_OPEN: &str = "hookgate_connections_open";
+/// Counter: connections refused with 429 because their client address held `ingest.max_connections_per_ip` already.
+pub const CONNECTIONS_REFUSED: &str = "hookgate_connections_refused_total";
 /// Gauge: messages in librdkafka's producer queue (waiting or in flight to the broker).
 pub const KAFKA_QUEUE_MESSAGES: &str = "hookgate_kafka_queue_messages";
 /// Gauge: 1 while the producer is usable, 0 after a fatal error until it is rebuilt.

@@ -114,6 +114,28 @@ impl Gateway {
         format!("http://{}{path}", self.metrics)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the process (Linux: entries of /proc/PID/fd).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|entries| entries.count()).unwrap_or(0)
+    }
+
+    /// Resident memory of the process in KiB (Linux: VmRSS of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
+        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+
+    /// Lines of the log that report a panic.
+    pub fn panics(&self) -> Vec<String> {
+        self.logs().lines().filter(|l| l.contains("panicked")).map(str::to_owned).collect()
+    }
+
     /// Everything logged so far.
     pub fn logs(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod gateway;
+pub mod ledger;
 
 use std::time::{Duration, Instant};
 

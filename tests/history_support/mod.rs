@@ -102,6 +102,16 @@ impl PgSchema {
         panic!("PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)", postgres_urls());
     }
 
+    /// The server URL (without schema).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema name.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
     /// Closes the store and drops the schema.
     pub async fn drop(self) {
         self.store.close().await;

@@ -77,8 +77,8 @@ pub struct Indexer {
     consumer: Arc<StreamConsumer<IndexerContext>>,
     /// Where events are written.
     store: Store,
-    /// Where newly written events are announced.
-    live: LiveFeed,
+    /// Where newly written events are announced (`None`: the store announces them).
+    live: Option<LiveFeed>,
     /// Age beyond which events are not written.
     retention: Option<Duration>,
 }
@@ -90,8 +90,15 @@ impl std::fmt::Debug for Indexer {
 }
 
 impl Indexer {
-    /// Creates the consumer (manual commits, earliest offset on first start) and subscribes.
-    pub fn new(endpoint: &KafkaEndpoint, settings: &IndexerSettings, store: Store, live: LiveFeed) -> Result<Self, KafkaError> {
+    /// Creates the consumer (manual commits, earliest offset on first start)
+    /// and subscribes. New events go to `live` unless it is `None` (a shared
+    /// store announces them to every replica itself).
+    pub fn new(
+        endpoint: &KafkaEndpoint,
+        settings: &IndexerSettings,
+        store: Store,
+        live: Option<LiveFeed>,
+    ) -> Result<Self, KafkaError> {
         let mut config = endpoint.client_config();
         config
             .set("group.id", &settings.group)
@@ -235,7 +242,9 @@ impl Indexer {
                 new += 1;
                 let topic = record.summary.provenance.topic.clone();
                 metrics::counter!(names::INDEXED_EVENTS, "topic" => topic).increment(1);
-                self.live.publish(record.summary);
+                if let Some(live) = &self.live {
+                    live.publish(record.summary);
+                }
             }
         }
         new

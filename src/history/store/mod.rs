@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::telemetry::names;
 
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, NOTIFY_CHANNEL};
 pub use record::{EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Provenance, VerificationInfo};
 pub use sqlite::SqliteStore;
 

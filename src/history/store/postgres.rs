@@ -1,14 +1,23 @@
-//! The PostgreSQL store, shared by several query replicas. Tests point it
-//! at a private schema through the connection's `search_path`.
+//! The PostgreSQL store, shared by several query replicas. Each replica's
+//! indexer writes only the partitions assigned to it, so every insert also
+//! sends the new ids on the [`NOTIFY_CHANNEL`] (delivered at commit) and
+//! every replica's live tail follows that channel: a client sees all events
+//! whichever replica it is connected to. Tests point the store at a private
+//! schema through the connection's `search_path`.
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
-use super::{StoreError, ACQUIRE_TIMEOUT};
+use super::rows::SummaryRow;
+use super::{sql, EventRecord, EventSummary, StoreError, ACQUIRE_TIMEOUT};
 
 /// Connections per process.
 const CONNECTIONS: u32 = 10;
+/// Channel carrying the ids of newly stored events (comma-separated).
+pub const NOTIFY_CHANNEL: &str = "hookgate_events";
+/// Ids per notification (a payload must stay under 8000 bytes).
+const IDS_PER_NOTIFICATION: usize = 100;
 
 /// A PostgreSQL history store.
 #[derive(Debug, Clone)]
@@ -25,10 +34,49 @@ impl PostgresStore {
 
     /// Connects with explicit options (e.g. a `search_path`) and applies migrations.
     pub async fn connect(options: PgConnectOptions) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
 
-    super::sql::common_operations!();
+    pub(super) async fn insert_batch(&self, records: &[EventRecord]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = Self::insert_rows(&mut tx, records).await?;
+        let new_ids: Vec<&str> =
+            records.iter().zip(&inserted).filter(|(_, new)| **new).map(|(r, _)| r.summary.id.as_str()).collect();
+        for ids in new_ids.chunks(IDS_PER_NOTIFICATION) {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(ids.join(",")).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// A listener subscribed to [`NOTIFY_CHANNEL`] (it reconnects by itself;
+    /// notifications sent while it is disconnected are lost).
+    pub async fn listen(&self) -> Result<PgListener, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        Ok(listener)
+    }
+
+    /// Summaries of `ids`, in the order given (ids no longer stored are left out).
+    pub async fn summaries(&self, ids: &[String]) -> Result<Vec<EventSummary>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = sql::select_summaries(ids.len());
+        let mut query = sqlx::query_as::<_, SummaryRow>(&statement);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let mut found: Vec<EventSummary> = query.fetch_all(&self.pool).await?.into_iter().map(EventSummary::from).collect();
+        found.sort_by_key(|e| ids.iter().position(|id| *id == e.id));
+        Ok(found)
+    }
+
+    sql::common_operations!(sqlx::Postgres);
 }

@@ -17,6 +17,12 @@ pub(super) const INSERT: &str = "INSERT INTO events (id, source, event_type, rec
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
     ON CONFLICT (id) DO NOTHING";
 
+/// Summaries of the given ids (`$1..$N`), in no particular order.
+pub(super) fn select_summaries(count: usize) -> String {
+    let marks: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
+    format!("SELECT {SUMMARY_COLUMNS} FROM events WHERE id IN ({})", marks.join(", "))
+}
+
 /// One complete row by id.
 pub(super) fn select_one() -> String {
     format!("SELECT {SUMMARY_COLUMNS}, headers, body FROM events WHERE id = $1")
@@ -142,22 +148,21 @@ pub(super) use bind_params;
 
 /// The operations whose SQL and binding are the same in both dialects,
 /// expanded inside `impl SqliteStore` and `impl PostgresStore` (each has a
-/// `pool` field).
+/// `pool` field) with the dialect's database type.
 macro_rules! common_operations {
-    () => {
-        pub(super) async fn insert_batch(
-            &self,
+    ($db:ty) => {
+        /// Inserts `records` in `tx`; returns, per record, whether it was new.
+        async fn insert_rows(
+            tx: &mut sqlx::Transaction<'static, $db>,
             records: &[$crate::history::store::EventRecord],
         ) -> Result<Vec<bool>, $crate::history::store::StoreError> {
             use $crate::history::store::{rows::headers_json, sql};
-            let mut tx = self.pool.begin().await?;
             let mut inserted = Vec::with_capacity(records.len());
             for record in records {
                 let headers = headers_json(&record.headers);
-                let done = sql::bind_insert!(sqlx::query(sql::INSERT), record, headers).execute(&mut *tx).await?;
+                let done = sql::bind_insert!(sqlx::query(sql::INSERT), record, headers).execute(&mut **tx).await?;
                 inserted.push(done.rows_affected() == 1);
             }
-            tx.commit().await?;
             Ok(inserted)
         }
 

@@ -46,5 +46,12 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    super::sql::common_operations!();
+    pub(super) async fn insert_batch(&self, records: &[super::EventRecord]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = Self::insert_rows(&mut tx, records).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    super::sql::common_operations!(sqlx::Sqlite);
 }

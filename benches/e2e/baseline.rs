@@ -1,0 +1,78 @@
+//! The baseline: the least an HTTP-to-Kafka forwarder can do with the same
+//! delivery guarantee. hyper HTTP/1.1, one shared rdkafka `FutureProducer`
+//! (acks=all, idempotence on, librdkafka's default batching as hookgate uses
+//! it), the body as the record value keyed by the delivery id, and the answer
+//! only after the broker's ack. No verification, dedup, limits, envelope or metrics.
+//!
+//! It runs in a child process (the e2e binary started again with
+//! `HOOKGATE_E2E_ROLE=baseline`) so its CPU time and RSS can be read apart
+//! from the load generator's.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::net::TcpListener;
+
+/// Runs the forwarder until the parent kills it. Reads `E2E_BROKERS` and
+/// `E2E_TOPIC`; prints `listening addr=<addr>` on stdout once it accepts.
+pub(crate) fn run() {
+    let brokers = std::env::var("E2E_BROKERS").expect("E2E_BROKERS");
+    let topic: &'static str = Box::leak(std::env::var("E2E_TOPIC").expect("E2E_TOPIC").into_boxed_str());
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        // The same producer settings hookgate runs with by default.
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "100000")
+        .set("message.timeout.ms", "7500")
+        .create()
+        .expect("producer");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(serve(producer, topic));
+}
+
+async fn serve(producer: FutureProducer, topic: &'static str) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    println!("listening addr={}", listener.local_addr().expect("local addr"));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| forward(producer.clone(), topic, request));
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+async fn forward(producer: FutureProducer, topic: &str, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|collected| collected.to_bytes()) else {
+        return Ok(answer(StatusCode::BAD_REQUEST, Bytes::new()));
+    };
+    let key = parts.headers.get("x-github-delivery").map(|value| value.as_bytes()).unwrap_or_default();
+    let record = FutureRecord::to(topic).payload(&body[..]).key(key);
+    Ok(match producer.send(record, Duration::from_secs(8)).await {
+        Ok(delivery) => {
+            let text = format!("{{\"partition\":{},\"offset\":{}}}", delivery.partition, delivery.offset);
+            answer(StatusCode::ACCEPTED, Bytes::from(text))
+        }
+        Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, Bytes::new()),
+    })
+}
+
+fn answer(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+}

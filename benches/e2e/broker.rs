@@ -1,0 +1,102 @@
+//! The brokers both servers write to: librdkafka's mock cluster (hookgate's
+//! embedded broker, run in this process) and, when installed, Tansu with
+//! sqlite storage (a child process, as the integration tests run it).
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hookgate::publish::EmbeddedBroker;
+
+/// Partitions of every benchmark topic.
+pub(crate) const PARTITIONS: i32 = 3;
+
+/// A running broker.
+pub(crate) enum Broker {
+    /// The in-process mock cluster.
+    Mock(EmbeddedBroker),
+    /// A Tansu process and its storage directory.
+    Tansu { child: Child, port: u16, _dir: tempfile::TempDir },
+}
+
+impl Broker {
+    /// The mock cluster with `topics` created.
+    pub(crate) fn mock(topics: &[&str]) -> Broker {
+        let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        Broker::Mock(EmbeddedBroker::start(&topics, PARTITIONS).expect("mock cluster"))
+    }
+
+    /// Tansu on a free loopback port with `topics` created, or `None` when it is not installed.
+    pub(crate) fn tansu(topics: &[&str]) -> Option<Broker> {
+        let binary = tansu_binary()?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("tansu.log")).expect("tansu log");
+        let child = Command::new(&binary)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        let broker = Broker::Tansu { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for topic in topics {
+            let status = Command::new(&binary)
+                .args(["topic", "create", topic, "--partitions", &PARTITIONS.to_string(), "--broker", &url])
+                .stdout(Stdio::null())
+                .status()
+                .expect("tansu topic create");
+            assert!(status.success(), "cannot create topic {topic} on tansu");
+        }
+        Some(broker)
+    }
+
+    /// Name in the report.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Broker::Mock(_) => "mock cluster",
+            Broker::Tansu { .. } => "tansu (sqlite)",
+        }
+    }
+
+    /// Bootstrap servers.
+    pub(crate) fn bootstrap(&self) -> String {
+        match self {
+            Broker::Mock(mock) => mock.bootstrap_servers().to_owned(),
+            Broker::Tansu { port, .. } => format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Broker::Tansu { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `TANSU_BIN`, else `tansu` in the cargo bin directory, else on the PATH.
+fn tansu_binary() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("TANSU_BIN") {
+        return Some(path.into());
+    }
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo"));
+    let candidate = home.join("bin/tansu");
+    if candidate.is_file() {
+        return Some(candidate);
+    }
+    let found = Command::new("tansu").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    found.is_ok_and(|s| s.success()).then(|| PathBuf::from("tansu"))
+}

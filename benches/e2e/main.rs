@@ -1,0 +1,207 @@
+//! End-to-end load benchmark: hookgate against a bare HTTP-to-Kafka
+//! forwarder (the baseline), on the same broker in the same run.
+//!
+//! `cargo bench --bench e2e` starts the mock cluster (and Tansu, when
+//! installed), runs both servers as child processes on loopback, drives them
+//! with the same load generator (closed loop for the peak, open loop at
+//! fixed fractions of the baseline's peak for latency), reads CPU time and
+//! RSS from /proc, reads every topic back to check that each 2xx has its
+//! record, measures memory per held dedup key, and prints the tables.
+//!
+//! Settings (environment): `E2E_BROKERS` (`mock,tansu`), `E2E_SECONDS`
+//! (open-loop phase length, 5), `E2E_PEAK_SECONDS` (4), `E2E_CONNECTIONS`
+//! (closed-loop connections, 64), `E2E_RATES` (fractions of the baseline peak, `0.25,0.5,0.75`).
+
+mod baseline;
+mod broker;
+mod check;
+mod dedup_memory;
+mod load;
+mod report;
+mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker::Broker;
+use load::{Client, Deliveries, Phase};
+use report::{BrokerReport, Measured, ServerReport};
+use server::Server;
+
+/// Environment variable that makes this binary act as one of its child processes.
+pub(crate) const ROLE_VAR: &str = "HOOKGATE_E2E_ROLE";
+/// Topic the baseline writes to.
+const BASELINE_TOPIC: &str = "e2e-baseline";
+/// Topic hookgate writes to.
+const HOOKGATE_TOPIC: &str = "e2e-hookgate";
+/// Closed-loop rounds per server (interleaved; the best counts).
+const PEAK_ROUNDS: usize = 2;
+
+/// What the run does.
+struct Settings {
+    brokers: Vec<String>,
+    open_seconds: Duration,
+    peak_seconds: Duration,
+    connections: usize,
+    rates: Vec<f64>,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let seconds = |name: &str, default: &str| Duration::from_secs_f64(var(name, default).parse().expect(name));
+        Settings {
+            brokers: var("E2E_BROKERS", "mock,tansu").split(',').map(str::trim).map(str::to_owned).collect(),
+            open_seconds: seconds("E2E_SECONDS", "5"),
+            peak_seconds: seconds("E2E_PEAK_SECONDS", "4"),
+            connections: var("E2E_CONNECTIONS", "64").parse().expect("E2E_CONNECTIONS"),
+            rates: var("E2E_RATES", "0.25,0.5,0.75").split(',').map(|r| r.trim().parse().expect("E2E_RATES")).collect(),
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match std::env::var(ROLE_VAR).as_deref() {
+        Ok("baseline") => {
+            baseline::run();
+            std::process::ExitCode::SUCCESS
+        }
+        Ok("dedup-memory") => {
+            dedup_memory::run();
+            std::process::ExitCode::SUCCESS
+        }
+        _ => orchestrate(),
+    }
+}
+
+fn orchestrate() -> std::process::ExitCode {
+    let settings = Settings::from_env();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut reports = Vec::new();
+    for kind in &settings.brokers {
+        let broker = match kind.as_str() {
+            "mock" => Broker::mock(&[BASELINE_TOPIC, HOOKGATE_TOPIC]),
+            "tansu" => match Broker::tansu(&[BASELINE_TOPIC, HOOKGATE_TOPIC]) {
+                Some(broker) => broker,
+                None => {
+                    eprintln!("e2e: tansu is not installed; skipping it (cargo install tansu --locked --features dynostore,libsql)");
+                    continue;
+                }
+            },
+            other => panic!("unknown broker `{other}` in E2E_BROKERS: expected mock or tansu"),
+        };
+        eprintln!("e2e: broker {} at {}", broker.name(), broker.bootstrap());
+        reports.push(runtime.block_on(run_pair(&broker, &settings)));
+    }
+    eprintln!("e2e: measuring memory per held dedup key");
+    let memory = dedup_memory::measure();
+    let ok = report::print(&reports, &memory, &settings.describe());
+    if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+impl Settings {
+    fn describe(&self) -> String {
+        format!(
+            "closed loop: {} connections, {} rounds of {:?} per server (best counts); open loop: {:?} per rate",
+            self.connections, PEAK_ROUNDS, self.peak_seconds, self.open_seconds
+        )
+    }
+}
+
+/// One server with its client and what was measured.
+struct Subject {
+    server: Server,
+    client: Arc<Client>,
+    deliveries: Arc<Deliveries>,
+    report: ServerReport,
+}
+
+impl Subject {
+    fn new(server: Server) -> Subject {
+        let deliveries = Arc::new(Deliveries::new());
+        let client = Client::new(server.addr, deliveries.clone());
+        let report = ServerReport::default();
+        Subject { server, client, deliveries, report }
+    }
+
+    /// Runs one phase, adding its 2xx deliveries to the read-back list; returns it with the CPU seconds it cost.
+    async fn measure(&mut self, phase: impl std::future::Future<Output = Phase>) -> (Phase, f64) {
+        let cpu = self.server.cpu_seconds();
+        let phase = phase.await;
+        let cpu = self.server.cpu_seconds() - cpu;
+        self.report.accepted.extend_from_slice(&phase.accepted);
+        self.report.errors += phase.errors();
+        (phase, cpu)
+    }
+}
+
+async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
+    let bootstrap = broker.bootstrap();
+    let mut subjects = [
+        Subject::new(Server::baseline(&bootstrap, BASELINE_TOPIC)),
+        Subject::new(Server::hookgate(&bootstrap, HOOKGATE_TOPIC)),
+    ];
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for subject in &mut subjects {
+        subject.report.idle_rss = subject.server.rss().0;
+    }
+    for subject in &mut subjects {
+        eprintln!("e2e: warming up {}", subject.server.name);
+        let client = subject.client.clone();
+        subject.measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2))).await;
+    }
+    for round in 0..PEAK_ROUNDS {
+        for subject in &mut subjects {
+            let client = subject.client.clone();
+            let (phase, cpu) = subject.measure(load::closed_loop(&client, settings.connections, settings.peak_seconds)).await;
+            eprintln!("e2e: {} peak round {}: {:.0} req/s, {} errors", subject.server.name, round + 1, phase.rate(), phase.errors());
+            if phase.rate() > subject.report.peak.rate {
+                subject.report.peak = Measured::of(phase, cpu, 0.0);
+            }
+        }
+    }
+    let baseline_peak = subjects[0].report.peak.rate;
+    for &fraction in &settings.rates {
+        let rate = (baseline_peak * fraction).max(1.0);
+        for subject in &mut subjects {
+            let client = subject.client.clone();
+            let (phase, cpu) = subject.measure(load::open_loop(&client, rate, settings.open_seconds)).await;
+            let measured = Measured::of(phase, cpu, rate);
+            eprintln!(
+                "e2e: {} at {:.0} req/s: p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                subject.server.name, rate, measured.p50, measured.p99, measured.errors
+            );
+            subject.report.fixed.push((fraction, measured));
+        }
+    }
+    let mut reports = Vec::new();
+    for (subject, (topic, enveloped)) in subjects.iter_mut().zip([(BASELINE_TOPIC, false), (HOOKGATE_TOPIC, true)]) {
+        subject.client.close();
+        subject.report.alive = subject.server.alive();
+        subject.report.peak_rss = subject.server.rss().1;
+        subject.report.issued = subject.deliveries.issued();
+        if let Some(metrics) = subject.server.metrics {
+            subject.report.metrics = report::scrape_accepted(metrics).await;
+        }
+        eprintln!("e2e: reading back {topic}");
+        let accepted = std::mem::take(&mut subject.report.accepted);
+        let bootstrap = bootstrap.clone();
+        let readback = tokio::task::spawn_blocking(move || {
+            let readback = check::readback(&bootstrap, topic, &accepted, enveloped, Duration::from_secs(120));
+            (readback, accepted.len() as u64)
+        })
+        .await
+        .expect("read back");
+        subject.report.readback = Some(readback.0);
+        subject.report.accepted_count = readback.1;
+        if !subject.report.alive {
+            eprintln!("e2e: {} died; its log:\n{}", subject.server.name, subject.server.logs());
+        }
+        reports.push(std::mem::take(&mut subject.report));
+    }
+    BrokerReport { broker: broker.name(), servers: reports }
+}

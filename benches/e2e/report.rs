@@ -1,0 +1,199 @@
+//! The figures of a run and the tables printed at its end (Markdown, so the
+//! README's "Performance" section can take them as they are).
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::check::Readback;
+use crate::dedup_memory::Measured as DedupMemory;
+use crate::load::Phase;
+
+/// Targets of issue 4.
+const PEAK_RATIO_TARGET: f64 = 0.9;
+const P99_RATIO_TARGET: f64 = 1.2;
+const IDLE_RSS_TARGET: u64 = 30 << 20;
+
+/// The figures of one phase.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Measured {
+    /// Offered rate (open loop), 0 for closed loop.
+    pub(crate) offered: f64,
+    /// 2xx answers per second.
+    pub(crate) rate: f64,
+    /// Latency quantiles, milliseconds.
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) p999: f64,
+    /// Server CPU seconds per 10,000 2xx answers.
+    pub(crate) cpu_per_10k: f64,
+    /// Non-2xx answers and requests without an answer.
+    pub(crate) errors: u64,
+}
+
+impl Measured {
+    pub(crate) fn of(mut phase: Phase, cpu: f64, offered: f64) -> Measured {
+        Measured {
+            offered,
+            rate: phase.rate(),
+            p50: phase.quantile_ms(0.5),
+            p99: phase.quantile_ms(0.99),
+            p999: phase.quantile_ms(0.999),
+            cpu_per_10k: cpu / (phase.ok().max(1) as f64) * 10_000.0,
+            errors: phase.errors(),
+        }
+    }
+}
+
+/// Everything measured of one server on one broker.
+#[derive(Debug, Default)]
+pub(crate) struct ServerReport {
+    pub(crate) idle_rss: u64,
+    pub(crate) peak_rss: u64,
+    pub(crate) peak: Measured,
+    /// (fraction of the baseline peak, figures).
+    pub(crate) fixed: Vec<(f64, Measured)>,
+    /// Deliveries answered 2xx over the whole run (emptied once read back).
+    pub(crate) accepted: Vec<u64>,
+    pub(crate) accepted_count: u64,
+    pub(crate) issued: u64,
+    pub(crate) errors: u64,
+    pub(crate) readback: Option<Readback>,
+    /// `hookgate_requests_total{outcome="accepted"}` at the end (hookgate only).
+    pub(crate) metrics: Option<f64>,
+    pub(crate) alive: bool,
+}
+
+/// Both servers on one broker.
+#[derive(Debug)]
+pub(crate) struct BrokerReport {
+    pub(crate) broker: &'static str,
+    /// Baseline first, hookgate second.
+    pub(crate) servers: Vec<ServerReport>,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn check(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISSED"
+    }
+}
+
+/// Prints the tables; false when a record is missing or a server died.
+pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &str) -> bool {
+    let mut sound = true;
+    println!("\n## hookgate vs. baseline ({settings})\n");
+    for report in reports {
+        let [base, hook] = &report.servers[..] else { continue };
+        println!("### broker: {}\n", report.broker);
+        println!("| | baseline | hookgate | hookgate / baseline |");
+        println!("|---|---:|---:|---:|");
+        let peak_ratio = hook.peak.rate / base.peak.rate;
+        println!(
+            "| peak (closed loop), req/s | {:.0} | {:.0} | {:.2} ({} >= {PEAK_RATIO_TARGET}) |",
+            base.peak.rate,
+            hook.peak.rate,
+            peak_ratio,
+            check(peak_ratio >= PEAK_RATIO_TARGET)
+        );
+        println!(
+            "| CPU s per 10k requests at peak | {:.2} | {:.2} | {:.2} |",
+            base.peak.cpu_per_10k,
+            hook.peak.cpu_per_10k,
+            hook.peak.cpu_per_10k / base.peak.cpu_per_10k
+        );
+        println!(
+            "| p50 / p99 / p99.9 at peak, ms | {} | {} | |",
+            quantiles(&base.peak),
+            quantiles(&hook.peak)
+        );
+        for ((fraction, b), (_, h)) in base.fixed.iter().zip(&hook.fixed) {
+            let ratio = h.p99 / b.p99;
+            let mark = if (*fraction - 0.5).abs() < 1e-9 {
+                format!(" ({} <= {P99_RATIO_TARGET})", check(ratio <= P99_RATIO_TARGET))
+            } else {
+                String::new()
+            };
+            println!(
+                "| p50 / p99 / p99.9 at {:.0} req/s ({:.0}% of baseline peak), ms | {} | {} | p99 {:.2}{mark} |",
+                b.offered,
+                fraction * 100.0,
+                quantiles(b),
+                quantiles(h),
+                ratio
+            );
+            println!(
+                "| CPU s per 10k requests at {:.0} req/s | {:.2} | {:.2} | {:.2} |",
+                b.offered,
+                b.cpu_per_10k,
+                h.cpu_per_10k,
+                h.cpu_per_10k / b.cpu_per_10k
+            );
+        }
+        println!(
+            "| idle RSS | {} | {} ({} < 30 MiB) | |",
+            mib(base.idle_rss),
+            mib(hook.idle_rss),
+            check(hook.idle_rss < IDLE_RSS_TARGET)
+        );
+        println!("| peak RSS | {} | {} | {:.2} |", mib(base.peak_rss), mib(hook.peak_rss), hook.peak_rss as f64 / base.peak_rss as f64);
+        println!("| requests sent / non-2xx or unanswered | {} / {} | {} / {} | |", base.issued, base.errors, hook.issued, hook.errors);
+        for server in [base, hook] {
+            sound &= server.alive;
+            if let Some(readback) = &server.readback {
+                sound &= readback.missing == 0;
+            }
+        }
+        println!(
+            "| 2xx answered / records read back / 2xx without a record | {} | {} | |\n",
+            readback_cell(base),
+            readback_cell(hook)
+        );
+        if let Some(accepted) = hook.metrics {
+            println!("hookgate_requests_total{{outcome=\"accepted\"}} at the end: {accepted:.0}\n");
+        }
+    }
+    print_memory(memory);
+    sound
+}
+
+fn quantiles(m: &Measured) -> String {
+    format!("{:.2} / {:.2} / {:.2}", m.p50, m.p99, m.p999)
+}
+
+fn readback_cell(server: &ServerReport) -> String {
+    match &server.readback {
+        Some(r) => format!("{} / {} / **{}**", server.accepted_count, r.records, r.missing),
+        None => "not read".into(),
+    }
+}
+
+fn print_memory(memory: &DedupMemory) {
+    println!("### in-process dedup store (default bound 5,000,000 keys)\n");
+    println!("| keys held | process RSS | bytes per key over the empty store |");
+    println!("|---:|---:|---:|");
+    for &(keys, rss) in &memory.rss {
+        let per_key = if keys == 0 { "-".to_owned() } else { format!("{:.1}", memory.bytes_per_key(keys)) };
+        println!("| {keys} | {} | {per_key} |", mib(rss));
+    }
+    println!();
+}
+
+/// `hookgate_requests_total{...outcome="accepted"...}` summed over sources, from `/metrics`.
+pub(crate) async fn scrape_accepted(addr: SocketAddr) -> Option<f64> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    let values = text
+        .lines()
+        .filter(|l| l.starts_with("hookgate_requests_total{") && l.contains("outcome=\"accepted\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    Some(values.sum())
+}

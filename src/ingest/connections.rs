@@ -1,0 +1,184 @@
+//! Open connections per client address, so that one sender cannot take every
+//! connection slot of the listener. A client is an IPv4 address or an IPv6
+//! /64 (hosts get whole /64s), as rate limiting counts them. The count uses
+//! the socket peer: behind a proxy every connection comes from the proxy.
+//!
+//! A connection over the limit is answered at once with a fixed 429
+//! `too_many_connections` and closed, without reading the request.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a refused connection is given to take its answer before it is dropped.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// Most request bytes drained from a refused connection (so the close is a FIN, not a reset).
+const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
+
+/// Body of the answer to a connection over the per-client limit.
+const REFUSAL_BODY: &str =
+    r#"{"error":{"code":"too_many_connections","message":"too many open connections from this client address"}}"#;
+
+/// The complete answer to a connection over the per-client limit.
+fn refusal() -> String {
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{REFUSAL_BODY}",
+        REFUSAL_BODY.len()
+    )
+}
+
+/// A client as connection counting sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientKey {
+    /// An IPv4 address (also from an IPv4-mapped IPv6 address).
+    V4([u8; 4]),
+    /// The /64 prefix of an IPv6 address.
+    V6([u8; 8]),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => ClientKey::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientKey::V4(v4.octets()),
+                None => {
+                    let mut prefix = [0; 8];
+                    prefix.copy_from_slice(&v6.octets()[..8]);
+                    ClientKey::V6(prefix)
+                }
+            },
+        }
+    }
+}
+
+/// Open connections per client. Entries exist only while a client has an
+/// open connection, so the table never holds more than `max_connections` entries.
+#[derive(Debug)]
+pub(super) struct PerClientConnections {
+    /// Most connections one client may hold open.
+    max: usize,
+    /// Open connections by client.
+    open: Mutex<HashMap<ClientKey, usize>>,
+}
+
+/// One counted connection; dropping it gives the slot back.
+#[derive(Debug)]
+pub(super) struct ClientSlot {
+    /// The table it was taken from.
+    table: Arc<PerClientConnections>,
+    /// Whose slot it is.
+    key: ClientKey,
+}
+
+impl PerClientConnections {
+    /// A table allowing `max` open connections per client.
+    pub(super) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self { max, open: Mutex::new(HashMap::new()) })
+    }
+
+    /// A slot for a new connection from `ip`, or `None` when the client holds `max` already.
+    pub(super) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let key = ClientKey::from(ip);
+        let mut open = self.open.lock();
+        let count = open.entry(key).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot { table: self.clone(), key })
+    }
+
+    /// Clients with at least one open connection.
+    #[cfg(test)]
+    fn clients(&self) -> usize {
+        self.open.lock().len()
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock();
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Answers a connection over the limit with a 429 and closes it. Bounded in
+/// time; the caller keeps its listener-wide connection permit until this returns.
+pub(super) async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(refusal().as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client already sent, so closing does not reset the
+        // connection before it has read the answer.
+        let mut drained = 0;
+        let mut buffer = [0u8; 4096];
+        while drained < REFUSAL_DRAIN_BYTES {
+            match stream.read(&mut buffer).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_client_gets_at_most_max_slots_and_dropping_one_frees_it() {
+        let table = PerClientConnections::new(2);
+        let a = table.try_acquire(ip("10.0.0.1")).unwrap();
+        let _b = table.try_acquire(ip("10.0.0.1")).unwrap();
+        assert!(table.try_acquire(ip("10.0.0.1")).is_none());
+        assert!(table.try_acquire(ip("10.0.0.2")).is_some(), "other clients are not affected");
+        drop(a);
+        assert!(table.try_acquire(ip("10.0.0.1")).is_some());
+    }
+
+    #[test]
+    fn entries_disappear_with_the_last_connection() {
+        let table = PerClientConnections::new(3);
+        let slots: Vec<_> = (0..50).map(|i| table.try_acquire(ip(&format!("10.0.1.{i}"))).unwrap()).collect();
+        assert_eq!(table.clients(), 50);
+        drop(slots);
+        assert_eq!(table.clients(), 0);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let table = PerClientConnections::new(1);
+        let _a = table.try_acquire(ip("2001:db8:1:2::1")).unwrap();
+        assert!(table.try_acquire(ip("2001:db8:1:2:ffff::9")).is_none(), "same /64");
+        assert!(table.try_acquire(ip("2001:db8:1:3::1")).is_some(), "other /64");
+        let _v4 = table.try_acquire(ip("192.0.2.7")).unwrap();
+        assert!(table.try_acquire(ip("::ffff:192.0.2.7")).is_none());
+    }
+
+    #[test]
+    fn the_refusal_is_a_complete_http_response() {
+        let text = refusal();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["error"]["code"], "too_many_connections");
+    }
+}
