@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::gateway::LOOPBACK_LISTENERS;
@@ -68,16 +68,18 @@ fn ingest_config(bootstrap: &str, topic: &str, extra: &str, rest: &str) -> Strin
     )
 }
 
-/// Sends single requests until one is accepted; panics after `within`.
-async fn until_accepted(url: &str, ledger: &Ledger, prefix: &str, within: Duration) -> Duration {
+/// Sends single requests until one is accepted; `None` after `within`.
+async fn until_accepted(url: &str, ledger: &Ledger, prefix: &str, within: Duration) -> Option<Duration> {
     let client = reqwest::Client::builder().timeout(DEADLINE + Duration::from_secs(5)).build().unwrap();
     let started = Instant::now();
     for n in 0.. {
         let answer = send(&client, url, &format!("{prefix}-probe-{n}"), "{}", ledger).await;
         if matches!(answer, Answer::Status(202)) {
-            return started.elapsed();
+            return Some(started.elapsed());
         }
-        assert!(started.elapsed() < within, "no 202 within {within:?}: {}", ledger.summary());
+        if started.elapsed() > within {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     unreachable!()
@@ -96,6 +98,66 @@ fn assert_answered_by_deadline(ledger: &Ledger) {
     assert_eq!(unanswered, 0, "requests without an answer: {}", ledger.summary());
 }
 
+/// Tansu 0.6's sqlite engine panics in `idempotent_message_check`
+/// (tansu-storage lite.rs: "more or less than one row") when an idempotent
+/// producer's batch arrives with an epoch it has no row for, which happens
+/// after librdkafka timed messages out and bumped its epoch (a freeze, or a
+/// restart under load). Its storage actor is gone from then on: every
+/// produce fails until the broker process is restarted. hookgate answers
+/// 503 throughout (nothing is acknowledged, so nothing is lost); an
+/// operator's restart heals the broker. This is a broker bug, not ours.
+const TANSU_STORAGE_PANIC: &str = "more or less than one row";
+
+impl Cluster {
+    /// Restarts the broker when its storage died of the Tansu bug above; true if it did.
+    fn heal_tansu_storage(&mut self) -> bool {
+        let broken = self.tansu.log().contains(TANSU_STORAGE_PANIC);
+        if broken {
+            eprintln!("note: Tansu's storage panicked ({TANSU_STORAGE_PANIC:?}, a known Tansu 0.6 bug); restarting the broker");
+            self.tansu.restart();
+        }
+        broken
+    }
+}
+
+/// Waits for a 202, restarting the broker once if the Tansu storage bug struck.
+async fn recover(cluster: &mut Cluster, url: &str, ledger: &Ledger, prefix: &str) -> Duration {
+    if let Some(after) = until_accepted(url, ledger, prefix, Duration::from_secs(15)).await {
+        return after;
+    }
+    assert!(cluster.heal_tansu_storage(), "no 202 for 15 s and the broker is healthy: {}", ledger.summary());
+    until_accepted(url, ledger, prefix, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("no 202 within 30 s of a healthy broker: {}", ledger.summary()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_before_traffic_means_503_within_the_deadline() {
+    let _one = exclusive();
+    let mut cluster = Cluster::start(3);
+    cluster.tansu.kill();
+    let gateway = Gateway::start(&cluster.config("", ""), "ingest");
+    let ledger = Ledger::new("broker_down");
+    let url = gateway.url("/webhooks/load");
+    let plan = Plan { workers: 8, deliveries: 40, attempts: 1, ..Plan::default() };
+    Load::start(ledger.clone(), url.clone(), "down", plan).wait(Duration::from_secs(30)).await;
+    let attempts = ledger.attempts();
+    assert_eq!(attempts.len(), 40);
+    assert!(attempts.iter().all(|a| a.answer == Answer::Status(503)), "only 503s: {}", ledger.summary());
+    assert_answered_by_deadline(&ledger);
+    let ready = reqwest::get(gateway.metrics_url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready while the broker is down");
+
+    cluster.tansu.restart();
+    recover(&mut cluster, &url, &ledger, "down").await;
+    let plan = Plan { workers: 4, deliveries: 100, ..Plan::default() };
+    Load::start(ledger.clone(), url, "up", plan).wait(Duration::from_secs(30)).await;
+    let records = cluster.records(ledger.accepted_deliveries());
+    let figures = ledger.settle(&records);
+    assert!(figures.accepted >= 100, "served once the broker is up: {}", ledger.summary());
+    assert_no_panics(&gateway);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_under_load_recovers_by_itself() {
     let _one = exclusive();
@@ -106,15 +168,123 @@ async fn broker_restart_under_load_recovers_by_itself() {
     let plan = Plan { workers: 8, deliveries: 1500, pause: Duration::from_millis(5), ..Plan::default() };
     let load = Load::start(ledger.clone(), url.clone(), "restart", plan);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = ledger.accepted_deliveries();
+    assert!(ledger.accepted_deliveries() > 0, "traffic flows before the kill: {}", ledger.summary());
     cluster.tansu.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.tansu.restart();
-    load.wait(Duration::from_secs(60)).await;
-    let recovery = until_accepted(&url, &ledger, "restart", Duration::from_secs(30)).await;
-    eprintln!("accepted before the kill: {before}; first 202 after the load {recovery:?}; answers {}", ledger.summary());
-    assert!(before > 0, "traffic flowed before the kill: {}", ledger.summary());
+    load.wait(Duration::from_secs(45)).await;
+    recover(&mut cluster, &url, &ledger, "restart").await;
+    assert_answered_by_deadline(&ledger);
     let records = cluster.records(ledger.accepted_deliveries());
     ledger.settle(&records);
     assert_no_panics(&gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_broker_means_503_at_the_deadline_and_no_hang() {
+    let _one = exclusive();
+    let mut cluster = Cluster::start(3);
+    let gateway = Gateway::start(&cluster.config("", ""), "ingest");
+    let ledger = Ledger::new("broker_freeze");
+    let url = gateway.url("/webhooks/load");
+    let plan = Plan { workers: 8, deliveries: 1200, pause: Duration::from_millis(5), ..Plan::default() };
+    let load = Load::start(ledger.clone(), url.clone(), "freeze", plan);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    cluster.tansu.freeze();
+    let frozen_at = Instant::now();
+    tokio::time::sleep(DEADLINE + Duration::from_secs(2)).await;
+    cluster.tansu.resume();
+    let frozen_for = frozen_at.elapsed();
+    load.wait(Duration::from_secs(45)).await;
+    recover(&mut cluster, &url, &ledger, "freeze").await;
+    let during: Vec<_> = ledger.attempts().into_iter().filter(|a| a.answer == Answer::Status(503)).collect();
+    assert!(!during.is_empty(), "a {frozen_for:?} freeze produces 503s: {}", ledger.summary());
+    assert_answered_by_deadline(&ledger);
+    let records = cluster.records(ledger.accepted_deliveries());
+    ledger.settle(&records);
+    assert_no_panics(&gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_answers_503_at_once_with_bounded_memory() {
+    let _one = exclusive();
+    let mut cluster = Cluster::start(3);
+    let options = "[kafka.options]\n\"queue.buffering.max.messages\" = \"16\"\n";
+    let gateway = Gateway::start(&cluster.config("", options), "ingest");
+    let ledger = Ledger::new("queue_full");
+    let url = gateway.url("/webhooks/load");
+    until_accepted(&url, &ledger, "warm", Duration::from_secs(20)).await.expect("broker up");
+    cluster.tansu.kill();
+    let rss_before = gateway.rss_kib();
+    // 64 KiB bodies: 1,500 of them are ~94 MiB, far more than may be held.
+    let plan = Plan { workers: 32, deliveries: 1500, attempts: 1, pause: Duration::ZERO, body_bytes: 64 * 1024, ..Plan::default() };
+    Load::start(ledger.clone(), url.clone(), "full", plan).wait(Duration::from_secs(60)).await;
+    let rss_after = gateway.rss_kib();
+    let full: Vec<_> = ledger.attempts().into_iter().filter(|a| a.code.as_deref() == Some("queue_full")).collect();
+    assert!(full.len() > 1000, "most requests find the queue full: {}", ledger.summary());
+    let slowest = full.iter().map(|a| a.latency).max().unwrap();
+    assert!(slowest < Duration::from_millis(500), "queue_full is answered at once, slowest {slowest:?}");
+    let growth_mib = rss_after.saturating_sub(rss_before) / 1024;
+    eprintln!("rss before {rss_before} KiB, after {rss_after} KiB; answers {}", ledger.summary());
+    assert!(growth_mib < 48, "memory grew by {growth_mib} MiB for 94 MiB of refused bodies");
+    assert_answered_by_deadline(&ledger);
+    cluster.tansu.restart();
+    recover(&mut cluster, &url, &ledger, "full").await;
+    let records = cluster.records(ledger.accepted_deliveries());
+    ledger.settle(&records);
+    assert_no_panics(&gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
+    let _one = exclusive();
+    let cluster = Cluster::start(3);
+    let mut gateway = Gateway::start(&cluster.config("", ""), "ingest");
+    let ledger = Ledger::new("sigterm");
+    let plan = Plan { workers: 8, deliveries: 5000, attempts: 1, pause: Duration::from_millis(2), ..Plan::default() };
+    let load = Load::start(ledger.clone(), gateway.url("/webhooks/load"), "term", plan);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, logs) = tokio::task::spawn_blocking(move || {
+        let status = gateway.terminate(DEADLINE + Duration::from_secs(20));
+        (status, gateway.logs())
+    })
+    .await
+    .unwrap();
+    load.stop().await;
+    assert!(status.success(), "exit status {status}:\n{logs}");
+    assert!(logs.contains("producer flushed flushed=true"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::NoAnswer).count();
+    eprintln!("answers after SIGTERM: {}", ledger.summary());
+    assert!(unanswered <= 8, "at most one request per connection may race the close: {}", ledger.summary());
+    let records = cluster.records(ledger.accepted_deliveries());
+    ledger.settle(&records);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_keeps_every_acknowledged_event() {
+    let _one = exclusive();
+    let cluster = Cluster::start(3);
+    let config = cluster.config("", "");
+    let mut gateway = Gateway::start(&config, "ingest");
+    let ledger = Ledger::new("sigkill");
+    let plan = Plan { workers: 8, deliveries: 5000, attempts: 1, pause: Duration::from_millis(2), ..Plan::default() };
+    let load = Load::start(ledger.clone(), gateway.url("/webhooks/load"), "kill", plan);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gateway.kill();
+    load.stop().await;
+    // The senders retry what was not answered against a new process, whose
+    // in-process dedup store is empty: this is how duplicates arise.
+    let replacement = Gateway::start(&config, "ingest");
+    let client = reqwest::Client::new();
+    let unanswered: Vec<String> =
+        ledger.attempts().into_iter().filter(|a| a.answer == Answer::NoAnswer).map(|a| a.delivery).collect();
+    for delivery in &unanswered {
+        let answer = send(&client, &replacement.url("/webhooks/load"), delivery, "{}", &ledger).await;
+        assert_eq!(answer, Answer::Status(202), "retry of {delivery}");
+    }
+    let records = cluster.records(ledger.accepted_deliveries());
+    let figures = ledger.settle(&records);
+    eprintln!("retried {} unanswered deliveries; {} landed twice", unanswered.len(), figures.duplicates);
+    assert_no_panics(&replacement);
 }

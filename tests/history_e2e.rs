@@ -81,7 +81,8 @@ async fn stream_until(response: &mut reqwest::Response, needle: &str) -> String 
         if let Some(block) = buffer.split("\n\n").find(|b| b.contains(needle)) {
             return block.to_owned();
         }
-        let chunk = tokio::time::timeout(WAIT, response.chunk()).await.expect("SSE in time").unwrap().expect("open stream");
+        let chunk =
+            tokio::time::timeout(WAIT, response.chunk()).await.expect("SSE in time").unwrap().expect("open stream");
         buffer.push_str(std::str::from_utf8(&chunk).unwrap());
     }
 }
@@ -91,22 +92,31 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
     let topic = unique("history-e2e");
     create_topic(&broker.bootstrap(), &topic, 3);
     let gateway = Gateway::start(&config(&broker.bootstrap(), &topic, store), "all");
-    let mut stream = client().get(gateway.query_url("/v1/events/stream?type=order.paid")).bearer_auth(TOKEN).send().await.unwrap();
+    let mut stream =
+        client().get(gateway.query_url("/v1/events/stream?type=order.paid")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(stream.status(), 200);
 
     let mut posted = Vec::new();
     for n in 0..20 {
-        let body = if n == 3 { vec![0xff, 0x00, 0xfe, b'\n'] } else { format!("{{\"order\":{n},\"note\":\"caf\u{e9}\"}}").into_bytes() };
+        let body = if n == 3 {
+            vec![0xff, 0x00, 0xfe, b'\n']
+        } else {
+            format!("{{\"order\":{n},\"note\":\"caf\u{e9}\"}}").into_bytes()
+        };
         let content_type = if n == 3 { "application/octet-stream" } else { "application/json" };
         posted.push((post(&gateway, n, body.clone(), content_type).await, body, content_type));
     }
     let tail = stream_until(&mut stream, "event: webhook").await;
     let paid_ids: Vec<&String> = posted.iter().skip(1).step_by(2).map(|(id, _, _)| id).collect();
-    assert!(paid_ids.iter().any(|id| tail.contains(id.as_str())), "an order.paid posted after opening reaches the tail: {tail}");
+    assert!(
+        paid_ids.iter().any(|id| tail.contains(id.as_str())),
+        "an order.paid posted after opening reaches the tail: {tail}"
+    );
 
     let c = client();
     wait_until(WAIT, "20 indexed events", || async {
-        let page: Value = c.get(gateway.query_url("/v1/events")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+        let page: Value =
+            c.get(gateway.query_url("/v1/events")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
         page["events"].as_array().map(Vec::len) == Some(20)
     })
     .await;
@@ -123,7 +133,8 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
     assert_eq!(detail["body_encoding"], "base64");
 
     let replayed = &posted[5].0;
-    let response = c.post(gateway.query_url(&format!("/v1/events/{replayed}/replay"))).bearer_auth(TOKEN).send().await.unwrap();
+    let response =
+        c.post(gateway.query_url(&format!("/v1/events/{replayed}/replay"))).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(response.status(), 202);
     let records = tokio::task::spawn_blocking({
         let (bootstrap, topic) = (broker.bootstrap(), topic.clone());
@@ -156,5 +167,5 @@ async fn webhooks_round_trip_through_a_postgres_history() {
     let pg = history_support::PgSchema::create().await;
     let url = format!("{}?options=-c%20search_path%3D{}", pg.url(), pg.schema());
     webhooks_round_trip_through_the_history(&url).await;
-    pg.drop().await;
+    pg.remove().await;
 }

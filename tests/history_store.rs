@@ -94,11 +94,20 @@ async fn filters_combine_body(store: Store) {
     store.insert_batch(&events).await.unwrap();
     let filters = [
         EventFilter { sources: Some(vec!["github".into()]), ..Default::default() },
-        EventFilter { sources: Some(vec!["github".into(), "stripe".into()]), event_type: Some("push".into()), ..Default::default() },
+        EventFilter {
+            sources: Some(vec!["github".into(), "stripe".into()]),
+            event_type: Some("push".into()),
+            ..Default::default()
+        },
         EventFilter { sources: Some(vec![]), ..Default::default() },
         EventFilter { since: Some(10_100), until: Some(10_250), verified: Some(true), ..Default::default() },
         EventFilter { dedup_key: Some("delivery-17".into()), ..Default::default() },
-        EventFilter { event_type: Some("issues".into()), verified: Some(false), since: Some(10_200), ..Default::default() },
+        EventFilter {
+            event_type: Some("issues".into()),
+            verified: Some(false),
+            since: Some(10_200),
+            ..Default::default()
+        },
     ];
     for filter in filters {
         let got: Vec<String> = store.list(&filter, None, 1000).await.unwrap().into_iter().map(|e| e.id).collect();
@@ -119,7 +128,10 @@ async fn pages_cover_everything_once(store: Store) {
     loop {
         let page = store.list(&filter, after.as_ref(), 37).await.unwrap();
         // A newer event arriving mid-walk must not disturb the next pages.
-        store.insert_batch(&[record("github", "push", 1_000_000 + seen.len() as i64, 5000 + seen.len() as u64)]).await.unwrap();
+        store
+            .insert_batch(&[record("github", "push", 1_000_000 + seen.len() as i64, 5000 + seen.len() as u64)])
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(Position::from(last));
         for event in &page {
@@ -166,8 +178,8 @@ async fn postgres_schemas_keep_parallel_tests_apart() {
     let (a, b) = (PgSchema::create().await, PgSchema::create().await);
     a.store.insert_batch(&[record("github", "push", 1, 1)]).await.unwrap();
     assert!(b.store.list(&EventFilter::default(), None, 10).await.unwrap().is_empty());
-    a.drop().await;
-    b.drop().await;
+    a.remove().await;
+    b.remove().await;
 }
 
 #[tokio::test]
@@ -184,15 +196,19 @@ async fn postgres_announces_new_events_to_the_live_tail_of_every_replica() {
     let (stop, shutdown) = watch::channel(false);
     let listener = shared.listen().await.unwrap();
     let relay = tokio::spawn(relay_notifications(shared, listener, live, shutdown));
-    let (a, b, c) = (record("github", "push", 10, 1), record("stripe", "charge", 11, 2), record("github", "push", 12, 3));
+    let (a, b, c) =
+        (record("github", "push", 10, 1), record("stripe", "charge", 11, 2), record("github", "push", 12, 3));
     pg.store.insert_batch(&[a.clone(), b.clone(), a.clone()]).await.unwrap();
     pg.store.insert_batch(&[c.clone(), b.clone()]).await.unwrap();
     for expected in [&a, &b, &c] {
         let event = tokio::time::timeout(Duration::from_secs(10), tail.recv()).await.unwrap().unwrap();
         assert_eq!(*event, expected.summary, "each new event once, in commit order");
     }
-    assert!(tokio::time::timeout(Duration::from_millis(300), tail.recv()).await.is_err(), "duplicates are not announced");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), tail.recv()).await.is_err(),
+        "duplicates are not announced"
+    );
     stop.send(true).unwrap();
     relay.await.unwrap();
-    pg.drop().await;
+    pg.remove().await;
 }

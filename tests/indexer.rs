@@ -77,8 +77,11 @@ impl Running {
 }
 
 fn start_indexer(cluster: &Cluster, store: &Store, live: &LiveFeed, group: &str) -> Running {
-    let settings =
-        IndexerSettings { topics: vec![cluster.topic.clone()], group: group.into(), retention: Some(Duration::from_secs(3600)) };
+    let settings = IndexerSettings {
+        topics: vec![cluster.topic.clone()],
+        group: group.into(),
+        retention: Some(Duration::from_secs(3600)),
+    };
     let indexer = Indexer::new(&cluster.endpoint(), &settings, store.clone(), Some(live.clone())).expect("indexer");
     let (stop, shutdown) = watch::channel(false);
     Running { stop, task: tokio::spawn(indexer.run(shutdown)) }
@@ -114,7 +117,8 @@ async fn published_envelopes_are_indexed_with_their_provenance() {
     let events = store.list(&EventFilter::default(), None, 1000).await.unwrap();
     let stored: HashSet<String> = events.iter().map(|e| e.id.clone()).collect();
     assert_eq!(stored, ids);
-    let provenance: HashSet<(i32, i64)> = events.iter().map(|e| (e.provenance.partition, e.provenance.offset)).collect();
+    let provenance: HashSet<(i32, i64)> =
+        events.iter().map(|e| (e.provenance.partition, e.provenance.offset)).collect();
     assert_eq!(provenance.len(), 50, "each event has its own partition/offset");
     assert!(events.iter().all(|e| e.provenance.topic == TOPIC));
     // Every new event went to the live tail too.
@@ -164,14 +168,14 @@ async fn a_restart_mid_stream_neither_loses_nor_doubles_sqlite() {
 async fn a_restart_mid_stream_neither_loses_nor_doubles_postgres() {
     let pg = PgSchema::create().await;
     restart_mid_stream(cluster(3), pg.store.clone()).await;
-    pg.drop().await;
+    pg.remove().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_stream_neither_loses_nor_doubles_on_a_real_broker() {
     let pg = PgSchema::create().await;
     restart_mid_stream(tansu(3), pg.store.clone()).await;
-    pg.drop().await;
+    pg.remove().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +183,8 @@ async fn undecodable_records_are_skipped_and_indexing_goes_on() {
     let cluster = cluster(1);
     let store = sqlite_memory().await;
     let indexer = start_indexer(&cluster, &store, &LiveFeed::default(), "g-garbage");
-    let garbage = OutgoingRecord { topic: &cluster.topic, key: None, payload: b"\xff\xff\xff not protobuf", headers: &[] };
+    let garbage =
+        OutgoingRecord { topic: &cluster.topic, key: None, payload: b"\xff\xff\xff not protobuf", headers: &[] };
     cluster.publisher.publish(garbage, WAIT).await.expect("acked");
     let id = publish(&cluster, 1).await;
     wait_until(WAIT, "the valid event", || async { store.get(&id).await.unwrap().is_some() }).await;

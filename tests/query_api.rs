@@ -74,7 +74,8 @@ async fn serve(store: Store, live: LiveFeed, heartbeat: Duration) -> Api {
     let publisher = Publisher::new(endpoint, Duration::from_secs(1)).unwrap();
     let config = Arc::new(Config::from_toml(CONFIG).unwrap());
     let (stop, shutdown) = watch::channel(false);
-    let state = ApiState::new(store.clone(), config, publisher, live.clone(), shutdown.clone()).with_heartbeat(heartbeat);
+    let state =
+        ApiState::new(store.clone(), config, publisher, live.clone(), shutdown.clone()).with_heartbeat(heartbeat);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut until = shutdown;
@@ -136,10 +137,18 @@ async fn events_are_listed_fetched_and_served_raw() {
     let (_, detail) = api.get(&format!("/v1/events/{}", binary.summary.id), Some("admin")).await;
     assert_eq!((detail["body_encoding"].as_str(), detail["body"].as_str()), (Some("base64"), Some("/wAB")));
 
-    let raw = api.request(reqwest::Method::GET, &format!("/v1/events/{}/body", binary.summary.id), Some("admin")).send().await.unwrap();
+    let raw = api
+        .request(reqwest::Method::GET, &format!("/v1/events/{}/body", binary.summary.id), Some("admin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(raw.headers()["content-type"], "application/octet-stream");
     assert_eq!(raw.bytes().await.unwrap().as_ref(), &[0xff, 0x00, 0x01]);
-    let raw = api.request(reqwest::Method::GET, &format!("/v1/events/{}/body", text.summary.id), Some("admin")).send().await.unwrap();
+    let raw = api
+        .request(reqwest::Method::GET, &format!("/v1/events/{}/body", text.summary.id), Some("admin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(raw.headers()["content-type"], "application/json");
     assert_eq!(raw.text().await.unwrap(), "{\"n\":2}");
 }
@@ -203,7 +212,14 @@ async fn filters_combine_over_http() {
     let api = serve(test_store.store(), LiveFeed::default(), Duration::from_secs(15)).await;
     let base = 1_714_572_000_000_000; // 2024-05-01T14:00:00Z
     let events: Vec<EventRecord> = (0..60)
-        .map(|n| record(["github", "stripe"][(n % 2) as usize], ["push", "issues", "ping"][(n % 3) as usize], base + n as i64 * 60_000_000, n))
+        .map(|n| {
+            record(
+                ["github", "stripe"][(n % 2) as usize],
+                ["push", "issues", "ping"][(n % 3) as usize],
+                base + n as i64 * 60_000_000,
+                n,
+            )
+        })
         .collect();
     api.store.insert_batch(&events).await.unwrap();
     let query = "source=github&type=push&verified=true&since=2024-05-01T14:10:00Z&until=2024-05-01T14:50:00Z";
@@ -272,9 +288,19 @@ async fn bad_requests_get_stable_codes() {
         ("/v1/events?colour=red".to_owned(), StatusCode::BAD_REQUEST, "unknown_parameter", "`colour`"),
         ("/v1/events?cursor=bm9wZQ".to_owned(), StatusCode::BAD_REQUEST, "invalid_cursor", "cursor"),
         (format!("/v1/events?limit=1&cursor={cursor}x"), StatusCode::BAD_REQUEST, "invalid_cursor", "cursor"),
-        (format!("/v1/events?type=push&cursor={cursor}"), StatusCode::BAD_REQUEST, "invalid_cursor", "different filters"),
+        (
+            format!("/v1/events?type=push&cursor={cursor}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            "different filters",
+        ),
         ("/v1/events/stream?limit=3".to_owned(), StatusCode::BAD_REQUEST, "unknown_parameter", "`limit`"),
-        ("/v1/events/0190b6d2-0000-7000-8000-00000000ffff".to_owned(), StatusCode::NOT_FOUND, "event_not_found", "no event"),
+        (
+            "/v1/events/0190b6d2-0000-7000-8000-00000000ffff".to_owned(),
+            StatusCode::NOT_FOUND,
+            "event_not_found",
+            "no event",
+        ),
         ("/v1/nothing".to_owned(), StatusCode::NOT_FOUND, "not_found", "route"),
     ];
     for (path, status, expected_code, message) in cases {
@@ -380,7 +406,8 @@ async fn a_slow_reader_is_told_how_many_events_it_missed() {
 
 /// The record at `offset` of `topic` partition 0.
 async fn read_record(bootstrap: &str, topic: &str, offset: i64) -> (WebhookEnvelope, Vec<(String, String)>) {
-    let consumer: StreamConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "replay-check").create().unwrap();
+    let consumer: StreamConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "replay-check").create().unwrap();
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, 0, Offset::Offset(offset)).unwrap();
     consumer.assign(&assignment).unwrap();
@@ -403,7 +430,10 @@ async fn replay_publishes_the_original_envelope_marked_as_a_replay() {
     let response = api.post(&format!("/v1/events/{}/replay", original.id), Some("admin")).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let ack: Value = response.json().await.unwrap();
-    assert_eq!((ack["id"].as_str(), ack["topic"].as_str(), ack["replay"].as_bool()), (Some(original.id.as_str()), Some("webhooks.stripe"), Some(true)));
+    assert_eq!(
+        (ack["id"].as_str(), ack["topic"].as_str(), ack["replay"].as_bool()),
+        (Some(original.id.as_str()), Some("webhooks.stripe"), Some(true))
+    );
     let bootstrap = api.broker.as_ref().unwrap().bootstrap_servers().to_owned();
     let (replayed, headers) = read_record(&bootstrap, "webhooks.stripe", ack["offset"].as_i64().unwrap()).await;
     assert_eq!(replayed, WebhookEnvelope { replay: true, ..original.clone() });
@@ -460,10 +490,12 @@ async fn the_query_role_indexes_streams_replays_and_shuts_down() {
     publisher.publish_envelope(&original, "webhooks", Some(original.id.as_bytes()), WAIT).await.unwrap();
     let block = tail.next_event().await;
     assert!(block.contains(&original.id), "the stream delivers an event published after it opened: {block}");
-    let body = http().get(format!("{base}/v1/events/{}/body", original.id)).bearer_auth("read-all").send().await.unwrap();
+    let body =
+        http().get(format!("{base}/v1/events/{}/body", original.id)).bearer_auth("read-all").send().await.unwrap();
     assert_eq!(body.bytes().await.unwrap(), original.body);
 
-    let replay = http().post(format!("{base}/v1/events/{}/replay", original.id)).bearer_auth("admin").send().await.unwrap();
+    let replay =
+        http().post(format!("{base}/v1/events/{}/replay", original.id)).bearer_auth("admin").send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::ACCEPTED);
     // One partition: once a later event is indexed, so is the replayed record.
     let sentinel = envelope("github", "push", now_micros(), 2);
@@ -474,7 +506,8 @@ async fn the_query_role_indexes_streams_replays_and_shuts_down() {
         client.get(url).bearer_auth("admin").send().await.unwrap().status() == StatusCode::OK
     })
     .await;
-    let page: Value = client.get(format!("{base}/v1/events")).bearer_auth("admin").send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        client.get(format!("{base}/v1/events")).bearer_auth("admin").send().await.unwrap().json().await.unwrap();
     assert_eq!(ids(&page), vec![sentinel.id.clone(), original.id.clone()], "the replay added no row");
 
     stop.send(true).unwrap();

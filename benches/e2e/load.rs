@@ -28,8 +28,24 @@ use hookgate::verify::Verifier;
 pub(crate) const BODY_BYTES: usize = 1024;
 /// Longest wait for one answer; beyond it the request counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections older than this are not reused (hookgate closes them after 5 s).
+const MAX_IDLE: Duration = Duration::from_secs(2);
 /// Most requests one open-loop phase may have outstanding (its connection bound).
 const OPEN_LOOP_CONNECTIONS: usize = 512;
+
+/// A delivery answered 2xx, and the partition and offset the answer named.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Acked {
+    /// Delivery number.
+    pub(crate) delivery: u64,
+    /// Partition in the answer.
+    pub(crate) partition: i32,
+    /// Offset in the answer (-1: acknowledged without an offset).
+    pub(crate) offset: i64,
+}
+
+/// An answer: status and body.
+type Answer = (StatusCode, Bytes);
 
 /// What one phase measured.
 #[derive(Debug, Default)]
@@ -38,10 +54,12 @@ pub(crate) struct Phase {
     pub(crate) latencies: Vec<u32>,
     /// Answers by status code.
     pub(crate) statuses: BTreeMap<u16, u64>,
+    /// The first body of each non-2xx status, for the log.
+    pub(crate) samples: BTreeMap<u16, Bytes>,
     /// Requests that got no answer (connection error or timeout).
     pub(crate) failed: u64,
-    /// Delivery numbers answered with a 2xx.
-    pub(crate) accepted: Vec<u64>,
+    /// Deliveries answered with a 2xx, with where the answer says the record went.
+    pub(crate) accepted: Vec<Acked>,
     /// Wall time from the first request to the last answer.
     pub(crate) elapsed: Duration,
 }
@@ -72,13 +90,17 @@ impl Phase {
         self.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum::<u64>() + self.failed
     }
 
-    fn record(&mut self, delivery: u64, started: Instant, outcome: Option<StatusCode>) {
+    fn record(&mut self, delivery: u64, started: Instant, outcome: Option<Answer>) {
         match outcome {
-            Some(status) => {
+            Some((status, body)) => {
                 self.latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
                 *self.statuses.entry(status.as_u16()).or_default() += 1;
-                if status.is_success() {
-                    self.accepted.push(delivery);
+                if !status.is_success() {
+                    self.samples.entry(status.as_u16()).or_insert(body);
+                } else {
+                    let partition = json_number(&body, "partition").unwrap_or(-1) as i32;
+                    let offset = json_number(&body, "offset").unwrap_or(-1);
+                    self.accepted.push(Acked { delivery, partition, offset });
                 }
             }
             None => self.failed += 1,
@@ -152,6 +174,15 @@ pub(crate) fn delivery_in_body(body: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
+/// The integer after `"name":` in a flat JSON object (both servers answer `{..,"partition":P,"offset":O}`).
+fn json_number(body: &[u8], name: &str) -> Option<i64> {
+    let key = format!("\"{name}\":");
+    let at = body.windows(key.len()).position(|w| w == key.as_bytes())? + key.len();
+    let rest = &body[at..];
+    let end = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'-')).unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
 /// Keep-alive connections to one server.
 pub(crate) struct Client {
     /// The server.
@@ -159,7 +190,7 @@ pub(crate) struct Client {
     /// `Host` header value.
     host: String,
     /// Idle connections.
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    idle: Mutex<Vec<(SendRequest<Full<Bytes>>, Instant)>>,
     /// What the requests carry.
     deliveries: Arc<Deliveries>,
 }
@@ -176,22 +207,34 @@ impl Client {
     }
 
     /// Sends a request and reads the answer; `None` without an answer in time.
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Option<StatusCode> {
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Option<Answer> {
         tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await.ok().flatten()
     }
 
-    async fn send(&self, request: Request<Full<Bytes>>) -> Option<StatusCode> {
-        let idle = self.idle.lock().unwrap().pop();
-        let mut connection = match idle {
+    async fn send(&self, request: Request<Full<Bytes>>) -> Option<Answer> {
+        let mut connection = match self.checkout() {
             Some(connection) => connection,
             None => self.connect().await?,
         };
         connection.ready().await.ok()?;
         let response = connection.send_request(request).await.ok()?;
         let status = response.status();
-        response.into_body().collect().await.ok()?;
-        self.idle.lock().unwrap().push(connection);
-        Some(status)
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        self.idle.lock().unwrap().push((connection, Instant::now()));
+        Some((status, body))
+    }
+
+    /// An idle connection that is still open and was used recently: servers
+    /// close idle keep-alive connections (hookgate after its header timeout),
+    /// and a request sent on one being closed would count as a failure.
+    fn checkout(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap();
+        while let Some((connection, since)) = idle.pop() {
+            if !connection.is_closed() && since.elapsed() < MAX_IDLE {
+                return Some(connection);
+            }
+        }
+        None
     }
 
     async fn connect(&self) -> Option<SendRequest<Full<Bytes>>> {

@@ -158,7 +158,14 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         for subject in &mut subjects {
             let client = subject.client.clone();
             let (phase, cpu) = subject.measure(load::closed_loop(&client, settings.connections, settings.peak_seconds)).await;
-            eprintln!("e2e: {} peak round {}: {:.0} req/s, {} errors", subject.server.name, round + 1, phase.rate(), phase.errors());
+            eprintln!(
+                "e2e: {} peak round {}: {:.0} req/s; answers {:?}, {} unanswered",
+                subject.server.name,
+                round + 1,
+                phase.rate(),
+                phase.statuses,
+                phase.failed
+            );
             if phase.rate() > subject.report.peak.rate {
                 subject.report.peak = Measured::of(phase, cpu, 0.0);
             }
@@ -170,10 +177,11 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         for subject in &mut subjects {
             let client = subject.client.clone();
             let (phase, cpu) = subject.measure(load::open_loop(&client, rate, settings.open_seconds)).await;
+            let statuses = format!("{:?}, {} unanswered, samples {:?}", phase.statuses, phase.failed, phase.samples);
             let measured = Measured::of(phase, cpu, rate);
             eprintln!(
-                "e2e: {} at {:.0} req/s: p50 {:.2} ms, p99 {:.2} ms, {} errors",
-                subject.server.name, rate, measured.p50, measured.p99, measured.errors
+                "e2e: {} at {:.0} req/s: p50 {:.2} ms, p99 {:.2} ms; answers {statuses}",
+                subject.server.name, rate, measured.p50, measured.p99
             );
             subject.report.fixed.push((fraction, measured));
         }

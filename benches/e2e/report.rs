@@ -27,8 +27,6 @@ pub(crate) struct Measured {
     pub(crate) p999: f64,
     /// Server CPU seconds per 10,000 2xx answers.
     pub(crate) cpu_per_10k: f64,
-    /// Non-2xx answers and requests without an answer.
-    pub(crate) errors: u64,
 }
 
 impl Measured {
@@ -40,7 +38,6 @@ impl Measured {
             p99: phase.quantile_ms(0.99),
             p999: phase.quantile_ms(0.999),
             cpu_per_10k: cpu / (phase.ok().max(1) as f64) * 10_000.0,
-            errors: phase.errors(),
         }
     }
 }
@@ -54,7 +51,7 @@ pub(crate) struct ServerReport {
     /// (fraction of the baseline peak, figures).
     pub(crate) fixed: Vec<(f64, Measured)>,
     /// Deliveries answered 2xx over the whole run (emptied once read back).
-    pub(crate) accepted: Vec<u64>,
+    pub(crate) accepted: Vec<crate::load::Acked>,
     pub(crate) accepted_count: u64,
     pub(crate) issued: u64,
     pub(crate) errors: u64,
@@ -150,7 +147,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
             }
         }
         println!(
-            "| 2xx answered / records read back / 2xx without a record | {} | {} | |\n",
+            "| 2xx answered / found in the topic / trimmed by retention / **missing** | {} | {} | |\n",
             readback_cell(base),
             readback_cell(hook)
         );
@@ -168,7 +165,7 @@ fn quantiles(m: &Measured) -> String {
 
 fn readback_cell(server: &ServerReport) -> String {
     match &server.readback {
-        Some(r) => format!("{} / {} / **{}**", server.accepted_count, r.records, r.missing),
+        Some(r) => format!("{} / {} / {} / **{}**", server.accepted_count, r.found, r.trimmed, r.missing),
         None => "not read".into(),
     }
 }

@@ -34,6 +34,8 @@ pub(crate) fn hookgate_config(bootstrap: &str, topic: &str) -> String {
     format!(
         r#"[ingest]
 listen = "127.0.0.1:0"
+# All load comes from one loopback address; production traffic comes from many.
+max_connections_per_ip = 4096
 
 [kafka]
 brokers = "{bootstrap}"
@@ -97,6 +99,7 @@ impl Server {
             if let Some(addr) = addr(&text) {
                 // The metrics listener is announced after the ingest listener.
                 if name != "hookgate" || listening(&text, "role=\"metrics\" addr=").is_some() {
+                    eprintln!("e2e: {name} (pid {}) listening on {addr}", child.id());
                     return Server { name, child, addr, metrics: None, log, _dir: None };
                 }
             }

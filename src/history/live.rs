@@ -16,6 +16,8 @@ use super::store::{EventSummary, PostgresStore};
 
 /// Wait after the listener failed to reconnect.
 const RELAY_RETRY: Duration = Duration::from_secs(1);
+/// Most ids read back in one query.
+const RELAY_FETCH: usize = 500;
 
 /// Events a subscriber may fall behind before it starts losing them.
 pub const LIVE_FEED_CAPACITY: usize = 1024;
@@ -84,9 +86,18 @@ pub async fn relay_notifications(
         while let Some(more) = listener.next_buffered() {
             ids.extend(ids_of(more.payload()));
         }
-        match store.summaries(&ids).await {
+        if live.subscribers() > 0 {
+            announce(&store, &ids, &live).await;
+        }
+    }
+}
+
+/// Reads the summaries of `ids` and hands them to `live`, in order.
+async fn announce(store: &PostgresStore, ids: &[String], live: &LiveFeed) {
+    for chunk in ids.chunks(RELAY_FETCH) {
+        match store.summaries(chunk).await {
             Ok(events) => events.into_iter().for_each(|event| live.publish(event)),
-            Err(error) => tracing::warn!(%error, events = ids.len(), "cannot read newly stored events for the live tail"),
+            Err(error) => tracing::warn!(%error, events = chunk.len(), "cannot read new events for the live tail"),
         }
     }
 }

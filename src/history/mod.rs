@@ -2,7 +2,7 @@
 //! Kafka into a history store, the store itself (SQLite or PostgreSQL),
 //! retention, and the query API that serves it over HTTP.
 //!
-//! - [`store`](Store): one interface over both databases; migrations under `migrations/`.
+//! - [`Store`]: one interface over both databases; migrations under `migrations/`.
 //! - [`Indexer`]: Kafka consumer, idempotent batched writes, commits after the write.
 //! - [`LiveFeed`]: newly indexed events fanned out to live tails.
 //! - [`retention`]: deletes events older than `query.retention`.
@@ -30,8 +30,8 @@ pub use api::{router, ApiState};
 pub use indexer::{Indexer, IndexerReport, IndexerSettings};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
-    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance, SqliteStore,
-    Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
+    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
+    SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
 };
 
 /// Why the query role could not start.
@@ -93,7 +93,6 @@ impl QueryService {
             tasks.push(("live tail relay", tokio::spawn(relay)));
         }
         tasks.push(("query api", tokio::spawn(serve(listener, router(state), shutdown))));
-        tracing::info!(%addr, "query API listening");
         Ok(QueryService { addr, store, tasks })
     }
 

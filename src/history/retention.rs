@@ -34,7 +34,11 @@ pub async fn run(store: Store, retention: Duration, mut shutdown: watch::Receive
 
 /// Deletes every event older than `retention`, batch by batch; returns how
 /// many. Stops early (with what was deleted so far) at shutdown.
-pub async fn sweep(store: &Store, retention: Duration, shutdown: &mut watch::Receiver<bool>) -> Result<u64, StoreError> {
+pub async fn sweep(
+    store: &Store,
+    retention: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<u64, StoreError> {
     let cutoff = now_micros().saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX));
     let mut total = 0;
     loop {

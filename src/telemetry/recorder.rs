@@ -50,6 +50,7 @@ fn describe() {
     describe_histogram!(names::REQUEST_BODY_BYTES, Unit::Bytes, "Size of accepted webhook bodies.");
     describe_gauge!(names::REQUESTS_IN_FLIGHT, "Webhook requests being handled.");
     describe_gauge!(names::CONNECTIONS_OPEN, "Open connections on the webhook listener.");
+    describe_counter!(names::CONNECTIONS_REFUSED, "Connections refused because their client address held ingest.max_connections_per_ip already.");
     describe_gauge!(names::KAFKA_QUEUE_MESSAGES, "Records in the producer queue awaiting a broker verdict.");
     describe_gauge!(names::KAFKA_PRODUCER_HEALTHY, "1 while the producer is usable, 0 after a fatal error until rebuilt.");
     describe_counter!(names::KAFKA_PRODUCER_REBUILDS, "Producers rebuilt after a fatal error.");

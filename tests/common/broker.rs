@@ -93,6 +93,11 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Everything the broker process wrote, across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+
     /// Kills the broker (SIGKILL); its storage stays.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -25,7 +25,9 @@ pub const DELIVERY_HEADER: &str = "idempotency-key";
 pub enum Answer {
     /// An HTTP status.
     Status(u16),
-    /// No answer: connection refused or reset, or the client timed out.
+    /// No connection: nothing listened (the request was never received).
+    NotConnected,
+    /// No answer: the connection broke or the client timed out after sending.
     NoAnswer,
 }
 
@@ -39,7 +41,7 @@ impl Answer {
     }
     /// Worth retrying, as a provider would.
     fn retryable(self) -> bool {
-        self.ambiguous() || matches!(self, Answer::Status(409 | 429))
+        self.ambiguous() || matches!(self, Answer::Status(409 | 429) | Answer::NotConnected)
     }
 }
 
@@ -161,13 +163,14 @@ impl Ledger {
         f
     }
 
-    /// Counts of answers by status (or "none"), e.g. for failure messages.
+    /// Counts of answers by status and code ("none": no answer, "not_connected"), e.g. for failure messages.
     pub fn summary(&self) -> String {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for attempt in self.attempts.lock().unwrap().iter() {
             let key = match (attempt.answer, &attempt.code) {
                 (Answer::Status(status), Some(code)) => format!("{status}:{code}"),
                 (Answer::Status(status), None) => status.to_string(),
+                (Answer::NotConnected, _) => "not_connected".into(),
                 (Answer::NoAnswer, _) => "none".into(),
             };
             *counts.entry(key).or_default() += 1;
@@ -311,6 +314,7 @@ pub async fn send(client: &reqwest::Client, url: &str, delivery: &str, body: &st
                 .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
             (Answer::Status(status), code)
         }
+        Err(error) if error.is_connect() => (Answer::NotConnected, None),
         Err(_) => (Answer::NoAnswer, None),
     };
     ledger.record(delivery, answer, code, sent);

@@ -85,6 +85,8 @@ pub struct PgSchema {
     schema: String,
     /// Where it lives.
     url: String,
+    /// Set once the schema is gone.
+    dropped: bool,
 }
 
 impl PgSchema {
@@ -97,7 +99,7 @@ impl PgSchema {
             admin.close().await;
             let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
             let store = Store::Postgres(PostgresStore::connect(options).await.expect("postgres store"));
-            return PgSchema { store, schema, url };
+            return PgSchema { store, schema, url, dropped: false };
         }
         panic!("PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)", postgres_urls());
     }
@@ -113,11 +115,31 @@ impl PgSchema {
     }
 
     /// Closes the store and drops the schema.
-    pub async fn drop(self) {
+    pub async fn remove(mut self) {
         self.store.close().await;
-        let admin = PgPoolOptions::new().max_connections(1).connect(&self.url).await.expect("postgres");
-        admin.execute(format!("DROP SCHEMA {} CASCADE", self.schema).as_str()).await.expect("drop schema");
-        admin.close().await;
+        drop_schema(&self.url, &self.schema).await;
+        self.dropped = true;
+    }
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let admin = PgPoolOptions::new().max_connections(1).connect(url).await.expect("postgres");
+    admin.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await.expect("drop schema");
+    admin.close().await;
+}
+
+impl Drop for PgSchema {
+    /// A test that panicked still leaves no schema behind.
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(drop_schema(&url, &schema));
+        })
+        .join();
     }
 }
 
@@ -151,7 +173,7 @@ impl TestStore {
     pub async fn cleanup(self) {
         match self {
             TestStore::Sqlite(store) => store.close().await,
-            TestStore::Postgres(pg) => pg.drop().await,
+            TestStore::Postgres(pg) => pg.remove().await,
         }
     }
 }

@@ -140,7 +140,8 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// anything else looks at the request.
 pub(crate) async fn reject_token_in_url(request: Request, next: Next) -> Response {
     // Names are compared after percent-decoding; an undecodable query is left to the route.
-    let names = Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map(|Query(pairs)| pairs).unwrap_or_default();
+    let names =
+        Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map(|Query(pairs)| pairs).unwrap_or_default();
     if names.iter().any(|(name, _)| TOKEN_PARAMETERS.iter().any(|t| name.eq_ignore_ascii_case(t))) {
         return ApiError::TokenInUrl.into_response();
     }
@@ -155,7 +156,11 @@ mod tests {
 
     fn authenticator() -> Authenticator {
         Authenticator::from_config(&[
-            TokenConfig { token: Secret::from_bytes("reader"), scopes: vec![Scope::Read], sources: Some(vec!["github".into()]) },
+            TokenConfig {
+                token: Secret::from_bytes("reader"),
+                scopes: vec![Scope::Read],
+                sources: Some(vec!["github".into()]),
+            },
             TokenConfig { token: Secret::from_bytes("admin"), scopes: vec![Scope::Read, Scope::Replay], sources: None },
         ])
     }

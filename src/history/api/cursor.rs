@@ -63,7 +63,8 @@ pub(crate) fn encode(position: &Position, filter: &EventFilter) -> String {
 
 /// The position a cursor names, if it is intact and was issued for `filter`.
 pub(crate) fn decode(cursor: &str, filter: &EventFilter) -> Result<Position, ApiError> {
-    let invalid = |why: &str| ApiError::InvalidCursor(format!("`cursor` {why}; use the `next_cursor` of a previous page"));
+    let invalid =
+        |why: &str| ApiError::InvalidCursor(format!("`cursor` {why}; use the `next_cursor` of a previous page"));
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("is not valid base64url"))?;
     if bytes.len() < 25 + 8 || bytes.len() > 25 + MAX_ID_LEN + 8 || bytes[0] != VERSION {
         return Err(invalid("is malformed"));

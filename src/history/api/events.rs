@@ -68,7 +68,11 @@ pub(crate) async fn body(
 }
 
 /// The event `id`, if it exists and the token may see its source.
-pub(crate) async fn find(state: &ApiState, grant: &Grant, id: Result<Path<String>, PathRejection>) -> Result<EventRecord, ApiError> {
+pub(crate) async fn find(
+    state: &ApiState,
+    grant: &Grant,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<EventRecord, ApiError> {
     let Ok(Path(id)) = id else { return Err(ApiError::EventNotFound) };
     let event = state.store().get(&id).await?.ok_or(ApiError::EventNotFound)?;
     grant.check_source(&event.summary.source)?;

@@ -1,11 +1,11 @@
 //! The query API (axum): routes, shared state, and the layers every request
 //! goes through (tokens in URLs refused, duration measured by route template).
 //!
-//! - [`events`]: list, one event, raw body.
-//! - [`stream`]: live tail (SSE).
-//! - [`replay`]: publish an event again.
-//! - [`openapi`]: the OpenAPI document.
-//! - [`auth`], [`params`], [`cursor`], [`view`], [`error`]: what the handlers share.
+//! - `events`: list, one event, raw body.
+//! - `stream`: live tail (SSE).
+//! - `replay`: publish an event again.
+//! - `openapi`: the OpenAPI document.
+//! - `auth`, `params`, `cursor`, `view`, `error`: what the handlers share.
 
 mod auth;
 mod cursor;
@@ -69,13 +69,22 @@ struct Inner {
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState").field("store", &self.inner.store).field("auth", &self.inner.auth).finish_non_exhaustive()
+        f.debug_struct("ApiState")
+            .field("store", &self.inner.store)
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
     }
 }
 
 impl ApiState {
     /// State over `store`, with the tokens and sources of `config`.
-    pub fn new(store: Store, config: Arc<Config>, publisher: Publisher, live: LiveFeed, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        publisher: Publisher,
+        live: LiveFeed,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let auth = Authenticator::from_config(&config.query.tokens);
         let inner = Inner { store, auth, live, publisher, config, shutdown };
         Self { inner: Arc::new(inner), heartbeat: HEARTBEAT_INTERVAL }
@@ -86,24 +95,31 @@ impl ApiState {
         Self { heartbeat, ..self }
     }
 
+    /// The history store.
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
+    /// The configured tokens.
     pub(crate) fn auth(&self) -> &Authenticator {
         &self.inner.auth
     }
+    /// The live feed.
     pub(crate) fn live(&self) -> &LiveFeed {
         &self.inner.live
     }
+    /// The replay publisher.
     pub(crate) fn publisher(&self) -> &Publisher {
         &self.inner.publisher
     }
+    /// The configuration (sources, ingest deadline).
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
     }
+    /// Turns true at shutdown.
     pub(crate) fn shutdown(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.clone()
     }
+    /// Time between live-tail heartbeats.
     pub(crate) fn heartbeat(&self) -> Duration {
         self.heartbeat
     }
@@ -144,7 +160,8 @@ pub fn router(state: ApiState) -> Router {
 /// Records `hookgate_query_duration_seconds{route}` (the template, so the
 /// label stays bounded; "unmatched" for everything else).
 async fn observe_duration(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
     metrics::histogram!(names::QUERY_DURATION, "route" => route).record(started.elapsed().as_secs_f64());

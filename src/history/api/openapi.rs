@@ -22,10 +22,22 @@ fn query(name: &str, description: &str, schema: Value) -> Value {
 
 fn filter_parameters() -> Vec<Value> {
     vec![
-        query("source", "Only this source. A token restricted to some sources sees only those.", json!({ "type": "string" })),
+        query(
+            "source",
+            "Only this source. A token restricted to some sources sees only those.",
+            json!({ "type": "string" }),
+        ),
         query("type", "Only this event type.", json!({ "type": "string" })),
-        query("since", "Received at or after this time (RFC 3339).", json!({ "type": "string", "format": "date-time" })),
-        query("until", "Received strictly before this time (RFC 3339).", json!({ "type": "string", "format": "date-time" })),
+        query(
+            "since",
+            "Received at or after this time (RFC 3339).",
+            json!({ "type": "string", "format": "date-time" }),
+        ),
+        query(
+            "until",
+            "Received strictly before this time (RFC 3339).",
+            json!({ "type": "string", "format": "date-time" }),
+        ),
         query("dedup_key", "Only events with this deduplication key.", json!({ "type": "string" })),
         query("verified", "Only verified (true) or unverified (false) events.", json!({ "type": "boolean" })),
     ]
@@ -41,7 +53,11 @@ fn json_response(description: &str, schema: &str) -> Value {
 
 fn list_operation() -> Value {
     let mut parameters = filter_parameters();
-    parameters.push(query("limit", "Page size.", json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT })));
+    parameters.push(query(
+        "limit",
+        "Page size.",
+        json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT }),
+    ));
     parameters.push(query("cursor", "`next_cursor` of the previous page (same filters).", json!({ "type": "string" })));
     json!({ "get": {
         "operationId": "listEvents",

@@ -124,9 +124,16 @@ fn non_empty(name: &str, value: String) -> Result<String, ApiError> {
     }
 }
 
-/// An RFC 3339 time as microseconds since the epoch.
+/// An RFC 3339 time as microseconds since the epoch. A `+` offset written
+/// unencoded in a URL arrives as a space; that space is read as `+`.
 fn time(name: &str, value: &str) -> Result<i64, ApiError> {
-    DateTime::parse_from_rfc3339(value)
+    let parsed = DateTime::parse_from_rfc3339(value).or_else(|error| match value.rsplit_once(' ') {
+        Some((at, offset)) if offset.len() == 5 && offset.as_bytes()[2] == b':' => {
+            DateTime::parse_from_rfc3339(&format!("{at}+{offset}"))
+        }
+        _ => Err(error),
+    });
+    parsed
         .map(|t| t.timestamp_micros())
         .map_err(|_| invalid(name, "must be an RFC 3339 time such as 2024-05-01T14:00:00Z"))
 }
@@ -148,6 +155,9 @@ mod tests {
         assert_eq!(request.filter.rest.until, Some(1_714_575_600_000_000));
         assert_eq!(request.filter.rest.verified, Some(true));
         assert_eq!(list("").unwrap().limit, DEFAULT_LIMIT);
+        // "+02:00" typed unencoded into a URL.
+        let request = list("since=2024-05-01T16:00:00+02:00").unwrap();
+        assert_eq!(request.filter.rest.since, Some(1_714_572_000_000_000));
     }
 
     #[test]
@@ -163,7 +173,9 @@ mod tests {
             ("type=a&type=b", "type"),
         ] {
             match list(query) {
-                Err(ApiError::InvalidFilter(message)) => assert!(message.contains(&format!("`{name}`")), "{query}: {message}"),
+                Err(ApiError::InvalidFilter(message)) => {
+                    assert!(message.contains(&format!("`{name}`")), "{query}: {message}")
+                }
                 other => panic!("{query}: {other:?}"),
             }
         }

@@ -11,9 +11,7 @@ use crate::history::store::{EventRecord, EventSummary, HeaderEntry, Provenance, 
 
 /// RFC 3339 text of a microsecond timestamp.
 pub(crate) fn rfc3339(micros: i64) -> String {
-    DateTime::from_timestamp_micros(micros)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-        .unwrap_or_default()
+    DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true)).unwrap_or_default()
 }
 
 /// An event in a list or on the live tail: metadata and provenance.

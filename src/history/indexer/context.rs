@@ -17,7 +17,9 @@ impl ClientContext for IndexerContext {
                 tracing::error!(target: "librdkafka", facility, "{message}")
             }
             RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::info!(target: "librdkafka", facility, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility, "{message}")
+            }
             RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
         }
     }
@@ -30,8 +32,12 @@ impl ClientContext for IndexerContext {
 impl ConsumerContext for IndexerContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(partitions) => tracing::info!(partitions = partitions.count(), "indexer assigned partitions"),
-            Rebalance::Revoke(partitions) => tracing::info!(partitions = partitions.count(), "indexer partitions revoked"),
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "indexer assigned partitions")
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = partitions.count(), "indexer partitions revoked")
+            }
             Rebalance::Error(error) => tracing::warn!(%error, "indexer rebalance failed"),
         }
     }

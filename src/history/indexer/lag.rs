@@ -31,7 +31,10 @@ struct PartitionLag {
 }
 
 /// Measures and publishes lag until shutdown.
-pub(super) async fn report<C: ConsumerContext + 'static>(consumer: Arc<StreamConsumer<C>>, mut shutdown: watch::Receiver<bool>) {
+pub(super) async fn report<C: ConsumerContext + 'static>(
+    consumer: Arc<StreamConsumer<C>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(LAG_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: BTreeSet<(String, i32)> = BTreeSet::new();
@@ -45,10 +48,12 @@ pub(super) async fn report<C: ConsumerContext + 'static>(consumer: Arc<StreamCon
         let current: BTreeSet<(String, i32)> = lags.iter().map(|l| (l.topic.clone(), l.partition)).collect();
         for (topic, partition) in reported.difference(&current) {
             // Revoked partitions: another replica reports them now.
-            metrics::gauge!(names::INDEXER_LAG, "topic" => topic.clone(), "partition" => partition.to_string()).set(0.0);
+            metrics::gauge!(names::INDEXER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                .set(0.0);
         }
         for lag in lags {
-            let gauge = metrics::gauge!(names::INDEXER_LAG, "topic" => lag.topic, "partition" => lag.partition.to_string());
+            let gauge =
+                metrics::gauge!(names::INDEXER_LAG, "topic" => lag.topic, "partition" => lag.partition.to_string());
             gauge.set(lag.records as f64);
         }
         reported = current;

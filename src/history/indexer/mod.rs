@@ -51,7 +51,11 @@ pub struct IndexerSettings {
 impl IndexerSettings {
     /// Topics, group and retention from the configuration.
     pub fn from_config(config: &Config) -> Self {
-        Self { topics: config.topics(), group: config.query.consumer_group.clone(), retention: Some(config.query.retention) }
+        Self {
+            topics: config.topics(),
+            group: config.query.consumer_group.clone(),
+            retention: Some(config.query.retention),
+        }
     }
 }
 
@@ -255,7 +259,8 @@ impl Indexer {
 fn decode(message: &OwnedMessage, now: i64) -> Result<EventRecord, String> {
     let payload = message.payload().ok_or_else(|| "the record has no value".to_owned())?;
     let envelope = WebhookEnvelope::from_bytes(payload).map_err(|e| e.to_string())?;
-    let provenance = Provenance { topic: message.topic().to_owned(), partition: message.partition(), offset: message.offset() };
+    let provenance =
+        Provenance { topic: message.topic().to_owned(), partition: message.partition(), offset: message.offset() };
     EventRecord::from_envelope(&envelope, provenance, now).map_err(|e| e.to_string())
 }
 

@@ -142,7 +142,12 @@ impl Store {
     }
 
     /// Up to `limit` events matching `filter`, newest first, strictly after `after`.
-    pub async fn list(&self, filter: &EventFilter, after: Option<&Position>, limit: u32) -> Result<Vec<EventSummary>, StoreError> {
+    pub async fn list(
+        &self,
+        filter: &EventFilter,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<EventSummary>, StoreError> {
         let statement = sql::list(filter, after, limit);
         let result = match self {
             Store::Sqlite(s) => s.list(&statement).await,

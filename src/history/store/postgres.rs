@@ -43,6 +43,7 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// Inserts `records` in one transaction; per record, whether it was new.
     pub(super) async fn insert_batch(&self, records: &[EventRecord]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = Self::insert_rows(&mut tx, records).await?;
@@ -73,7 +74,8 @@ impl PostgresStore {
         for id in ids {
             query = query.bind(id);
         }
-        let mut found: Vec<EventSummary> = query.fetch_all(&self.pool).await?.into_iter().map(EventSummary::from).collect();
+        let mut found: Vec<EventSummary> =
+            query.fetch_all(&self.pool).await?.into_iter().map(EventSummary::from).collect();
         found.sort_by_key(|e| ids.iter().position(|id| *id == e.id));
         Ok(found)
     }

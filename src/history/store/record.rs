@@ -125,7 +125,11 @@ fn non_empty(text: &str) -> Option<String> {
 
 impl EventRecord {
     /// Builds a row from an envelope read at `provenance`, indexed at `indexed_at` (µs).
-    pub fn from_envelope(envelope: &WebhookEnvelope, provenance: Provenance, indexed_at: i64) -> Result<Self, InvalidEnvelope> {
+    pub fn from_envelope(
+        envelope: &WebhookEnvelope,
+        provenance: Provenance,
+        indexed_at: i64,
+    ) -> Result<Self, InvalidEnvelope> {
         if envelope.id.is_empty() {
             return Err(InvalidEnvelope::MissingId);
         }

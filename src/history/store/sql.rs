@@ -69,7 +69,9 @@ pub(super) fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -
     match &filter.sources {
         None => {}
         Some(sources) if sources.is_empty() => conditions.push("1 = 0".into()),
-        Some(sources) if sources.len() == 1 => conditions.push(format!("source = {}", st.bind(Param::Text(sources[0].clone())))),
+        Some(sources) if sources.len() == 1 => {
+            conditions.push(format!("source = {}", st.bind(Param::Text(sources[0].clone()))))
+        }
         Some(sources) => {
             let marks: Vec<String> = sources.iter().map(|s| st.bind(Param::Text(s.clone()))).collect();
             conditions.push(format!("source IN ({})", marks.join(", ")));
@@ -97,7 +99,8 @@ pub(super) fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -
     }
     let limit = st.bind(Param::Int(i64::from(limit)));
     let filter_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-    st.sql = format!("SELECT {SUMMARY_COLUMNS} FROM events{filter_sql} ORDER BY received_at DESC, id DESC LIMIT {limit}");
+    st.sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM events{filter_sql} ORDER BY received_at DESC, id DESC LIMIT {limit}");
     st
 }
 
@@ -166,6 +169,7 @@ macro_rules! common_operations {
             Ok(inserted)
         }
 
+        /// Runs a page query.
         pub(super) async fn list(
             &self,
             statement: &$crate::history::store::sql::Statement,
@@ -176,6 +180,7 @@ macro_rules! common_operations {
             Ok(rows.into_iter().map(EventSummary::from).collect())
         }
 
+        /// One complete row by id.
         pub(super) async fn get(
             &self,
             id: &str,
@@ -185,6 +190,7 @@ macro_rules! common_operations {
             row.map(EventRecord::try_from).transpose()
         }
 
+        /// Deletes up to `batch` events received before `cutoff`.
         pub(super) async fn delete_older_than(
             &self,
             cutoff: i64,
@@ -195,11 +201,13 @@ macro_rules! common_operations {
             Ok(done.rows_affected())
         }
 
+        /// Runs `SELECT 1`.
         pub(super) async fn ping(&self) -> Result<(), $crate::history::store::StoreError> {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
         }
 
+        /// Closes the pool.
         pub(super) async fn close(&self) {
             self.pool.close().await;
         }
@@ -228,7 +236,12 @@ mod tests {
         };
         let after = Position { received_at: 5, id: "x".into() };
         let st = list(&filter, Some(&after), 3);
-        assert!(st.sql.contains("source IN ($1, $2) AND event_type = $3 AND verified = $4 AND (received_at, id) < ($5, $6)"), "{}", st.sql);
+        assert!(
+            st.sql
+                .contains("source IN ($1, $2) AND event_type = $3 AND verified = $4 AND (received_at, id) < ($5, $6)"),
+            "{}",
+            st.sql
+        );
         assert_eq!(st.params.len(), 7);
     }
 

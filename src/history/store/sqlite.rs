@@ -46,6 +46,7 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Inserts `records` in one transaction; per record, whether it was new.
     pub(super) async fn insert_batch(&self, records: &[super::EventRecord]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = Self::insert_rows(&mut tx, records).await?;
