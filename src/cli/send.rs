@@ -63,7 +63,7 @@ fn send(args: SendArgs) -> anyhow::Result<bool> {
     let mut headers = provider_headers(source, &delivery_id);
     let signature = verifier.sign(&body, &delivery_id, SystemTime::now()).map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
     for (name, value) in signature {
-        headers.retain(|(existing, _)| existing != &name);
+        headers.retain(|(existing, _)| *existing != name);
         headers.push((name, value));
     }
     let url = args.url.clone().unwrap_or_else(|| default_url(&config, &source.name));

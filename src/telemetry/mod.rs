@@ -2,10 +2,13 @@
 //! listener, and logging set-up.
 
 mod health;
+mod ingest;
+pub mod librdkafka;
 pub mod names;
 mod recorder;
 
 pub use health::{router, Readiness};
+pub use ingest::{requests_in_flight, SourceMetrics};
 pub use recorder::install;
 
 /// How log lines are written.
