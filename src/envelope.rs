@@ -1,10 +1,16 @@
-//! The `hookgate.v1` envelope: generated protobuf types (from proto/) and the
-//! Kafka record headers that let consumers route without decoding.
+//! The `hookgate.v1` envelope: generated protobuf types (from proto/), the
+//! Kafka record headers that let consumers route without decoding, and
+//! [`EnvelopeRef`], which encodes a received request into the same bytes
+//! without first copying it into an owned [`WebhookEnvelope`].
 
 #[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/hookgate.v1.rs"));
 }
+
+use bytes::BufMut;
+use http::{HeaderMap, HeaderName};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
 pub use generated::{Header, Verification, WebhookEnvelope};
 
@@ -20,6 +26,8 @@ pub const HEADER_REPLAY: &str = "hookgate-replay";
 pub const HEADER_SCHEMA: &str = "hookgate-schema";
 /// Value of [`HEADER_SCHEMA`].
 pub const SCHEMA: &str = "hookgate.v1.WebhookEnvelope";
+/// Value that replaces redacted request header values in envelopes.
+pub const REDACTED: &[u8] = b"[redacted]";
 
 /// Returns a new gateway event id: a UUIDv7, so ids sort by receive time.
 pub fn new_event_id() -> uuid::Uuid {
@@ -39,14 +47,7 @@ impl WebhookEnvelope {
 
     /// The record headers for this envelope, as (name, value) pairs.
     pub fn record_headers(&self) -> Vec<(&'static str, &str)> {
-        let mut headers = vec![(HEADER_ID, self.id.as_str()), (HEADER_SOURCE, self.source.as_str()), (HEADER_SCHEMA, SCHEMA)];
-        if !self.event_type.is_empty() {
-            headers.push((HEADER_EVENT_TYPE, self.event_type.as_str()));
-        }
-        if self.replay {
-            headers.push((HEADER_REPLAY, "true"));
-        }
-        headers
+        RecordHeaders::new(&self.id, &self.source, &self.event_type, self.replay).as_slice().to_vec()
     }
 
     /// The value of a request header as received, if present (first occurrence, case-insensitive).
@@ -55,9 +56,321 @@ impl WebhookEnvelope {
     }
 }
 
+/// The Kafka record headers of an envelope, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordHeaders<'a> {
+    /// The headers; the first `len` are in use.
+    items: [(&'static str, &'a str); 5],
+    /// Headers in use.
+    len: usize,
+}
+
+impl<'a> RecordHeaders<'a> {
+    /// The headers of an envelope with these fields: id, source, schema, event type (when known), replay (when set).
+    pub fn new(id: &'a str, source: &'a str, event_type: &'a str, replay: bool) -> Self {
+        let mut items = [(HEADER_ID, id), (HEADER_SOURCE, source), (HEADER_SCHEMA, SCHEMA), ("", ""), ("", "")];
+        let mut len = 3;
+        if !event_type.is_empty() {
+            items[len] = (HEADER_EVENT_TYPE, event_type);
+            len += 1;
+        }
+        if replay {
+            items[len] = (HEADER_REPLAY, "true");
+            len += 1;
+        }
+        Self { items, len }
+    }
+
+    /// The headers in use, as (name, value) pairs.
+    pub fn as_slice(&self) -> &[(&'static str, &'a str)] {
+        &self.items[..self.len]
+    }
+}
+
+/// How a request was authenticated, borrowed: the fields of [`Verification`].
+#[derive(Debug, Clone, Copy)]
+pub struct VerificationRef<'a> {
+    /// Preset name.
+    pub scheme: &'a str,
+    /// True when a signature was checked and matched.
+    pub verified: bool,
+    /// Index of the secret that matched.
+    pub secret_index: u32,
+}
+
+/// A received webhook's envelope, borrowing the request rather than copying
+/// it: the hot path encodes it straight into the record value. Its fields
+/// mean what the same fields of [`WebhookEnvelope`] mean, and [`encode`](Self::encode)
+/// writes exactly the bytes prost writes for the equal owned envelope (fields
+/// in number order, proto3 defaults omitted), in one allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopeRef<'a> {
+    /// Event id (UUID text).
+    pub id: &'a str,
+    /// Source name.
+    pub source: &'a str,
+    /// Event type; empty when unknown.
+    pub event_type: &'a str,
+    /// Receive time, microseconds since the Unix epoch.
+    pub received_at_unix_micros: i64,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Request path.
+    pub path: &'a str,
+    /// Raw query string; empty when absent.
+    pub query: &'a str,
+    /// Request headers, in the order received.
+    pub headers: &'a HeaderMap,
+    /// Header names whose values are written as [`REDACTED`].
+    pub redact: &'a [HeaderName],
+    /// Content-Type value; empty when absent.
+    pub content_type: &'a str,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// Dedup key; empty when none.
+    pub dedup_key: &'a str,
+    /// Verification outcome.
+    pub verification: Option<VerificationRef<'a>>,
+    /// Client address as text.
+    pub client_addr: &'a str,
+    /// Published by a replay.
+    pub replay: bool,
+}
+
+impl<'a> EnvelopeRef<'a> {
+    /// The record value: the protobuf encoding of the envelope.
+    pub fn encode(&self) -> Vec<u8> {
+        let len = self.encoded_len();
+        let mut buf = Vec::with_capacity(len);
+        put_str(1, self.id, &mut buf);
+        put_str(2, self.source, &mut buf);
+        put_str(3, self.event_type, &mut buf);
+        put_varint(4, self.received_at_unix_micros as u64, &mut buf);
+        put_str(5, self.method, &mut buf);
+        put_str(6, self.path, &mut buf);
+        put_str(7, self.query, &mut buf);
+        for (name, value) in self.headers {
+            let value = self.header_value(name, value.as_bytes());
+            encode_key(8, WireType::LengthDelimited, &mut buf);
+            encode_varint(header_len(name.as_str(), value) as u64, &mut buf);
+            put_bytes(1, name.as_str().as_bytes(), &mut buf);
+            put_bytes(2, value, &mut buf);
+        }
+        put_str(9, self.content_type, &mut buf);
+        put_bytes(10, self.body, &mut buf);
+        put_str(11, self.dedup_key, &mut buf);
+        if let Some(verification) = &self.verification {
+            encode_key(12, WireType::LengthDelimited, &mut buf);
+            encode_varint(verification_len(verification) as u64, &mut buf);
+            put_str(1, verification.scheme, &mut buf);
+            put_varint(2, u64::from(verification.verified), &mut buf);
+            put_varint(3, u64::from(verification.secret_index), &mut buf);
+        }
+        put_str(13, self.client_addr, &mut buf);
+        put_varint(14, u64::from(self.replay), &mut buf);
+        debug_assert_eq!(buf.len(), len, "encoded_len disagrees with encode");
+        buf
+    }
+
+    /// Length of [`encode`](Self::encode)'s output.
+    pub fn encoded_len(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| nested_len(8, header_len(name.as_str(), self.header_value(name, value.as_bytes()))))
+            .sum();
+        str_len(1, self.id)
+            + str_len(2, self.source)
+            + str_len(3, self.event_type)
+            + varint_len(4, self.received_at_unix_micros as u64)
+            + str_len(5, self.method)
+            + str_len(6, self.path)
+            + str_len(7, self.query)
+            + headers
+            + str_len(9, self.content_type)
+            + str_len(10, self.body)
+            + str_len(11, self.dedup_key)
+            + self.verification.as_ref().map_or(0, |v| nested_len(12, verification_len(v)))
+            + str_len(13, self.client_addr)
+            + varint_len(14, u64::from(self.replay))
+    }
+
+    /// The Kafka record headers of this envelope.
+    pub fn record_headers(&self) -> RecordHeaders<'a> {
+        RecordHeaders::new(self.id, self.source, self.event_type, self.replay)
+    }
+
+    /// The owned envelope with the same content.
+    pub fn to_envelope(&self) -> WebhookEnvelope {
+        WebhookEnvelope {
+            id: self.id.to_owned(),
+            source: self.source.to_owned(),
+            event_type: self.event_type.to_owned(),
+            received_at_unix_micros: self.received_at_unix_micros,
+            method: self.method.to_owned(),
+            path: self.path.to_owned(),
+            query: self.query.to_owned(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.as_str().to_owned(),
+                    value: bytes::Bytes::copy_from_slice(self.header_value(name, value.as_bytes())),
+                })
+                .collect(),
+            content_type: self.content_type.to_owned(),
+            body: bytes::Bytes::copy_from_slice(self.body),
+            dedup_key: self.dedup_key.to_owned(),
+            verification: self.verification.map(|v| Verification {
+                scheme: v.scheme.to_owned(),
+                verified: v.verified,
+                secret_index: v.secret_index,
+            }),
+            client_addr: self.client_addr.to_owned(),
+            replay: self.replay,
+        }
+    }
+
+    fn header_value<'v>(&self, name: &HeaderName, value: &'v [u8]) -> &'v [u8] {
+        if self.redact.contains(name) {
+            REDACTED
+        } else {
+            value
+        }
+    }
+}
+
+/// Encoded length of a `Header` message.
+fn header_len(name: &str, value: &[u8]) -> usize {
+    str_len(1, name) + str_len(2, value)
+}
+
+/// Encoded length of a `Verification` message.
+fn verification_len(v: &VerificationRef<'_>) -> usize {
+    str_len(1, v.scheme) + varint_len(2, u64::from(v.verified)) + varint_len(3, u64::from(v.secret_index))
+}
+
+/// Length of a message field: key, length, body (written even when the body is empty).
+fn nested_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+/// Length of a string or bytes field; 0 when empty (proto3 omits defaults).
+fn str_len(tag: u32, value: impl AsRef<[u8]>) -> usize {
+    let len = value.as_ref().len();
+    if len == 0 {
+        0
+    } else {
+        nested_len(tag, len)
+    }
+}
+
+/// Length of a varint field; 0 when zero.
+fn varint_len(tag: u32, value: u64) -> usize {
+    if value == 0 {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(value)
+    }
+}
+
+fn put_str(tag: u32, value: &str, buf: &mut Vec<u8>) {
+    put_bytes(tag, value.as_bytes(), buf);
+}
+
+fn put_bytes(tag: u32, value: &[u8], buf: &mut Vec<u8>) {
+    if !value.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(value.len() as u64, buf);
+        buf.put_slice(value);
+    }
+}
+
+fn put_varint(tag: u32, value: u64, buf: &mut Vec<u8>) {
+    if value != 0 {
+        encode_key(tag, WireType::Varint, buf);
+        encode_varint(value, buf);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn header_map(pairs: &[(String, Vec<u8>)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            map.append(name, http::HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    proptest! {
+        /// The borrowed encoder writes exactly what prost writes for the equal owned envelope.
+        #[test]
+        fn envelope_ref_encodes_like_prost(
+            text in proptest::collection::vec("[a-z0-9:/._-]{0,12}", 9),
+            micros in any::<i64>(),
+            headers in proptest::collection::vec(("[a-z][a-z0-9-]{0,10}", proptest::collection::vec(32u8..127, 0..20)), 0..8),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            verification in proptest::option::of((any::<bool>(), any::<u32>())),
+            replay in any::<bool>(),
+        ) {
+            let headers = header_map(&headers);
+            let redact = [HeaderName::from_static("authorization"), HeaderName::from_static("a")];
+            let envelope = EnvelopeRef {
+                id: &text[0],
+                source: &text[1],
+                event_type: &text[2],
+                received_at_unix_micros: micros,
+                method: &text[3],
+                path: &text[4],
+                query: &text[5],
+                headers: &headers,
+                redact: &redact,
+                content_type: &text[6],
+                body: &body,
+                dedup_key: &text[7],
+                verification: verification.map(|(verified, secret_index)| VerificationRef { scheme: &text[8], verified, secret_index }),
+                client_addr: &text[0],
+                replay,
+            };
+            let owned = envelope.to_envelope();
+            prop_assert_eq!(envelope.encode(), owned.to_bytes());
+            prop_assert_eq!(envelope.encoded_len(), prost::Message::encoded_len(&owned));
+            let (borrowed, owned) = (envelope.record_headers(), owned.record_headers());
+            prop_assert_eq!(borrowed.as_slice(), owned.as_slice());
+        }
+    }
+
+    #[test]
+    fn redacted_headers_keep_their_name_and_place() {
+        let headers = header_map(&[("x-a".into(), b"1".to_vec()), ("authorization".into(), b"secret".to_vec())]);
+        let redact = [http::header::AUTHORIZATION];
+        let envelope = EnvelopeRef {
+            id: "i",
+            source: "s",
+            event_type: "",
+            received_at_unix_micros: 0,
+            method: "POST",
+            path: "/webhooks/s",
+            query: "",
+            headers: &headers,
+            redact: &redact,
+            content_type: "",
+            body: b"{}",
+            dedup_key: "",
+            verification: None,
+            client_addr: "127.0.0.1",
+            replay: false,
+        };
+        let decoded = WebhookEnvelope::from_bytes(&envelope.encode()).unwrap();
+        assert_eq!(decoded.headers[1].name, "authorization");
+        assert_eq!(decoded.headers[1].value.as_ref(), REDACTED);
+        assert_eq!(decoded.header("x-a"), Some(&b"1"[..]));
+    }
 
     #[test]
     fn envelope_round_trips_through_bytes() {

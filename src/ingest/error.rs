@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
+use serde::Serialize;
 
 use crate::dedup::DedupError;
 use crate::publish::PublishError;
@@ -132,7 +133,7 @@ impl IngestError {
 
     /// The complete HTTP answer.
     pub fn into_response(self) -> Response<IngestBody> {
-        let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let body = ErrorAnswer { error: ErrorDetail { code: self.code(), message: &self.to_string() } };
         let mut response = json_response(self.status(), &body);
         if let Some(wait) = self.retry_after() {
             let seconds = wait.as_secs().max(1);
@@ -145,9 +146,24 @@ impl IngestError {
     }
 }
 
+/// `{"error":{"code","message"}}`, serialised without building a JSON tree.
+#[derive(Serialize)]
+struct ErrorAnswer<'a> {
+    error: ErrorDetail<'a>,
+}
+
+/// The inner object of [`ErrorAnswer`].
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
 /// A JSON response with the given status.
-pub(super) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<IngestBody> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<IngestBody> {
+    // Serialising plain structs cannot fail.
+    let text = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(text)));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

@@ -1,47 +1,82 @@
 //! The webhook request pipeline: route, rate-limit, read the body, verify,
 //! deduplicate, wrap in an envelope, publish, and answer only after the ack.
+//!
+//! The hot path is kept lean (README "Performance"): metric handles are
+//! looked up once per source, the envelope is encoded straight from the
+//! request into the record value, answers are serialised without a JSON
+//! tree, and the publish runs inside the request's own task, moved to a task
+//! of its own only when the sender hangs up before the broker answered.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use hyper::body::Body;
+use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
 
 use super::body::read_limited;
 use super::error::{json_response, IngestBody, IngestError};
 use super::extract::{client_ip, extract, LazyJson};
 use super::source::{Source, Sources};
-use crate::config::{Config, RecordKey};
+use crate::config::{Config, KeySpec, RecordKey};
 use crate::dedup::{Dedup, Reservation, Ticket};
-use crate::envelope::{new_event_id, Header, Verification, WebhookEnvelope};
-use crate::publish::{Ack, Publisher};
+use crate::envelope::{new_event_id, EnvelopeRef, RecordHeaders, VerificationRef};
+use crate::publish::{Ack, OutgoingRecord, Publisher};
 use crate::ratelimit::RateLimiter;
-use crate::telemetry::names;
+use crate::telemetry::{names, SourceMetrics};
 use crate::verify::{slack_url_verification_challenge, Verified};
 
-/// Value that replaces redacted header values in the envelope.
-const REDACTED: &[u8] = b"[redacted]";
+/// Longest text form of an IP address (IPv4-mapped IPv6 is 45 characters).
+const IP_TEXT_MAX: usize = 48;
 
 /// How a request was accepted.
 #[derive(Debug)]
 enum Accepted {
     /// Published and acknowledged by the broker.
-    Published { id: String, ack: Ack },
+    Published { id: Uuid, ack: Ack },
     /// Already published earlier under `id`.
     Duplicate { id: String },
     /// Slack's url_verification handshake, answered without publishing.
     Challenge(String),
 }
 
+/// A configured source with its metric handles.
+#[derive(Debug)]
+struct Route {
+    /// The prepared source.
+    source: Arc<Source>,
+    /// Its series, labelled with its name.
+    metrics: SourceMetrics,
+}
+
+/// What the pipeline took from a request on its way to Kafka.
+#[derive(Debug)]
+struct Delivery {
+    /// The gateway-assigned event id.
+    id: Uuid,
+    /// The dedup key, when the source has one and the request carried it.
+    dedup_key: Option<String>,
+    /// The event type, when known.
+    event_type: Option<String>,
+}
+
 /// The shared state of the webhook listener.
 #[derive(Debug)]
 pub struct Ingest {
-    /// Configured sources by name.
-    sources: Sources,
+    /// Configured sources by name, with their metric handles.
+    routes: HashMap<String, Arc<Route>>,
+    /// Series of requests naming no configured source.
+    unknown: SourceMetrics,
     /// Per-source and per-client quotas.
     limiter: Arc<RateLimiter>,
     /// Delivery-key store.
@@ -50,26 +85,40 @@ pub struct Ingest {
     publisher: Publisher,
     /// Bounds the requests being published at once.
     in_flight: Arc<Semaphore>,
+    /// `hookgate_requests_in_flight`.
+    in_flight_gauge: metrics::Gauge,
     /// Time from request headers to answer.
     deadline: Duration,
     /// Time allowed for the body.
     body_timeout: Duration,
     /// Trusted proxy header carrying the client address.
     client_ip_header: Option<String>,
-    /// Header names whose values are not copied into envelopes.
-    redact: HashSet<HeaderName>,
+    /// Header names whose values are not copied into envelopes (a handful: a list beats a hash).
+    redact: Vec<HeaderName>,
 }
 
 impl Ingest {
-    /// Builds the listener state from a validated configuration.
+    /// Builds the listener state from a validated configuration. Metric
+    /// handles bind to the recorder installed at this point.
     pub fn new(config: &Config, sources: Sources, limiter: Arc<RateLimiter>, dedup: Dedup, publisher: Publisher) -> Self {
-        let redact = config.ingest.redact_headers.iter().filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()).collect();
+        let mut redact: Vec<HeaderName> =
+            config.ingest.redact_headers.iter().filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()).collect();
+        redact.dedup();
+        let routes = sources
+            .into_iter()
+            .map(|(name, source)| {
+                let metrics = SourceMetrics::new(&source.name);
+                (name, Arc::new(Route { source, metrics }))
+            })
+            .collect();
         Self {
-            sources,
+            routes,
+            unknown: SourceMetrics::new(names::UNKNOWN_SOURCE),
             limiter,
             dedup,
             publisher,
             in_flight: Arc::new(Semaphore::new(config.ingest.max_in_flight)),
+            in_flight_gauge: crate::telemetry::requests_in_flight(),
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
             client_ip_header: config.ingest.client_ip_header.clone(),
@@ -84,34 +133,32 @@ impl Ingest {
         B: Body<Data = Bytes> + Unpin,
     {
         let started = Instant::now();
-        metrics::gauge!(names::REQUESTS_IN_FLIGHT).increment(1.0);
-        let source = self.route(&request);
-        let label = source.as_ref().map_or(names::UNKNOWN_SOURCE, |s| s.name.as_str()).to_owned();
-        let result = match source {
-            Ok(source) => self.process(source, request, peer, started + self.deadline).await,
-            Err(error) => Err(error),
+        self.in_flight_gauge.increment(1.0);
+        let (metrics, result) = match self.route(&request) {
+            Ok(route) => (&route.metrics, self.process(route.clone(), request, peer, started + self.deadline).await),
+            Err(error) => (&self.unknown, Err(error)),
         };
-        metrics::gauge!(names::REQUESTS_IN_FLIGHT).decrement(1.0);
+        self.in_flight_gauge.decrement(1.0);
         let (outcome, response) = match result {
             Ok(accepted) => accepted_response(accepted),
             Err(error) => (error.outcome(), error.into_response()),
         };
-        metrics::counter!(names::REQUESTS, "source" => label, "outcome" => outcome).increment(1);
+        metrics.request(outcome);
         response
     }
 
-    fn route<B>(&self, request: &Request<B>) -> Result<Arc<Source>, IngestError> {
+    fn route<B>(&self, request: &Request<B>) -> Result<&Arc<Route>, IngestError> {
         let name = request.uri().path().strip_prefix("/webhooks/").ok_or(IngestError::NotFound)?;
-        let source = self.sources.get(name).ok_or(IngestError::UnknownSource)?;
+        let route = self.routes.get(name).ok_or(IngestError::UnknownSource)?;
         if request.method() != Method::POST {
             return Err(IngestError::MethodNotAllowed);
         }
-        Ok(source.clone())
+        Ok(route)
     }
 
     async fn process<B>(
         &self,
-        source: Arc<Source>,
+        route: Arc<Route>,
         request: Request<B>,
         peer: SocketAddr,
         deadline: Instant,
@@ -119,9 +166,10 @@ impl Ingest {
     where
         B: Body<Data = Bytes> + Unpin,
     {
+        let (source, metrics) = (&route.source, &route.metrics);
         let client = client_ip(peer, request.headers(), self.client_ip_header.as_deref());
         self.limiter.check(&source.name, client).map_err(|limited| {
-            metrics::counter!(names::RATE_LIMITED, "source" => source.name.clone(), "scope" => limited.scope.as_str()).increment(1);
+            metrics.rate_limited(limited.scope.as_str());
             IngestError::RateLimited(limited)
         })?;
         let permit = self.in_flight.clone().try_acquire_owned().map_err(|_| IngestError::Overloaded)?;
@@ -129,7 +177,7 @@ impl Ingest {
         let body_time = self.body_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let body = read_limited(&parts.headers, body, source.max_body, body_time).await?;
         let verified = source.verifier.verify(&parts.headers, &body, SystemTime::now()).map_err(|reason| {
-            metrics::counter!(names::VERIFY_FAILURES, "source" => source.name.clone(), "reason" => reason.code()).increment(1);
+            metrics.verify_failure(reason.code());
             IngestError::Unauthorized(reason)
         })?;
         if source.answers_slack_challenge {
@@ -137,119 +185,119 @@ impl Ingest {
                 return Ok(Accepted::Challenge(challenge));
             }
         }
-        metrics::histogram!(names::REQUEST_BODY_BYTES, "source" => source.name.clone()).record(body.len() as f64);
-        let envelope = self.envelope(&source, &parts, body, client, verified);
-        self.deduplicate_and_publish(source, envelope, permit, deadline).await
+        metrics.body_bytes(body.len());
+        let delivery = Self::delivery(source, metrics, &parts.headers, &body);
+        let ticket = match self.reserve(&route, &delivery).await? {
+            Ok(ticket) => ticket,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        let payload = self.encode(source, &parts, &body, client, verified, &delivery);
+        // Publishing must finish even if the sender hangs up, so that the dedup
+        // key is settled with the broker's verdict: see `FinishOnDrop`.
+        let publishing = publish_and_settle(self.publisher.clone(), route, delivery, payload, ticket, permit, deadline);
+        FinishOnDrop::new(publishing).await
     }
 
-    fn envelope(&self, source: &Source, parts: &http::request::Parts, body: Bytes, client: std::net::IpAddr, verified: Verified) -> WebhookEnvelope {
-        let mut json = LazyJson::new(&body);
-        let dedup_key = extract(&source.dedup_key, &parts.headers, &mut json);
-        let event_type = extract(&source.event_type, &parts.headers, &mut json);
-        if dedup_key.is_none() && source.dedup_key != crate::config::KeySpec::None {
-            metrics::counter!(names::DEDUP_KEY_MISSING, "source" => source.name.clone()).increment(1);
+    /// The event id, dedup key and event type of a request.
+    fn delivery(source: &Source, metrics: &SourceMetrics, headers: &HeaderMap, body: &[u8]) -> Delivery {
+        let mut json = LazyJson::new(body);
+        let dedup_key = extract(&source.dedup_key, headers, &mut json);
+        let event_type = extract(&source.event_type, headers, &mut json);
+        if dedup_key.is_none() && source.dedup_key != KeySpec::None {
+            metrics.dedup_key_missing();
         }
-        WebhookEnvelope {
-            id: new_event_id().to_string(),
-            source: source.name.clone(),
-            event_type: event_type.unwrap_or_default(),
+        Delivery { id: new_event_id(), dedup_key, event_type }
+    }
+
+    /// Reserves the dedup key: `Ok(Ok(ticket))` to publish (no ticket without
+    /// a key), `Ok(Err(answer))` for a duplicate of an acked event.
+    async fn reserve(&self, route: &Route, delivery: &Delivery) -> Result<Result<Option<Ticket>, Accepted>, IngestError> {
+        let Some(key) = &delivery.dedup_key else { return Ok(Ok(None)) };
+        let mut id = Uuid::encode_buffer();
+        let id = delivery.id.hyphenated().encode_lower(&mut id);
+        match self.dedup.reserve(&route.source.name, key, id).await {
+            Ok(Reservation::Reserved(ticket)) => Ok(Ok(Some(ticket))),
+            Ok(Reservation::Duplicate { id }) => {
+                route.metrics.duplicate("acked");
+                Ok(Err(Accepted::Duplicate { id }))
+            }
+            Ok(Reservation::InFlight) => {
+                route.metrics.duplicate("in_flight");
+                Err(IngestError::InFlight)
+            }
+            Err(error) => Err(IngestError::DedupUnavailable(error)),
+        }
+    }
+
+    /// The record value: the envelope, encoded straight from the request.
+    fn encode(&self, source: &Source, parts: &Parts, body: &[u8], client: IpAddr, verified: Verified, delivery: &Delivery) -> Vec<u8> {
+        let mut id = Uuid::encode_buffer();
+        let mut addr = [0u8; IP_TEXT_MAX];
+        EnvelopeRef {
+            id: delivery.id.hyphenated().encode_lower(&mut id),
+            source: &source.name,
+            event_type: delivery.event_type.as_deref().unwrap_or_default(),
             received_at_unix_micros: unix_micros(SystemTime::now()),
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: self.envelope_headers(&parts.headers),
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or_default(),
+            headers: &parts.headers,
+            redact: &self.redact,
             content_type: header_text(&parts.headers, http::header::CONTENT_TYPE),
-            dedup_key: dedup_key.unwrap_or_default(),
-            verification: Some(Verification {
-                scheme: source.verifier.scheme().to_owned(),
+            body,
+            dedup_key: delivery.dedup_key.as_deref().unwrap_or_default(),
+            verification: Some(VerificationRef {
+                scheme: source.verifier.scheme(),
                 verified: verified.verified,
                 secret_index: verified.secret_index,
             }),
-            client_addr: client.to_string(),
+            client_addr: ip_text(client, &mut addr),
             replay: false,
-            body,
         }
-    }
-
-    fn envelope_headers(&self, headers: &HeaderMap) -> Vec<Header> {
-        headers
-            .iter()
-            .map(|(name, value)| Header {
-                name: name.as_str().to_owned(),
-                value: if self.redact.contains(name) {
-                    Bytes::from_static(REDACTED)
-                } else {
-                    Bytes::copy_from_slice(value.as_bytes())
-                },
-            })
-            .collect()
-    }
-
-    async fn deduplicate_and_publish(
-        &self,
-        source: Arc<Source>,
-        envelope: WebhookEnvelope,
-        permit: OwnedSemaphorePermit,
-        deadline: Instant,
-    ) -> Result<Accepted, IngestError> {
-        let ticket = if envelope.dedup_key.is_empty() {
-            None
-        } else {
-            match self.dedup.reserve(&source.name, &envelope.dedup_key, &envelope.id).await {
-                Ok(Reservation::Reserved(ticket)) => Some(ticket),
-                Ok(Reservation::Duplicate { id }) => {
-                    metrics::counter!(names::DUPLICATES, "source" => source.name.clone(), "state" => "acked").increment(1);
-                    return Ok(Accepted::Duplicate { id });
-                }
-                Ok(Reservation::InFlight) => {
-                    metrics::counter!(names::DUPLICATES, "source" => source.name.clone(), "state" => "in_flight").increment(1);
-                    return Err(IngestError::InFlight);
-                }
-                Err(error) => return Err(IngestError::DedupUnavailable(error)),
-            }
-        };
-        // Publishing runs in its own task: if the sender hangs up, the
-        // broker's verdict is still awaited and the dedup key settled.
-        let publisher = self.publisher.clone();
-        let task = tokio::spawn(publish_and_settle(publisher, source, envelope, ticket, permit, deadline));
-        task.await.unwrap_or(Err(IngestError::DeadlineExceeded))
+        .encode()
     }
 }
 
 async fn publish_and_settle(
     publisher: Publisher,
-    source: Arc<Source>,
-    envelope: WebhookEnvelope,
+    route: Arc<Route>,
+    delivery: Delivery,
+    payload: Vec<u8>,
     ticket: Option<Ticket>,
     _permit: OwnedSemaphorePermit,
     deadline: Instant,
 ) -> Result<Accepted, IngestError> {
+    let source = &route.source;
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         release(ticket).await;
         return Err(IngestError::DeadlineExceeded);
     }
+    let mut id = Uuid::encode_buffer();
+    let id: &str = delivery.id.hyphenated().encode_lower(&mut id);
+    let dedup_key = delivery.dedup_key.as_deref().unwrap_or_default();
     let key = match source.record_key {
-        RecordKey::Id => Some(envelope.id.as_bytes()),
-        RecordKey::DedupKey if !envelope.dedup_key.is_empty() => Some(envelope.dedup_key.as_bytes()),
-        RecordKey::DedupKey => Some(envelope.id.as_bytes()),
+        RecordKey::Id => Some(id.as_bytes()),
+        RecordKey::DedupKey if !dedup_key.is_empty() => Some(dedup_key.as_bytes()),
+        RecordKey::DedupKey => Some(id.as_bytes()),
         RecordKey::None => None,
     };
+    let headers = RecordHeaders::new(id, &source.name, delivery.event_type.as_deref().unwrap_or_default(), false);
+    let record = OutgoingRecord { topic: &source.topic, key, payload: &payload, headers: headers.as_slice() };
     let started = Instant::now();
-    let result = publisher.publish_envelope(&envelope, &source.topic, key, remaining).await;
-    match result {
+    match publisher.publish(record, remaining).await {
         Ok(ack) => {
-            metrics::histogram!(names::PUBLISH_DURATION, "source" => source.name.clone()).record(started.elapsed().as_secs_f64());
+            route.metrics.publish_duration(started.elapsed().as_secs_f64());
             if let Some(ticket) = ticket {
                 if let Err(error) = ticket.commit().await {
-                    tracing::warn!(source = %source.name, id = %envelope.id, %error, "event published but its dedup key could not be stored");
+                    tracing::warn!(source = %source.name, %id, %error, "event published but its dedup key could not be stored");
                 }
             }
-            Ok(Accepted::Published { id: envelope.id, ack })
+            Ok(Accepted::Published { id: delivery.id, ack })
         }
         Err(error) => {
-            metrics::counter!(names::PUBLISH_FAILURES, "source" => source.name.clone(), "reason" => error.code()).increment(1);
-            tracing::warn!(source = %source.name, id = %envelope.id, %error, "publish failed; answering 503");
+            route.metrics.publish_failure(error.code());
+            tracing::warn!(source = %source.name, %id, %error, "publish failed; answering 503");
             release(ticket).await;
             Err(IngestError::Publish(error))
         }
@@ -262,21 +310,146 @@ async fn release(ticket: Option<Ticket>) {
     }
 }
 
-fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>) {
-    match accepted {
-        Accepted::Published { id, ack } => {
-            let body = serde_json::json!({"id": id, "topic": ack.topic, "partition": ack.partition, "offset": ack.offset});
-            ("accepted", json_response(StatusCode::ACCEPTED, &body))
-        }
-        Accepted::Duplicate { id } => ("duplicate", json_response(StatusCode::OK, &serde_json::json!({"id": id, "duplicate": true}))),
-        Accepted::Challenge(challenge) => ("challenge", json_response(StatusCode::OK, &serde_json::json!({"challenge": challenge}))),
+/// A future polled inside the request's task that, when dropped before it
+/// completed (the sender hung up, so hyper dropped the request future), is
+/// moved to a task of its own and still runs to the end. Same guarantee as
+/// spawning every publish, without a task (allocation, scheduling, a wake-up
+/// across threads) per request.
+struct FinishOnDrop<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// The future; `None` once it completed.
+    future: Option<Pin<Box<F>>>,
+}
+
+impl<F> FinishOnDrop<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn new(future: F) -> Self {
+        Self { future: Some(Box::pin(future)) }
     }
 }
 
-fn header_text(headers: &HeaderMap, name: HeaderName) -> String {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+impl<F> Future for FinishOnDrop<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let future = self.future.as_mut().expect("FinishOnDrop polled after completion");
+        let output = ready!(future.as_mut().poll(cx));
+        self.future = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F> Drop for FinishOnDrop<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take() {
+            // Without a runtime (it is shutting down) the future is dropped, which releases its dedup key.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(future);
+            }
+        }
+    }
+}
+
+/// `{"id","offset","partition","topic"}`: keys in the order serde_json has always written them.
+#[derive(Serialize)]
+struct PublishedAnswer<'a> {
+    id: &'a str,
+    offset: i64,
+    partition: i32,
+    topic: &'a str,
+}
+
+/// `{"duplicate": true, "id"}`.
+#[derive(Serialize)]
+struct DuplicateAnswer<'a> {
+    duplicate: bool,
+    id: &'a str,
+}
+
+/// `{"challenge"}`.
+#[derive(Serialize)]
+struct ChallengeAnswer<'a> {
+    challenge: &'a str,
+}
+
+fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>) {
+    match accepted {
+        Accepted::Published { id, ack } => {
+            let mut text = Uuid::encode_buffer();
+            let id = id.hyphenated().encode_lower(&mut text);
+            let body = PublishedAnswer { id, offset: ack.offset, partition: ack.partition, topic: &ack.topic };
+            ("accepted", json_response(StatusCode::ACCEPTED, &body))
+        }
+        Accepted::Duplicate { id } => ("duplicate", json_response(StatusCode::OK, &DuplicateAnswer { duplicate: true, id: &id })),
+        Accepted::Challenge(challenge) => ("challenge", json_response(StatusCode::OK, &ChallengeAnswer { challenge: &challenge })),
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: HeaderName) -> &str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+/// The text form of `ip`, written into `buf`.
+fn ip_text(ip: IpAddr, buf: &mut [u8; IP_TEXT_MAX]) -> &str {
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        cursor.position() as usize
+    };
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 fn unix_micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_keep_the_key_order_of_the_json_values_they_replace() {
+        let published = PublishedAnswer { id: "i", offset: -1, partition: 2, topic: "t\"x" };
+        let expected = serde_json::json!({"id": "i", "topic": "t\"x", "partition": 2, "offset": -1}).to_string();
+        assert_eq!(serde_json::to_string(&published).unwrap(), expected);
+        let duplicate = DuplicateAnswer { duplicate: true, id: "i" };
+        assert_eq!(serde_json::to_string(&duplicate).unwrap(), serde_json::json!({"id": "i", "duplicate": true}).to_string());
+    }
+
+    #[test]
+    fn ip_text_fits_every_address() {
+        let mut buf = [0u8; IP_TEXT_MAX];
+        let widest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".parse().unwrap();
+        assert_eq!(ip_text(widest, &mut buf), widest.to_string());
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(ip_text(v4, &mut buf), "192.0.2.1");
+    }
+
+    #[tokio::test]
+    async fn finish_on_drop_completes_a_dropped_future() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let future = FinishOnDrop::new(async move {
+            let _ = go_rx.await;
+            let _ = done_tx.send(());
+        });
+        // Poll once (pending), then drop it as hyper drops the request future of a closed connection.
+        assert!(tokio::time::timeout(Duration::from_millis(10), future).await.is_err());
+        go_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), done_rx).await.expect("finished in its own task").unwrap();
+    }
 }
