@@ -31,13 +31,20 @@ use super::source::{Source, Sources};
 use crate::config::{Config, KeySpec, RecordKey};
 use crate::dedup::{Dedup, Reservation, Ticket};
 use crate::envelope::{new_event_id, EnvelopeRef, RecordHeaders, VerificationRef};
-use crate::publish::{Ack, OutgoingRecord, Publisher};
+use crate::publish::{Ack, OutgoingRecord, PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{names, SourceMetrics};
 use crate::verify::{slack_url_verification_challenge, Verified};
 
 /// Longest text form of an IP address (IPv4-mapped IPv6 is 45 characters).
 const IP_TEXT_MAX: usize = 48;
+/// Largest envelope buffer a thread keeps between requests.
+const MAX_KEPT_PAYLOAD_BUFFER: usize = 256 * 1024;
+
+thread_local! {
+    /// Where envelopes are encoded before the producer copies them.
+    static PAYLOAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// How a request was accepted.
 #[derive(Debug)]
@@ -191,11 +198,55 @@ impl Ingest {
             Ok(ticket) => ticket,
             Err(duplicate) => return Ok(duplicate),
         };
-        let payload = self.encode(source, &parts, &body, client, verified, &delivery);
-        // Publishing must finish even if the sender hangs up, so that the dedup
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            release(ticket).await;
+            return Err(IngestError::DeadlineExceeded);
+        }
+        let started = Instant::now();
+        let pending = match self.enqueue(source, &parts, &body, client, verified, &delivery) {
+            Ok(pending) => pending,
+            Err(error) => return Err(publish_failed(&route, &delivery, ticket, error).await),
+        };
+        // Waiting must finish even if the sender hangs up, so that the dedup
         // key is settled with the broker's verdict: see `FinishOnDrop`.
-        let publishing = publish_and_settle(self.publisher.clone(), route, delivery, payload, ticket, permit, deadline);
-        FinishOnDrop::new(publishing).await
+        FinishOnDrop::new(settle(pending, route, delivery, ticket, permit, remaining, started)).await
+    }
+
+    /// Encodes the envelope and hands it to the producer, which copies it: the
+    /// encoding buffer is one per thread, reused from request to request.
+    fn enqueue(
+        &self,
+        source: &Source,
+        parts: &Parts,
+        body: &[u8],
+        client: IpAddr,
+        verified: Verified,
+        delivery: &Delivery,
+    ) -> Result<PendingAck, PublishError> {
+        let mut id = Uuid::encode_buffer();
+        let id: &str = delivery.id.hyphenated().encode_lower(&mut id);
+        let dedup_key = delivery.dedup_key.as_deref().unwrap_or_default();
+        let key = match source.record_key {
+            RecordKey::Id => Some(id.as_bytes()),
+            RecordKey::DedupKey if !dedup_key.is_empty() => Some(dedup_key.as_bytes()),
+            RecordKey::DedupKey => Some(id.as_bytes()),
+            RecordKey::None => None,
+        };
+        let headers = RecordHeaders::new(id, &source.name, delivery.event_type.as_deref().unwrap_or_default(), false);
+        PAYLOAD.with(|buffer| {
+            let mut payload = buffer.borrow_mut();
+            payload.clear();
+            let mut addr = [0u8; IP_TEXT_MAX];
+            let client = ip_text(client, &mut addr);
+            self.envelope(source, parts, body, client, verified, delivery, id).encode_into(&mut payload);
+            let record = OutgoingRecord { topic: &source.topic, key, payload: &payload, headers: headers.as_slice() };
+            let pending = self.publisher.enqueue(record);
+            if payload.capacity() > MAX_KEPT_PAYLOAD_BUFFER {
+                *payload = Vec::new();
+            }
+            pending
+        })
     }
 
     /// The event id, dedup key and event type of a request.
@@ -229,12 +280,20 @@ impl Ingest {
         }
     }
 
-    /// The record value: the envelope, encoded straight from the request.
-    fn encode(&self, source: &Source, parts: &Parts, body: &[u8], client: IpAddr, verified: Verified, delivery: &Delivery) -> Vec<u8> {
-        let mut id = Uuid::encode_buffer();
-        let mut addr = [0u8; IP_TEXT_MAX];
+    /// The envelope, borrowing the request.
+    #[allow(clippy::too_many_arguments)]
+    fn envelope<'a>(
+        &'a self,
+        source: &'a Source,
+        parts: &'a Parts,
+        body: &'a [u8],
+        client: &'a str,
+        verified: Verified,
+        delivery: &'a Delivery,
+        id: &'a str,
+    ) -> EnvelopeRef<'a> {
         EnvelopeRef {
-            id: delivery.id.hyphenated().encode_lower(&mut id),
+            id,
             source: &source.name,
             event_type: delivery.event_type.as_deref().unwrap_or_default(),
             received_at_unix_micros: unix_micros(SystemTime::now()),
@@ -251,57 +310,44 @@ impl Ingest {
                 verified: verified.verified,
                 secret_index: verified.secret_index,
             }),
-            client_addr: ip_text(client, &mut addr),
+            client_addr: client,
             replay: false,
         }
-        .encode()
     }
 }
 
-async fn publish_and_settle(
-    publisher: Publisher,
+/// Waits for the broker's verdict, then commits the dedup key (acked) or releases it.
+async fn settle(
+    pending: PendingAck,
     route: Arc<Route>,
     delivery: Delivery,
-    payload: Vec<u8>,
     ticket: Option<Ticket>,
     _permit: OwnedSemaphorePermit,
-    deadline: Instant,
+    remaining: Duration,
+    started: Instant,
 ) -> Result<Accepted, IngestError> {
-    let source = &route.source;
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    if remaining.is_zero() {
-        release(ticket).await;
-        return Err(IngestError::DeadlineExceeded);
-    }
-    let mut id = Uuid::encode_buffer();
-    let id: &str = delivery.id.hyphenated().encode_lower(&mut id);
-    let dedup_key = delivery.dedup_key.as_deref().unwrap_or_default();
-    let key = match source.record_key {
-        RecordKey::Id => Some(id.as_bytes()),
-        RecordKey::DedupKey if !dedup_key.is_empty() => Some(dedup_key.as_bytes()),
-        RecordKey::DedupKey => Some(id.as_bytes()),
-        RecordKey::None => None,
-    };
-    let headers = RecordHeaders::new(id, &source.name, delivery.event_type.as_deref().unwrap_or_default(), false);
-    let record = OutgoingRecord { topic: &source.topic, key, payload: &payload, headers: headers.as_slice() };
-    let started = Instant::now();
-    match publisher.publish(record, remaining).await {
+    match pending.wait(remaining).await {
         Ok(ack) => {
             route.metrics.publish_duration(started.elapsed().as_secs_f64());
             if let Some(ticket) = ticket {
                 if let Err(error) = ticket.commit().await {
-                    tracing::warn!(source = %source.name, %id, %error, "event published but its dedup key could not be stored");
+                    let (source, id) = (&route.source.name, delivery.id);
+                    tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
                 }
             }
             Ok(Accepted::Published { id: delivery.id, ack })
         }
-        Err(error) => {
-            route.metrics.publish_failure(error.code());
-            tracing::warn!(source = %source.name, %id, %error, "publish failed; answering 503");
-            release(ticket).await;
-            Err(IngestError::Publish(error))
-        }
+        Err(error) => Err(publish_failed(&route, &delivery, ticket, error).await),
     }
+}
+
+/// Counts and logs a publish that was not acknowledged, and frees its dedup key.
+async fn publish_failed(route: &Route, delivery: &Delivery, ticket: Option<Ticket>, error: PublishError) -> IngestError {
+    route.metrics.publish_failure(error.code());
+    let (source, id) = (&route.source.name, delivery.id);
+    tracing::warn!(%source, %id, %error, "publish failed; answering 503");
+    release(ticket).await;
+    IngestError::Publish(error)
 }
 
 async fn release(ticket: Option<Ticket>) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
 use serde::Serialize;
 
 use crate::envelope::WebhookEnvelope;
@@ -77,6 +77,39 @@ pub struct OutgoingRecord<'a> {
     pub payload: &'a [u8],
     /// Record headers.
     pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// A record handed to the producer, awaiting the broker's verdict.
+pub struct PendingAck {
+    /// Classifies failures (and schedules a rebuild after a fatal one).
+    publisher: Publisher,
+    /// The producer the record went to.
+    slot: Arc<Slot>,
+    /// Resolves with librdkafka's delivery report.
+    delivery: DeliveryFuture,
+    /// The record's topic, for the [`Ack`].
+    topic: String,
+}
+
+impl std::fmt::Debug for PendingAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAck").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl PendingAck {
+    /// Waits for the broker's acknowledgement, at most `timeout` (the record
+    /// may still be written after a timeout: librdkafka keeps trying until
+    /// its own message timeout).
+    pub async fn wait(self, timeout: Duration) -> Result<Ack, PublishError> {
+        let PendingAck { publisher, slot, delivery, topic } = self;
+        match tokio::time::timeout(timeout, delivery).await {
+            Err(_) => Err(PublishError::Timeout),
+            Ok(Err(_canceled)) => Err(PublishError::Broker("delivery report lost".into())),
+            Ok(Ok(Err((error, _)))) => Err(publisher.classify(&slot, &error)),
+            Ok(Ok(Ok(delivery))) => Ok(Ack { topic, partition: delivery.partition, offset: delivery.offset }),
+        }
+    }
 }
 
 /// The producer currently in use and its context.
@@ -145,6 +178,13 @@ impl Publisher {
 
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
     pub async fn publish(&self, record: OutgoingRecord<'_>, timeout: Duration) -> Result<Ack, PublishError> {
+        self.enqueue(record)?.wait(timeout).await
+    }
+
+    /// Hands one record to the producer without waiting: librdkafka copies
+    /// it, so the caller's buffers are free again when this returns. The
+    /// broker's verdict comes from [`PendingAck::wait`].
+    pub fn enqueue(&self, record: OutgoingRecord<'_>) -> Result<PendingAck, PublishError> {
         let slot = self.shared.slot.load_full();
         if slot.is_fatal() {
             self.schedule_rebuild();
@@ -158,17 +198,9 @@ impl Publisher {
         if let Some(key) = record.key {
             future_record = future_record.key(key);
         }
-        let delivery = match slot.producer.send_result(future_record) {
-            Ok(delivery) => delivery,
-            Err((error, _)) => return Err(self.classify(&slot, &error)),
-        };
-        match tokio::time::timeout(timeout, delivery).await {
-            Err(_) => Err(PublishError::Timeout),
-            Ok(Err(_canceled)) => Err(PublishError::Broker("delivery report lost".into())),
-            Ok(Ok(Err((error, _)))) => Err(self.classify(&slot, &error)),
-            Ok(Ok(Ok(delivery))) => {
-                Ok(Ack { topic: record.topic.to_owned(), partition: delivery.partition, offset: delivery.offset })
-            }
+        match slot.producer.send_result(future_record) {
+            Ok(delivery) => Ok(PendingAck { publisher: self.clone(), slot, delivery, topic: record.topic.to_owned() }),
+            Err((error, _)) => Err(self.classify(&slot, &error)),
         }
     }
 

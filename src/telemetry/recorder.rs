@@ -13,6 +13,9 @@ const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /// Buckets (bytes) for body sizes.
 const SIZE_BUCKETS: &[f64] = &[256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0];
 
+/// How often histogram samples are folded into buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the recorder on first call and returns the handle that renders
@@ -26,6 +29,7 @@ pub fn install() -> PrometheusHandle {
                 .expect("bucket lists are not empty")
                 .build_recorder();
             let handle = recorder.handle();
+            spawn_upkeep(handle.clone());
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; hookgate metrics go to it");
             }
@@ -34,6 +38,20 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Folds recorded histogram samples into their buckets every few seconds.
+/// Until then the exporter keeps every sample (8 bytes each, per histogram);
+/// without this only a scrape folded them, so memory grew with the request
+/// count between scrapes, without bound when nothing scrapes.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("hookgate-metrics-upkeep".into()).spawn(move || loop {
+        std::thread::sleep(UPKEEP_EVERY);
+        handle.run_upkeep();
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the metrics upkeep thread; histogram samples are folded at scrapes only");
+    }
 }
 
 fn describe() {

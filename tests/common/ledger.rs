@@ -54,6 +54,8 @@ pub struct Attempt {
     pub answer: Answer,
     /// The `error.code` of an error body, if any.
     pub code: Option<String>,
+    /// Partition and offset of a 202 (offset -1: a retried duplicate acknowledged without one).
+    pub ack: Option<(i64, i64)>,
     /// When it was sent, from the start of the ledger.
     pub sent_at: Duration,
     /// Time until the answer (or until the client gave up).
@@ -97,11 +99,14 @@ impl Ledger {
     }
 
     /// Writes one request down.
-    pub fn record(&self, delivery: &str, answer: Answer, code: Option<String>, sent: Instant) {
+    pub fn record(&self, delivery: &str, answer: Answer, body: Option<&serde_json::Value>, sent: Instant) {
+        let code = body.and_then(|b| b["error"]["code"].as_str()).map(str::to_owned);
+        let ack = body.and_then(|b| Some((b["partition"].as_i64()?, b["offset"].as_i64()?)));
         let attempt = Attempt {
             delivery: delivery.to_owned(),
             answer,
             code,
+            ack,
             sent_at: sent.saturating_duration_since(self.started),
             latency: sent.elapsed(),
         };
@@ -157,10 +162,17 @@ impl Ledger {
             "ledger case={} sent={} accepted={} ambiguous={} in_topic={} lost={} duplicates={} unexpected={}",
             self.case, f.sent, f.accepted, f.ambiguous, f.records, f.lost, f.duplicates, f.unexpected
         );
-        assert_eq!(f.lost, 0, "{}: acknowledged deliveries missing from the topic", self.case);
+        assert_eq!(f.lost, 0, "{}: acknowledged deliveries missing from the topic: {:?}", self.case, self.lost(records));
         assert!(f.duplicates <= f.ambiguous, "{}: {} duplicates but only {} ambiguous answers", self.case, f.duplicates, f.ambiguous);
         assert_eq!(f.unexpected, 0, "{}: refused deliveries found in the topic", self.case);
         f
+    }
+
+    /// The accepted attempts whose delivery is not in the topic.
+    pub fn lost(&self, records: &[Record]) -> Vec<Attempt> {
+        let present: HashSet<&str> = records.iter().map(|r| r.envelope.dedup_key.as_str()).collect();
+        let attempts = self.attempts.lock().unwrap();
+        attempts.iter().filter(|a| a.answer.accepted() && !present.contains(a.delivery.as_str())).cloned().collect()
     }
 
     /// Counts of answers by status and code ("none": no answer, "not_connected"), e.g. for failure messages.
@@ -305,18 +317,15 @@ pub async fn send(client: &reqwest::Client, url: &str, delivery: &str, body: &st
         .body(body.to_owned())
         .send()
         .await;
-    let (answer, code) = match response {
+    let (answer, body) = match response {
         Ok(response) => {
             let status = response.status().as_u16();
             let text = response.text().await.unwrap_or_default();
-            let code = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
-            (Answer::Status(status), code)
+            (Answer::Status(status), serde_json::from_str::<serde_json::Value>(&text).ok())
         }
         Err(error) if error.is_connect() => (Answer::NotConnected, None),
         Err(_) => (Answer::NoAnswer, None),
     };
-    ledger.record(delivery, answer, code, sent);
+    ledger.record(delivery, answer, body.as_ref(), sent);
     answer
 }
