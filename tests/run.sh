@@ -69,7 +69,7 @@ ensure_services
 trap stop_broker EXIT INT TERM
 start_broker
 
-log "building benches (compile check)"
-cargo build --benches --quiet
+log "compiling the benchmarks (debug profile, shared with the tests; run them with cargo bench)"
+cargo test --benches --no-run --quiet
 log "running the test suite"
 cargo test --no-fail-fast "$@" -- --test-threads=4

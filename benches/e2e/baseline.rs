@@ -19,6 +19,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::net::TcpListener;
 
@@ -61,7 +62,10 @@ async fn forward(producer: FutureProducer, topic: &str, request: Request<Incomin
         return Ok(answer(StatusCode::BAD_REQUEST, Bytes::new()));
     };
     let key = parts.headers.get("x-github-delivery").map(|value| value.as_bytes()).unwrap_or_default();
-    let record = FutureRecord::to(topic).payload(&body[..]).key(key);
+    let mut record = FutureRecord::to(topic).payload(&body[..]).key(key);
+    if with_headers() {
+        record = record.headers(routing_headers(key));
+    }
     Ok(match producer.send(record, Duration::from_secs(8)).await {
         Ok(delivery) => {
             let text = format!("{{\"partition\":{},\"offset\":{}}}", delivery.partition, delivery.offset);
@@ -69,6 +73,23 @@ async fn forward(producer: FutureProducer, topic: &str, request: Request<Incomin
         }
         Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, Bytes::new()),
     })
+}
+
+/// `E2E_BASELINE_HEADERS=1`: also send four record headers shaped like
+/// hookgate's routing headers, to tell their cost on a broker apart from the
+/// rest of hookgate's (an attribution aid, off in the benchmark proper).
+fn with_headers() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("E2E_BASELINE_HEADERS").is_ok_and(|v| v == "1"))
+}
+
+fn routing_headers(key: &[u8]) -> OwnedHeaders {
+    let id = std::str::from_utf8(key).unwrap_or_default();
+    OwnedHeaders::new_with_capacity(4)
+        .insert(Header { key: "hookgate-id", value: Some("0190c1c2-7b3e-7c4d-8e5f-0a1b2c3d4e5f") })
+        .insert(Header { key: "hookgate-source", value: Some("github") })
+        .insert(Header { key: "hookgate-schema", value: Some("hookgate.v1.WebhookEnvelope") })
+        .insert(Header { key: "hookgate-event-type", value: Some(id) })
 }
 
 fn answer(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {

@@ -67,6 +67,14 @@ impl Broker {
         }
     }
 
+    /// CPU seconds the broker used so far, when it is a process of its own.
+    pub(crate) fn cpu_seconds(&self) -> Option<f64> {
+        match self {
+            Broker::Mock(_) => None,
+            Broker::Tansu { child, .. } => Some(crate::server::cpu_seconds_of(&child.id().to_string(), false)),
+        }
+    }
+
     /// Bootstrap servers.
     pub(crate) fn bootstrap(&self) -> String {
         match self {

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -34,20 +35,26 @@ pub(crate) struct Readback {
 
 /// Reads `topic` back (at most `timeout`) and checks every delivery in `accepted`.
 /// `enveloped`: records are hookgate envelopes.
-pub(crate) fn readback(bootstrap: &str, topic: &str, accepted: &[Acked], enveloped: bool, timeout: Duration) -> Readback {
-    let consumer = consumer(bootstrap);
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("topic metadata");
+pub(crate) fn readback(
+    bootstrap: &str,
+    topic: &str,
+    accepted: &[Acked],
+    enveloped: bool,
+    timeout: Duration,
+) -> Result<Readback, KafkaError> {
+    let consumer = consumer(bootstrap)?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
     let span = partitions.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
     let mut low = vec![0i64; span];
     let mut high = vec![0i64; span];
     let mut assignment = TopicPartitionList::new();
     for &p in &partitions {
-        let (l, h) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
+        let (l, h) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
         (low[p as usize], high[p as usize]) = (l, h);
-        assignment.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
+        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
     }
-    consumer.assign(&assignment).expect("assign");
+    consumer.assign(&assignment)?;
 
     let issued = accepted.iter().map(|a| a.delivery + 1).max().unwrap_or(0) as usize;
     let mut seen = vec![false; issued];
@@ -79,15 +86,14 @@ pub(crate) fn readback(bootstrap: &str, topic: &str, accepted: &[Acked], envelop
             result.missing += 1;
         }
     }
-    result
+    Ok(result)
 }
 
-fn consumer(bootstrap: &str) -> BaseConsumer {
+fn consumer(bootstrap: &str) -> Result<BaseConsumer, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("e2e-readback-{}", uuid::Uuid::now_v7().simple()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()
-        .expect("consumer")
 }

@@ -9,8 +9,13 @@
 //! record, measures memory per held dedup key, and prints the tables.
 //!
 //! Settings (environment): `E2E_BROKERS` (`mock,tansu`), `E2E_SECONDS`
-//! (open-loop phase length, 5), `E2E_PEAK_SECONDS` (4), `E2E_CONNECTIONS`
-//! (closed-loop connections, 64), `E2E_RATES` (fractions of the baseline peak, `0.25,0.5,0.75`).
+//! (open-loop phase length, 5), `E2E_PEAK_SECONDS` (4), `E2E_PEAK_ROUNDS`
+//! (3), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
+//! the servers, not `linger.ms`, the limit), `E2E_RATES` (fractions of the
+//! baseline peak, `0.25,0.5,0.75`). On Tansu, whose sqlite storage is the
+//! bottleneck and slow to read back, the run is shorter: 2 peak rounds and
+//! the 50% rate only. `E2E_BASELINE_HEADERS=1` makes the baseline send four
+//! record headers like hookgate's (to attribute a broker's per-header cost).
 
 mod baseline;
 mod broker;
@@ -34,14 +39,14 @@ pub(crate) const ROLE_VAR: &str = "HOOKGATE_E2E_ROLE";
 const BASELINE_TOPIC: &str = "e2e-baseline";
 /// Topic hookgate writes to.
 const HOOKGATE_TOPIC: &str = "e2e-hookgate";
-/// Closed-loop rounds per server (interleaved; the best counts).
-const PEAK_ROUNDS: usize = 2;
 
-/// What the run does.
+/// What the run does on one broker.
+#[derive(Debug, Clone)]
 struct Settings {
     brokers: Vec<String>,
     open_seconds: Duration,
     peak_seconds: Duration,
+    peak_rounds: usize,
     connections: usize,
     rates: Vec<f64>,
 }
@@ -54,9 +59,15 @@ impl Settings {
             brokers: var("E2E_BROKERS", "mock,tansu").split(',').map(str::trim).map(str::to_owned).collect(),
             open_seconds: seconds("E2E_SECONDS", "5"),
             peak_seconds: seconds("E2E_PEAK_SECONDS", "4"),
-            connections: var("E2E_CONNECTIONS", "64").parse().expect("E2E_CONNECTIONS"),
+            peak_rounds: var("E2E_PEAK_ROUNDS", "3").parse().expect("E2E_PEAK_ROUNDS"),
+            connections: var("E2E_CONNECTIONS", "1024").parse().expect("E2E_CONNECTIONS"),
             rates: var("E2E_RATES", "0.25,0.5,0.75").split(',').map(|r| r.trim().parse().expect("E2E_RATES")).collect(),
         }
+    }
+
+    /// The shorter plan for Tansu.
+    fn for_tansu(&self) -> Settings {
+        Settings { peak_rounds: self.peak_rounds.min(2), rates: vec![0.5], ..self.clone() }
     }
 }
 
@@ -77,6 +88,7 @@ fn main() -> std::process::ExitCode {
 fn orchestrate() -> std::process::ExitCode {
     let settings = Settings::from_env();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let machine = report::MachineUse::start();
     let mut reports = Vec::new();
     for kind in &settings.brokers {
         let broker = match kind.as_str() {
@@ -91,11 +103,15 @@ fn orchestrate() -> std::process::ExitCode {
             other => panic!("unknown broker `{other}` in E2E_BROKERS: expected mock or tansu"),
         };
         eprintln!("e2e: broker {} at {}", broker.name(), broker.bootstrap());
-        reports.push(runtime.block_on(run_pair(&broker, &settings)));
+        let plan = if kind == "tansu" { settings.for_tansu() } else { settings.clone() };
+        let mut report = runtime.block_on(run_pair(&broker, &plan));
+        report.broker_cpu = broker.cpu_seconds();
+        reports.push(report);
     }
     eprintln!("e2e: measuring memory per held dedup key");
     let memory = dedup_memory::measure();
-    let ok = report::print(&reports, &memory, &settings.describe());
+    let noise = machine.finish();
+    let ok = report::print(&reports, &memory, &settings.describe(), &noise);
     if ok {
         std::process::ExitCode::SUCCESS
     } else {
@@ -106,8 +122,8 @@ fn orchestrate() -> std::process::ExitCode {
 impl Settings {
     fn describe(&self) -> String {
         format!(
-            "closed loop: {} connections, {} rounds of {:?} per server (best counts); open loop: {:?} per rate",
-            self.connections, PEAK_ROUNDS, self.peak_seconds, self.open_seconds
+            "closed loop: {} connections, {} rounds of {:?} per server, interleaved, the best counts; open loop: {:?} per rate",
+            self.connections, self.peak_rounds, self.peak_seconds, self.open_seconds
         )
     }
 }
@@ -154,7 +170,7 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         let client = subject.client.clone();
         subject.measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2))).await;
     }
-    for round in 0..PEAK_ROUNDS {
+    for round in 0..settings.peak_rounds {
         for subject in &mut subjects {
             let client = subject.client.clone();
             let (phase, cpu) = subject.measure(load::closed_loop(&client, settings.connections, settings.peak_seconds)).await;
@@ -198,18 +214,19 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         eprintln!("e2e: reading back {topic}");
         let accepted = std::mem::take(&mut subject.report.accepted);
         let bootstrap = bootstrap.clone();
-        let readback = tokio::task::spawn_blocking(move || {
-            let readback = check::readback(&bootstrap, topic, &accepted, enveloped, Duration::from_secs(120));
-            (readback, accepted.len() as u64)
-        })
-        .await
-        .expect("read back");
-        subject.report.readback = Some(readback.0);
-        subject.report.accepted_count = readback.1;
+        let count = accepted.len() as u64;
+        let readback = tokio::task::spawn_blocking(move || check::readback(&bootstrap, topic, &accepted, enveloped, Duration::from_secs(90)))
+            .await
+            .expect("read back");
+        if let Err(error) = &readback {
+            eprintln!("e2e: cannot read back {topic}: {error}");
+        }
+        subject.report.readback = Some(readback);
+        subject.report.accepted_count = count;
         if !subject.report.alive {
             eprintln!("e2e: {} died; its log:\n{}", subject.server.name, subject.server.logs());
         }
         reports.push(std::mem::take(&mut subject.report));
     }
-    BrokerReport { broker: broker.name(), servers: reports }
+    BrokerReport { broker: broker.name(), servers: reports, broker_cpu: None }
 }

@@ -55,7 +55,7 @@ pub(crate) struct ServerReport {
     pub(crate) accepted_count: u64,
     pub(crate) issued: u64,
     pub(crate) errors: u64,
-    pub(crate) readback: Option<Readback>,
+    pub(crate) readback: Option<Result<Readback, rdkafka::error::KafkaError>>,
     /// `hookgate_requests_total{outcome="accepted"}` at the end (hookgate only).
     pub(crate) metrics: Option<f64>,
     pub(crate) alive: bool,
@@ -67,6 +67,55 @@ pub(crate) struct BrokerReport {
     pub(crate) broker: &'static str,
     /// Baseline first, hookgate second.
     pub(crate) servers: Vec<ServerReport>,
+    /// CPU seconds of the broker process over the run (Tansu only; the mock cluster runs in this process).
+    pub(crate) broker_cpu: Option<f64>,
+}
+
+/// What the whole machine did during the run, to tell a quiet run from a disturbed one.
+#[derive(Debug)]
+pub(crate) struct MachineUse {
+    started: std::time::Instant,
+    busy: f64,
+    steal: f64,
+    ours: f64,
+}
+
+impl MachineUse {
+    /// Readings at the start of the run.
+    pub(crate) fn start() -> MachineUse {
+        let (busy, steal) = machine_seconds();
+        MachineUse { started: std::time::Instant::now(), busy, steal, ours: crate::server::cpu_seconds_of("self", true) }
+    }
+
+    /// One line on CPU time used by other processes and stolen by the hypervisor since `start`.
+    pub(crate) fn finish(&self) -> String {
+        let (busy, steal) = machine_seconds();
+        // Children (servers, Tansu, helpers) were all waited for: their time is in ours.
+        let ours = crate::server::cpu_seconds_of("self", true) - self.ours;
+        let wall = self.started.elapsed().as_secs_f64();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let others = (busy - self.busy - ours).max(0.0);
+        format!(
+            "run: {wall:.0} s on {cores} cores; this benchmark and its processes used {ours:.0} CPU-s, \
+             other processes {others:.0} CPU-s ({:.0}% of the machine), hypervisor steal {:.0} CPU-s",
+            100.0 * others / (wall * cores),
+            steal - self.steal
+        )
+    }
+}
+
+/// Busy (everything but idle and iowait) and steal seconds of all CPUs, from /proc/stat.
+fn machine_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .map(|cpu| cpu.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    let hz = crate::server::clock_ticks_per_second();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0) / hz;
+    // user nice system idle iowait irq softirq steal
+    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7), at(7))
 }
 
 fn mib(bytes: u64) -> String {
@@ -82,9 +131,10 @@ fn check(ok: bool) -> &'static str {
 }
 
 /// Prints the tables; false when a record is missing or a server died.
-pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &str) -> bool {
+pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &str, machine: &str) -> bool {
     let mut sound = true;
     println!("\n## hookgate vs. baseline ({settings})\n");
+    println!("{machine}\n");
     for report in reports {
         let [base, hook] = &report.servers[..] else { continue };
         println!("### broker: {}\n", report.broker);
@@ -142,8 +192,9 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
         println!("| requests sent / non-2xx or unanswered | {} / {} | {} / {} | |", base.issued, base.errors, hook.issued, hook.errors);
         for server in [base, hook] {
             sound &= server.alive;
-            if let Some(readback) = &server.readback {
-                sound &= readback.missing == 0;
+            match &server.readback {
+                Some(Ok(readback)) => sound &= readback.missing == 0,
+                _ => sound = false,
             }
         }
         println!(
@@ -153,6 +204,9 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
         );
         if let Some(accepted) = hook.metrics {
             println!("hookgate_requests_total{{outcome=\"accepted\"}} at the end: {accepted:.0}\n");
+        }
+        if let Some(cpu) = report.broker_cpu {
+            println!("broker process CPU over the run: {cpu:.1} s\n");
         }
     }
     print_memory(memory);
@@ -165,7 +219,8 @@ fn quantiles(m: &Measured) -> String {
 
 fn readback_cell(server: &ServerReport) -> String {
     match &server.readback {
-        Some(r) => format!("{} / {} / {} / **{}**", server.accepted_count, r.found, r.trimmed, r.missing),
+        Some(Ok(r)) => format!("{} / {} / {} / **{}**", server.accepted_count, r.found, r.trimmed, r.missing),
+        Some(Err(error)) => format!("{} / not read back: {error}", server.accepted_count),
         None => "not read".into(),
     }
 }

@@ -118,11 +118,7 @@ impl Server {
 
     /// User + system CPU seconds of the process (all its threads) so far.
     pub(crate) fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which is in parentheses and may contain spaces).
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-        let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
-        ticks as f64 / clock_ticks_per_second()
+        cpu_seconds_of(&self.child.id().to_string(), false)
     }
 
     /// Resident memory now and at its highest, in bytes.
@@ -173,8 +169,20 @@ pub(crate) fn status_kib(status: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU seconds of process `pid` (`self` for this one), with
+/// those of its children it waited for when `children` is set.
+pub(crate) fn cpu_seconds_of(pid: &str, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces):
+    // utime, stime, cutime, cstime are the 14th to 17th fields of the line.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let wanted: &[usize] = if children { &[11, 12, 13, 14] } else { &[11, 12] };
+    let ticks: u64 = wanted.iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    ticks as f64 / clock_ticks_per_second()
+}
+
 /// The kernel's clock tick (USER_HZ): `getconf CLK_TCK`, 100 when it cannot be asked.
-fn clock_ticks_per_second() -> f64 {
+pub(crate) fn clock_ticks_per_second() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
         Command::new("getconf")

@@ -75,6 +75,8 @@ struct Delivery {
     dedup_key: Option<String>,
     /// The event type, when known.
     event_type: Option<String>,
+    /// When the request was received (its body read), microseconds since the Unix epoch.
+    received_at_unix_micros: i64,
 }
 
 /// The shared state of the webhook listener.
@@ -183,7 +185,8 @@ impl Ingest {
         let (parts, body) = request.into_parts();
         let body_time = self.body_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let body = read_limited(&parts.headers, body, source.max_body, body_time).await?;
-        let verified = source.verifier.verify(&parts.headers, &body, SystemTime::now()).map_err(|reason| {
+        let received = SystemTime::now();
+        let verified = source.verifier.verify(&parts.headers, &body, received).map_err(|reason| {
             metrics.verify_failure(reason.code());
             IngestError::Unauthorized(reason)
         })?;
@@ -193,17 +196,17 @@ impl Ingest {
             }
         }
         metrics.body_bytes(body.len());
-        let delivery = Self::delivery(source, metrics, &parts.headers, &body);
+        let delivery = Self::delivery(source, metrics, &parts.headers, &body, received);
         let ticket = match self.reserve(&route, &delivery).await? {
             Ok(ticket) => ticket,
             Err(duplicate) => return Ok(duplicate),
         };
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let started = Instant::now();
+        let remaining = deadline.saturating_duration_since(started);
         if remaining.is_zero() {
             release(ticket).await;
             return Err(IngestError::DeadlineExceeded);
         }
-        let started = Instant::now();
         let pending = match self.enqueue(source, &parts, &body, client, verified, &delivery) {
             Ok(pending) => pending,
             Err(error) => return Err(publish_failed(&route, &delivery, ticket, error).await),
@@ -250,14 +253,14 @@ impl Ingest {
     }
 
     /// The event id, dedup key and event type of a request.
-    fn delivery(source: &Source, metrics: &SourceMetrics, headers: &HeaderMap, body: &[u8]) -> Delivery {
+    fn delivery(source: &Source, metrics: &SourceMetrics, headers: &HeaderMap, body: &[u8], received: SystemTime) -> Delivery {
         let mut json = LazyJson::new(body);
         let dedup_key = extract(&source.dedup_key, headers, &mut json);
         let event_type = extract(&source.event_type, headers, &mut json);
         if dedup_key.is_none() && source.dedup_key != KeySpec::None {
             metrics.dedup_key_missing();
         }
-        Delivery { id: new_event_id(), dedup_key, event_type }
+        Delivery { id: new_event_id(), dedup_key, event_type, received_at_unix_micros: unix_micros(received) }
     }
 
     /// Reserves the dedup key: `Ok(Ok(ticket))` to publish (no ticket without
@@ -296,7 +299,7 @@ impl Ingest {
             id,
             source: &source.name,
             event_type: delivery.event_type.as_deref().unwrap_or_default(),
-            received_at_unix_micros: unix_micros(SystemTime::now()),
+            received_at_unix_micros: delivery.received_at_unix_micros,
             method: parts.method.as_str(),
             path: parts.uri.path(),
             query: parts.uri.query().unwrap_or_default(),
