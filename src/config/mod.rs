@@ -3,6 +3,7 @@
 //! then validated once with messages that name the offending key.
 
 mod secret;
+mod sources;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use figment::Figment;
 use serde::Deserialize;
 
 pub use secret::{Secret, SecretError};
+pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, SignatureEncoding, SourceConfig};
 pub use validate::{ConfigIssue, Severity};
 
 /// Name of the source that exists when hookgate runs without a config file.
@@ -171,208 +173,6 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
 }
 
-/// How a source's requests are authenticated.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preset {
-    /// X-Hub-Signature-256, HMAC-SHA256 hex.
-    Github,
-    /// Stripe-Signature with t= and v1=.
-    Stripe,
-    /// X-Shopify-Hmac-Sha256, HMAC-SHA256 base64.
-    Shopify,
-    /// X-Slack-Signature v0 with X-Slack-Request-Timestamp.
-    Slack,
-    /// webhook-id/-timestamp/-signature, v1 (HMAC) and v1a (Ed25519).
-    StandardWebhooks,
-    /// Declarative HMAC, described by the source's `[sources.hmac]` table.
-    Hmac,
-    /// Explicitly unverified.
-    None,
-}
-
-impl Preset {
-    /// The name used in configuration and in the envelope.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Github => "github",
-            Preset::Stripe => "stripe",
-            Preset::Shopify => "shopify",
-            Preset::Slack => "slack",
-            Preset::StandardWebhooks => "standard-webhooks",
-            Preset::Hmac => "hmac",
-            Preset::None => "none",
-        }
-    }
-
-    /// The deduplication key a preset's provider sends.
-    pub fn default_dedup_key(self) -> KeySpec {
-        match self {
-            Preset::Github => KeySpec::Header("x-github-delivery".into()),
-            Preset::Stripe => KeySpec::Json("/id".into()),
-            Preset::Shopify => KeySpec::Header("x-shopify-webhook-id".into()),
-            Preset::Slack => KeySpec::Json("/event_id".into()),
-            Preset::StandardWebhooks => KeySpec::Header("webhook-id".into()),
-            Preset::Hmac | Preset::None => KeySpec::None,
-        }
-    }
-
-    /// Where a preset's provider puts the event type.
-    pub fn default_event_type(self) -> KeySpec {
-        match self {
-            Preset::Github => KeySpec::Header("x-github-event".into()),
-            Preset::Stripe | Preset::StandardWebhooks => KeySpec::Json("/type".into()),
-            Preset::Shopify => KeySpec::Header("x-shopify-topic".into()),
-            Preset::Slack => KeySpec::Json("/event/type".into()),
-            Preset::Hmac | Preset::None => KeySpec::None,
-        }
-    }
-}
-
-/// Where a value is read from a request: `header:NAME`, `json:/pointer` or `none`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySpec {
-    /// A request header, by lower-case name.
-    Header(String),
-    /// A JSON pointer (RFC 6901) into the body.
-    Json(String),
-    /// Not taken.
-    None,
-}
-
-impl std::str::FromStr for KeySpec {
-    type Err = String;
-
-    fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        if spec == "none" {
-            Ok(KeySpec::None)
-        } else if let Some(name) = spec.strip_prefix("header:") {
-            http::HeaderName::from_bytes(name.as_bytes())
-                .map(|n| KeySpec::Header(n.as_str().to_owned()))
-                .map_err(|_| format!("`{name}` is not a valid header name"))
-        } else if let Some(pointer) = spec.strip_prefix("json:") {
-            if pointer.is_empty() || pointer.starts_with('/') {
-                Ok(KeySpec::Json(pointer.to_owned()))
-            } else {
-                Err(format!("JSON pointer `{pointer}` must start with '/'"))
-            }
-        } else {
-            Err(format!("`{spec}` is not `header:NAME`, `json:/pointer` or `none`"))
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for KeySpec {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spec = String::deserialize(deserializer)?;
-        spec.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// What the Kafka record key of a source's events is.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKey {
-    /// The gateway-assigned event id (spreads evenly over partitions).
-    Id,
-    /// The deduplication key, or the id when there is none.
-    DedupKey,
-    /// No key: the producer's partitioner decides.
-    None,
-}
-
-/// `[sources.hmac]`: a declarative HMAC scheme for senders without a preset.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HmacSpec {
-    /// Header carrying the signature.
-    pub header: String,
-    /// `sha1`, `sha256` or `sha512`.
-    #[serde(default = "defaults::hmac_algorithm")]
-    pub algorithm: HmacAlgorithm,
-    /// `hex` or `base64`.
-    #[serde(default = "defaults::hmac_encoding")]
-    pub encoding: SignatureEncoding,
-    /// Text before the signature in the header, e.g. "sha256="; stripped before decoding.
-    #[serde(default)]
-    pub prefix: String,
-    /// What is signed: a template of `{body}` and `{header:NAME}` parts, e.g. "{header:x-timestamp}.{body}".
-    #[serde(default = "defaults::hmac_signed")]
-    pub signed: String,
-    /// Header with a Unix timestamp in seconds, checked against the source's tolerance.
-    pub timestamp_header: Option<String>,
-}
-
-/// Digest used by the declarative HMAC scheme.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum HmacAlgorithm {
-    /// HMAC-SHA1 (legacy senders only).
-    Sha1,
-    /// HMAC-SHA256.
-    Sha256,
-    /// HMAC-SHA512.
-    Sha512,
-}
-
-/// Text encoding of a signature.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SignatureEncoding {
-    /// Lower- or upper-case hexadecimal.
-    Hex,
-    /// Standard base64 with padding.
-    Base64,
-}
-
-/// `[[sources]]`: one webhook sender.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// The `{source}` in `/webhooks/{source}`.
-    pub name: String,
-    /// Verification preset, `hmac` or `none`.
-    pub verify: Preset,
-    /// Signing secrets; several while rotating. Standard Webhooks takes `whsec_` (HMAC) or `whpk_` (Ed25519 public key).
-    #[serde(default)]
-    pub secrets: Vec<Secret>,
-    /// The declarative scheme, required when `verify = "hmac"`.
-    pub hmac: Option<HmacSpec>,
-    /// Topic for this source; defaults to `kafka.topic`.
-    pub topic: Option<String>,
-    /// Kafka record key.
-    #[serde(default = "defaults::record_key")]
-    pub key: RecordKey,
-    /// Quota for this source as a whole; absent means unlimited.
-    pub rate_limit: Option<Quota>,
-    /// Largest accepted body; defaults to `ingest.max_body_bytes`.
-    pub max_body_bytes: Option<u64>,
-    /// Deduplication key; defaults to the preset's.
-    pub dedup_key: Option<KeySpec>,
-    /// Event type; defaults to the preset's.
-    pub event_type: Option<KeySpec>,
-    /// Accepted clock difference for signed timestamps, both ways.
-    #[serde(default, with = "humantime_serde")]
-    pub tolerance: Option<Duration>,
-}
-
-impl SourceConfig {
-    /// The deduplication key spec in force.
-    pub fn dedup_key(&self) -> KeySpec {
-        self.dedup_key.clone().unwrap_or_else(|| self.verify.default_dedup_key())
-    }
-
-    /// The event type spec in force.
-    pub fn event_type(&self) -> KeySpec {
-        self.event_type.clone().unwrap_or_else(|| self.verify.default_event_type())
-    }
-
-    /// The timestamp tolerance in force.
-    pub fn tolerance(&self) -> Duration {
-        self.tolerance.unwrap_or(defaults::TOLERANCE)
-    }
-}
-
 impl KafkaConfig {
     /// The librdkafka options with `env:`/`file:` values resolved; an error names the option.
     pub fn resolved_options(&self) -> Result<BTreeMap<String, String>, (String, SecretError)> {
@@ -430,25 +230,6 @@ impl Config {
     /// Parses TOML text without environment overrides (tests, `check-config` on stdin).
     pub fn from_toml(text: &str) -> Result<Self, LoadError> {
         Figment::from(Toml::string(text)).extract().map_err(|e| LoadError::Parse(Box::new(e)))
-    }
-}
-
-impl SourceConfig {
-    /// The unverified source present when hookgate runs without a config file.
-    pub fn demo() -> Self {
-        Self {
-            name: DEMO_SOURCE.into(),
-            verify: Preset::None,
-            secrets: Vec::new(),
-            hmac: None,
-            topic: None,
-            key: RecordKey::Id,
-            rate_limit: None,
-            max_body_bytes: None,
-            dedup_key: Some(KeySpec::Header("idempotency-key".into())),
-            event_type: Some(KeySpec::Header("x-event-type".into())),
-            tolerance: None,
-        }
     }
 }
 
@@ -511,23 +292,10 @@ impl std::fmt::Debug for QueryConfig {
 
 /// Default values, in one place.
 pub mod defaults {
-    use super::*;
+    use std::time::Duration;
 
     /// Timestamp tolerance of signed requests, both ways.
     pub const TOLERANCE: Duration = Duration::from_secs(300);
-
-    pub(super) fn hmac_algorithm() -> HmacAlgorithm {
-        HmacAlgorithm::Sha256
-    }
-    pub(super) fn hmac_encoding() -> SignatureEncoding {
-        SignatureEncoding::Hex
-    }
-    pub(super) fn hmac_signed() -> String {
-        "{body}".into()
-    }
-    pub(super) fn record_key() -> RecordKey {
-        RecordKey::Id
-    }
 }
 
 impl Default for IngestConfig {
