@@ -31,6 +31,10 @@ pub(crate) struct Readback {
     pub(crate) trimmed: u64,
     /// 2xx deliveries that should be in the topic and are not.
     pub(crate) missing: u64,
+    /// 2xx answers naming an offset at or past the partition's end, or one another 2xx named too.
+    pub(crate) bad_offsets: u64,
+    /// False when the topic could not be read to its end in time (then `missing` counts unread records).
+    pub(crate) complete: bool,
 }
 
 /// Reads `topic` back (at most `timeout`) and checks every delivery in `accepted`.
@@ -61,7 +65,12 @@ pub(crate) fn readback(
     let mut next = low.clone();
     let mut result = Readback::default();
     let deadline = Instant::now() + timeout;
+    let mut progress = Instant::now();
     while partitions.iter().any(|&p| next[p as usize] < high[p as usize]) && Instant::now() < deadline {
+        if progress.elapsed() > Duration::from_secs(10) {
+            eprintln!("e2e: {topic}: {} records read back so far", result.records);
+            progress = Instant::now();
+        }
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else { continue };
         result.records += 1;
         let p = message.partition() as usize;
@@ -76,6 +85,8 @@ pub(crate) fn readback(
             *slot = true;
         }
     }
+    result.complete = partitions.iter().all(|&p| next[p as usize] >= high[p as usize]);
+    result.bad_offsets = bad_offsets(accepted, &high);
     for acked in accepted {
         let floor = usize::try_from(acked.partition).ok().and_then(|p| low.get(p)).copied().unwrap_or(0);
         if seen[acked.delivery as usize] {
@@ -89,11 +100,30 @@ pub(crate) fn readback(
     Ok(result)
 }
 
+/// Answers whose (partition, offset) lies past the partition's end or repeats
+/// another answer's: each acknowledged write has an offset of its own.
+/// Offset -1 (a retried duplicate acknowledged without one) is not checked.
+fn bad_offsets(accepted: &[Acked], high: &[i64]) -> u64 {
+    let mut seen = std::collections::HashSet::with_capacity(accepted.len());
+    let mut bad = 0;
+    for acked in accepted.iter().filter(|a| a.offset >= 0) {
+        let end = usize::try_from(acked.partition).ok().and_then(|p| high.get(p)).copied().unwrap_or(0);
+        if acked.offset >= end || !seen.insert((acked.partition, acked.offset)) {
+            bad += 1;
+        }
+    }
+    bad
+}
+
 fn consumer(bootstrap: &str) -> Result<BaseConsumer, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("e2e-readback-{}", uuid::Uuid::now_v7().simple()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        // Large fetches: Tansu's sqlite storage answers each fetch slowly, whatever its size.
+        .set("fetch.max.bytes", "104857600")
+        .set("max.partition.fetch.bytes", "104857600")
+        .set("receive.message.max.bytes", "209715200")
         .create()
 }

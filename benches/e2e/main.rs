@@ -13,8 +13,8 @@
 //! (3), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
 //! the servers, not `linger.ms`, the limit), `E2E_RATES` (fractions of the
 //! baseline peak, `0.25,0.5,0.75`). On Tansu, whose sqlite storage is the
-//! bottleneck and slow to read back, the run is shorter: 2 peak rounds and
-//! the 50% rate only. `E2E_BASELINE_HEADERS=1` makes the baseline send four
+//! bottleneck and slow to read back, the run is shorter: one 3 s peak round
+//! with at most 256 connections and a 3 s phase at 50% only. `E2E_BASELINE_HEADERS=1` makes the baseline send four
 //! record headers like hookgate's (to attribute a broker's per-header cost).
 
 mod baseline;
@@ -65,9 +65,17 @@ impl Settings {
         }
     }
 
-    /// The shorter plan for Tansu.
+    /// The shorter plan for Tansu: it is the bottleneck (so fewer connections
+    /// do), and every record written has to be read back from sqlite.
     fn for_tansu(&self) -> Settings {
-        Settings { peak_rounds: self.peak_rounds.min(2), rates: vec![0.5], ..self.clone() }
+        Settings {
+            peak_rounds: 1,
+            peak_seconds: self.peak_seconds.min(Duration::from_secs(3)),
+            open_seconds: self.open_seconds.min(Duration::from_secs(3)),
+            connections: self.connections.min(256),
+            rates: vec![0.5],
+            ..self.clone()
+        }
     }
 }
 
@@ -215,7 +223,7 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         let accepted = std::mem::take(&mut subject.report.accepted);
         let bootstrap = bootstrap.clone();
         let count = accepted.len() as u64;
-        let readback = tokio::task::spawn_blocking(move || check::readback(&bootstrap, topic, &accepted, enveloped, Duration::from_secs(90)))
+        let readback = tokio::task::spawn_blocking(move || check::readback(&bootstrap, topic, &accepted, enveloped, Duration::from_secs(120)))
             .await
             .expect("read back");
         if let Err(error) = &readback {

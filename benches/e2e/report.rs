@@ -193,7 +193,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
         for server in [base, hook] {
             sound &= server.alive;
             match &server.readback {
-                Some(Ok(readback)) => sound &= readback.missing == 0,
+                Some(Ok(readback)) => sound &= readback.bad_offsets == 0 && (readback.missing == 0 || !readback.complete),
                 _ => sound = false,
             }
         }
@@ -219,7 +219,14 @@ fn quantiles(m: &Measured) -> String {
 
 fn readback_cell(server: &ServerReport) -> String {
     match &server.readback {
-        Some(Ok(r)) => format!("{} / {} / {} / **{}**", server.accepted_count, r.found, r.trimmed, r.missing),
+        Some(Ok(r)) if r.complete => format!(
+            "{} / {} / {} / **{}** (offsets: {} bad)",
+            server.accepted_count, r.found, r.trimmed, r.missing, r.bad_offsets
+        ),
+        Some(Ok(r)) => format!(
+            "{} / {} / {} / {} unread, topic not read to its end in time (offsets: {} bad)",
+            server.accepted_count, r.found, r.trimmed, r.missing, r.bad_offsets
+        ),
         Some(Err(error)) => format!("{} / not read back: {error}", server.accepted_count),
         None => "not read".into(),
     }

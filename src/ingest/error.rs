@@ -31,6 +31,12 @@ pub enum IngestError {
     /// The signature or its timestamp did not check out.
     #[error("{0}")]
     Unauthorized(VerifyError),
+    /// The request headers are larger than the listener accepts.
+    #[error("request headers are larger than {limit} bytes")]
+    HeadersTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The body is larger than the source accepts.
     #[error("request body is larger than {limit} bytes")]
     TooLarge {
@@ -70,6 +76,7 @@ impl IngestError {
             IngestError::NotFound | IngestError::UnknownSource => StatusCode::NOT_FOUND,
             IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             IngestError::BodyRead => StatusCode::BAD_REQUEST,
@@ -89,6 +96,7 @@ impl IngestError {
             IngestError::MethodNotAllowed => "method_not_allowed",
             IngestError::UnknownSource => "unknown_source",
             IngestError::Unauthorized(reason) => reason.code(),
+            IngestError::HeadersTooLarge { .. } => "headers_too_large",
             IngestError::TooLarge { .. } => "body_too_large",
             IngestError::BodyTimeout => "body_timeout",
             IngestError::BodyRead => "body_unreadable",
@@ -109,7 +117,7 @@ impl IngestError {
         match self {
             IngestError::NotFound | IngestError::UnknownSource | IngestError::MethodNotAllowed => "unknown_source",
             IngestError::Unauthorized(_) => "unauthorized",
-            IngestError::TooLarge { .. } => "too_large",
+            IngestError::TooLarge { .. } | IngestError::HeadersTooLarge { .. } => "too_large",
             IngestError::BodyTimeout => "timeout",
             IngestError::BodyRead => "bad_request",
             IngestError::RateLimited(_) => "rate_limited",

@@ -1,26 +1,33 @@
 //! The webhook listener: accepts connections (at most `max_connections`, and
 //! at most `max_connections_per_ip` from one client), serves HTTP/1.1 with a
-//! header read timeout, and on shutdown stops accepting and lets in-flight
-//! requests finish.
+//! header read timeout and bounded headers, and on shutdown stops accepting
+//! and lets in-flight requests finish.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use super::connections::{refuse, PerClientConnections};
+use super::connections::{refuse, ClientSlot, PerClientConnections};
+use super::error::{IngestBody, IngestError};
 use super::handler::Ingest;
 use crate::telemetry::names;
 
 /// Most request headers accepted on one request.
 const MAX_HEADERS: usize = 100;
-/// Largest buffer for request headers.
+/// Largest request head (header names and values). hyper's read buffer is
+/// capped at this size too, but may take in up to about twice as much before
+/// it notices, so the exact bound is checked once the head is parsed.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Connection-level limits of the listener.
@@ -41,32 +48,18 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLim
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_headers(MAX_HEADERS)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .keep_alive(true);
+    let builder = http_builder(&limits);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
             _ = crate::shutdown::stopped(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let Some(client_slot) = per_client.try_acquire(peer.ip()) else {
+        let Some(slot) = per_client.try_acquire(peer.ip()) else {
             metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
             tokio::spawn(async move {
                 refuse(stream).await;
@@ -77,18 +70,73 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLim
         let ingest = ingest.clone();
         let service = service_fn(move |request| {
             let ingest = ingest.clone();
-            async move { Ok::<_, Infallible>(ingest.handle(request, peer).await) }
+            async move { Ok::<_, Infallible>(answer(ingest, request, peer).await) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
+            let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
             metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
             let _ = connection.await;
             metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
-            drop((client_slot, permit));
         });
     }
     drop(listener);
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!("some webhook connections were still open after the drain timeout");
+    }
+}
+
+fn http_builder(limits: &ServerLimits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true);
+    builder
+}
+
+/// The next connection; errors (out of file descriptors and the like) back off instead of spinning.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Refuses a request head over [`MAX_HEADER_BYTES`]; hands everything else to the pipeline.
+async fn answer<B>(ingest: Arc<Ingest>, request: Request<B>, peer: SocketAddr) -> Response<IngestBody>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    if head_bytes(request.headers()) > MAX_HEADER_BYTES {
+        let error = IngestError::HeadersTooLarge { limit: MAX_HEADER_BYTES };
+        metrics::counter!(names::REQUESTS, "source" => names::UNKNOWN_SOURCE, "outcome" => error.outcome()).increment(1);
+        return error.into_response();
+    }
+    ingest.handle(request, peer).await
+}
+
+/// Bytes the headers took on the wire (name, ": ", value, CRLF).
+fn head_bytes(headers: &HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_bytes_counts_names_values_and_separators() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", "bc".parse().unwrap());
+        headers.append("x-a", "d".parse().unwrap());
+        assert_eq!(head_bytes(&headers), (3 + 2 + 4) + (3 + 1 + 4));
     }
 }
