@@ -67,6 +67,11 @@ impl Broker {
         }
     }
 
+    /// True for Tansu.
+    pub(crate) fn is_tansu(&self) -> bool {
+        matches!(self, Broker::Tansu { .. })
+    }
+
     /// CPU seconds the broker used so far, when it is a process of its own.
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
         match self {

@@ -31,7 +31,7 @@ use super::source::{Source, Sources};
 use crate::config::{Config, KeySpec, RecordKey};
 use crate::dedup::{Dedup, Reservation, Ticket};
 use crate::envelope::{new_event_id, EnvelopeRef, RecordHeaders, VerificationRef};
-use crate::publish::{Ack, OutgoingRecord, PendingAck, PublishError, Publisher};
+use crate::publish::{OutgoingRecord, PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{names, SourceMetrics};
 use crate::verify::{slack_url_verification_challenge, Verified};
@@ -49,8 +49,8 @@ thread_local! {
 /// How a request was accepted.
 #[derive(Debug)]
 enum Accepted {
-    /// Published and acknowledged by the broker.
-    Published { id: Uuid, ack: Ack },
+    /// Published and acknowledged by the broker at this partition and offset.
+    Published { id: Uuid, route: Arc<Route>, partition: i32, offset: i64 },
     /// Already published earlier under `id`.
     Duplicate { id: String },
     /// Slack's url_verification handshake, answered without publishing.
@@ -330,7 +330,7 @@ async fn settle(
     started: Instant,
 ) -> Result<Accepted, IngestError> {
     match pending.wait(remaining).await {
-        Ok(ack) => {
+        Ok((partition, offset)) => {
             route.metrics.publish_duration(started.elapsed().as_secs_f64());
             if let Some(ticket) = ticket {
                 if let Err(error) = ticket.commit().await {
@@ -338,7 +338,7 @@ async fn settle(
                     tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
                 }
             }
-            Ok(Accepted::Published { id: delivery.id, ack })
+            Ok(Accepted::Published { id: delivery.id, route, partition, offset })
         }
         Err(error) => Err(publish_failed(&route, &delivery, ticket, error).await),
     }
@@ -437,10 +437,10 @@ struct ChallengeAnswer<'a> {
 
 fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>) {
     match accepted {
-        Accepted::Published { id, ack } => {
+        Accepted::Published { id, route, partition, offset } => {
             let mut text = Uuid::encode_buffer();
             let id = id.hyphenated().encode_lower(&mut text);
-            let body = PublishedAnswer { id, offset: ack.offset, partition: ack.partition, topic: &ack.topic };
+            let body = PublishedAnswer { id, offset, partition, topic: &route.source.topic };
             ("accepted", json_response(StatusCode::ACCEPTED, &body))
         }
         Accepted::Duplicate { id } => ("duplicate", json_response(StatusCode::OK, &DuplicateAnswer { duplicate: true, id: &id })),

@@ -87,27 +87,26 @@ pub struct PendingAck {
     slot: Arc<Slot>,
     /// Resolves with librdkafka's delivery report.
     delivery: DeliveryFuture,
-    /// The record's topic, for the [`Ack`].
-    topic: String,
 }
 
 impl std::fmt::Debug for PendingAck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingAck").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("PendingAck").finish_non_exhaustive()
     }
 }
 
 impl PendingAck {
-    /// Waits for the broker's acknowledgement, at most `timeout` (the record
-    /// may still be written after a timeout: librdkafka keeps trying until
-    /// its own message timeout).
-    pub async fn wait(self, timeout: Duration) -> Result<Ack, PublishError> {
-        let PendingAck { publisher, slot, delivery, topic } = self;
+    /// Waits for the broker's acknowledgement, at most `timeout`, and returns
+    /// the record's partition and offset (-1 when the broker acknowledged a
+    /// retried duplicate without one). After a timeout the record may still
+    /// be written: librdkafka keeps trying until its own message timeout.
+    pub async fn wait(self, timeout: Duration) -> Result<(i32, i64), PublishError> {
+        let PendingAck { publisher, slot, delivery } = self;
         match tokio::time::timeout(timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(_canceled)) => Err(PublishError::Broker("delivery report lost".into())),
             Ok(Ok(Err((error, _)))) => Err(publisher.classify(&slot, &error)),
-            Ok(Ok(Ok(delivery))) => Ok(Ack { topic, partition: delivery.partition, offset: delivery.offset }),
+            Ok(Ok(Ok(delivery))) => Ok((delivery.partition, delivery.offset)),
         }
     }
 }
@@ -178,7 +177,8 @@ impl Publisher {
 
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
     pub async fn publish(&self, record: OutgoingRecord<'_>, timeout: Duration) -> Result<Ack, PublishError> {
-        self.enqueue(record)?.wait(timeout).await
+        let (partition, offset) = self.enqueue(record)?.wait(timeout).await?;
+        Ok(Ack { topic: record.topic.to_owned(), partition, offset })
     }
 
     /// Hands one record to the producer without waiting: librdkafka copies
@@ -199,7 +199,7 @@ impl Publisher {
             future_record = future_record.key(key);
         }
         match slot.producer.send_result(future_record) {
-            Ok(delivery) => Ok(PendingAck { publisher: self.clone(), slot, delivery, topic: record.topic.to_owned() }),
+            Ok(delivery) => Ok(PendingAck { publisher: self.clone(), slot, delivery }),
             Err((error, _)) => Err(self.classify(&slot, &error)),
         }
     }
