@@ -37,25 +37,43 @@ pub(crate) struct Readback {
     pub(crate) complete: bool,
 }
 
-/// Reads `topic` back (at most `timeout`) and checks every delivery in `accepted`.
-/// `enveloped`: records are hookgate envelopes.
-pub(crate) fn readback(
-    bootstrap: &str,
-    topic: &str,
-    accepted: &[Acked],
-    enveloped: bool,
-    timeout: Duration,
-) -> Result<Readback, KafkaError> {
+/// The partitions of a topic and their low and high watermarks, read before
+/// anything is fetched (a busy broker answers these small requests first).
+#[derive(Debug, Clone)]
+pub(crate) struct Marks {
+    partitions: Vec<i32>,
+    low: Vec<i64>,
+    high: Vec<i64>,
+}
+
+/// The watermarks of every partition of `topic`.
+pub(crate) fn watermarks(bootstrap: &str, topic: &str) -> Result<Marks, KafkaError> {
     let consumer = consumer(bootstrap)?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
     let span = partitions.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
-    let mut low = vec![0i64; span];
-    let mut high = vec![0i64; span];
+    let mut marks = Marks { partitions, low: vec![0; span], high: vec![0; span] };
+    for &p in &marks.partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
+        (marks.low[p as usize], marks.high[p as usize]) = (low, high);
+    }
+    Ok(marks)
+}
+
+/// Reads `topic` back from its low to its high watermarks (at most `timeout`)
+/// and checks every delivery in `accepted`. `enveloped`: records are hookgate envelopes.
+pub(crate) fn readback(
+    bootstrap: &str,
+    topic: &str,
+    marks: &Marks,
+    accepted: &[Acked],
+    enveloped: bool,
+    timeout: Duration,
+) -> Result<Readback, KafkaError> {
+    let Marks { partitions, low, high } = marks;
+    let consumer = consumer(bootstrap)?;
     let mut assignment = TopicPartitionList::new();
-    for &p in &partitions {
-        let (l, h) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
-        (low[p as usize], high[p as usize]) = (l, h);
+    for &p in partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
@@ -86,7 +104,7 @@ pub(crate) fn readback(
         }
     }
     result.complete = partitions.iter().all(|&p| next[p as usize] >= high[p as usize]);
-    result.bad_offsets = bad_offsets(accepted, &high);
+    result.bad_offsets = bad_offsets(accepted, high);
     for acked in accepted {
         let floor = usize::try_from(acked.partition).ok().and_then(|p| low.get(p)).copied().unwrap_or(0);
         if seen[acked.delivery as usize] {

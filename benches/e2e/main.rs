@@ -91,6 +91,12 @@ fn main() -> std::process::ExitCode {
             dedup_memory::run();
             std::process::ExitCode::SUCCESS
         }
+        // `cargo bench` passes --bench; `cargo test --benches` does not, and a
+        // minutes-long load run has no place in a test run.
+        _ if !std::env::args().any(|arg| arg == "--bench") => {
+            eprintln!("e2e: a load benchmark; run it with `cargo bench --bench e2e`");
+            std::process::ExitCode::SUCCESS
+        }
         _ => orchestrate(),
     }
 }
@@ -212,8 +218,15 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
             subject.report.fixed.push((fraction, measured));
         }
     }
+    let mut marks = Vec::new();
+    for topic in [BASELINE_TOPIC, HOOKGATE_TOPIC] {
+        let bootstrap = bootstrap.clone();
+        marks.push(tokio::task::spawn_blocking(move || check::watermarks(&bootstrap, topic)).await.expect("watermarks"));
+    }
     let mut reports = Vec::new();
-    for (subject, (topic, enveloped)) in subjects.iter_mut().zip([(BASELINE_TOPIC, false), (HOOKGATE_TOPIC, true)]) {
+    for ((subject, (topic, enveloped)), marks) in
+        subjects.iter_mut().zip([(BASELINE_TOPIC, false), (HOOKGATE_TOPIC, true)]).zip(marks)
+    {
         subject.client.close();
         subject.report.alive = subject.server.alive();
         subject.report.peak_rss = subject.server.rss().1;
@@ -227,9 +240,12 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         let count = accepted.len() as u64;
         // Tansu's sqlite storage serves fetches of a big topic very slowly: its read-back is best effort.
         let time = if broker.is_tansu() { Duration::from_secs(20) } else { Duration::from_secs(120) };
-        let readback = tokio::task::spawn_blocking(move || check::readback(&bootstrap, topic, &accepted, enveloped, time))
-            .await
-            .expect("read back");
+        let readback = tokio::task::spawn_blocking(move || {
+            let marks = marks?;
+            check::readback(&bootstrap, topic, &marks, &accepted, enveloped, time)
+        })
+        .await
+        .expect("read back");
         if let Err(error) = &readback {
             eprintln!("e2e: cannot read back {topic}: {error}");
         }

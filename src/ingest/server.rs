@@ -118,7 +118,10 @@ where
     if head_bytes(request.headers()) > MAX_HEADER_BYTES {
         let error = IngestError::HeadersTooLarge { limit: MAX_HEADER_BYTES };
         metrics::counter!(names::REQUESTS, "source" => names::UNKNOWN_SOURCE, "outcome" => error.outcome()).increment(1);
-        return error.into_response();
+        let mut response = error.into_response();
+        // Whoever sends this much is not a webhook provider: do not keep the connection.
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        return response;
     }
     ingest.handle(request, peer).await
 }
