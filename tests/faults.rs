@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::gateway::LOOPBACK_LISTENERS;
@@ -29,10 +29,10 @@ const DEADLINE: Duration = Duration::from_secs(3);
 /// Slack on top of the deadline for an answer to count as "at the deadline".
 const ANSWER_SLACK: Duration = Duration::from_millis(1500);
 
-/// One case at a time.
-fn exclusive() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// One case at a time (a lock that works across the tests' runtimes and survives a failed test).
+async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// A private broker with a fresh topic, and a gateway publishing to it.
@@ -117,7 +117,7 @@ async fn until_accepted(url: &str, ledger: &Ledger, prefix: &str, within: Durati
 fn assert_answered_by(deadline: Duration, ledger: &Ledger) {
     let slowest = ledger.attempts().iter().map(|a| a.latency).max().unwrap_or_default();
     assert!(slowest <= deadline + ANSWER_SLACK, "slowest answer took {slowest:?}: {}", ledger.summary());
-    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::NoAnswer).count();
+    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::Unanswered).count();
     assert_eq!(unanswered, 0, "requests without an answer: {}", ledger.summary());
 }
 
@@ -138,14 +138,20 @@ const TANSU_STORAGE_PANIC: &str = "more or less than one row";
 /// Waits for a 202; when none comes and the Tansu storage bug struck, restarts
 /// the broker, replaces the gateway, and waits again.
 async fn recover(rig: &mut Rig, ledger: &Ledger, prefix: &str) -> Duration {
-    if let Some(after) = until_accepted(&rig.url(), ledger, prefix, Duration::from_secs(15)).await {
-        return after;
+    // Once the broker's storage died, waiting for it is pointless.
+    let broken = || rig.tansu.log().contains(TANSU_STORAGE_PANIC);
+    if !broken() {
+        if let Some(after) = until_accepted(&rig.url(), ledger, prefix, Duration::from_secs(15)).await {
+            return after;
+        }
     }
-    if !rig.tansu.log().contains(TANSU_STORAGE_PANIC) {
+    if !broken() {
         rig.dump();
         panic!("no 202 for 15 s and the broker is healthy: {}", ledger.summary());
     }
-    eprintln!("note: Tansu's storage panicked ({TANSU_STORAGE_PANIC:?}, see TANSU_STORAGE_PANIC); restarting it and the gateway");
+    common::ledger::report(&format!(
+        "note: Tansu's storage panicked ({TANSU_STORAGE_PANIC:?}, see TANSU_STORAGE_PANIC in tests/faults.rs); restarting it and the gateway"
+    ));
     rig.assert_no_panics();
     rig.tansu.restart();
     let status = tokio::task::block_in_place(|| rig.gateway.terminate(Duration::from_secs(30)));
@@ -162,7 +168,7 @@ async fn recover(rig: &mut Rig, ledger: &Ledger, prefix: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_before_traffic_means_503_within_the_deadline() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mut rig = Rig::start(DEADLINE, "", "");
     rig.tansu.kill();
     let ledger = Ledger::new("broker_down");
@@ -189,7 +195,7 @@ async fn broker_down_before_traffic_means_503_within_the_deadline() {
 /// see slow 202s, not errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_under_load_recovers_by_itself() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let deadline = Duration::from_secs(8);
     let mut rig = Rig::start(deadline, "", "");
     let ledger = Ledger::new("broker_restart");
@@ -210,7 +216,7 @@ async fn broker_restart_under_load_recovers_by_itself() {
 /// Frozen longer than the deadline: requests get 503 at the deadline, none hangs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_broker_means_503_at_the_deadline_and_no_hang() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mut rig = Rig::start(DEADLINE, "", "");
     let ledger = Ledger::new("broker_freeze");
     let plan = Plan { workers: 8, deliveries: 1200, pause: Duration::from_millis(5), ..Plan::default() };
@@ -233,7 +239,7 @@ async fn frozen_broker_means_503_at_the_deadline_and_no_hang() {
 /// ~94 MiB of bodies are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_producer_queue_answers_503_at_once_with_bounded_memory() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let options = "[kafka.options]\n\"queue.buffering.max.messages\" = \"16\"\n\"linger.ms\" = \"1000\"\n";
     let deadline = Duration::from_secs(8);
     let rig = Rig::start(deadline, "", options);
@@ -257,7 +263,7 @@ async fn a_full_producer_queue_answers_503_at_once_with_bounded_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let Rig { tansu, topic, mut gateway, .. } = Rig::start(DEADLINE, "", "");
     let ledger = Ledger::new("sigterm");
     let plan = Plan { workers: 8, deliveries: 5000, attempts: 1, pause: Duration::from_millis(2), ..Plan::default() };
@@ -274,7 +280,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
     assert!(logs.contains("producer flushed flushed=true"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
     eprintln!("answers around SIGTERM: {}", ledger.summary());
-    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::NoAnswer).count();
+    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::Unanswered).count();
     assert!(unanswered <= 8, "at most one request per connection may race the close: {}", ledger.summary());
     ledger.settle(&consume_all(&tansu.bootstrap(), &topic, ledger.accepted_deliveries(), Duration::from_secs(30)));
 }
@@ -284,7 +290,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
 /// is empty: this is how duplicates arise, and the ledger bounds them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_keeps_every_acknowledged_event() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mut rig = Rig::start(DEADLINE, "", "");
     let ledger = Ledger::new("sigkill");
     let plan = Plan { workers: 8, deliveries: 5000, attempts: 1, pause: Duration::from_millis(2), ..Plan::default() };
@@ -295,7 +301,7 @@ async fn sigkill_under_load_keeps_every_acknowledged_event() {
     rig.gateway = Gateway::start(&rig.config, "ingest");
     let client = reqwest::Client::new();
     let unanswered: Vec<String> =
-        ledger.attempts().into_iter().filter(|a| a.answer == Answer::NoAnswer).map(|a| a.delivery).collect();
+        ledger.attempts().into_iter().filter(|a| a.answer == Answer::Unanswered).map(|a| a.delivery).collect();
     for delivery in &unanswered {
         let answer = send(&client, &rig.url(), delivery, "{}", &ledger).await;
         assert_eq!(answer, Answer::Status(202), "retry of {delivery}");
@@ -369,7 +375,7 @@ impl InProcess {
 /// 503 `producer_fatal` until the producer is rebuilt, which happens by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_broker_errors_retriable_are_invisible_and_fatal_rebuilds() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("hooks", 3, 1).unwrap();
     // One request in flight per connection: the mock cluster checks
@@ -434,7 +440,7 @@ async fn injected_broker_errors_retriable_are_invisible_and_fatal_rebuilds() {
 /// events, none missing and none twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indexer_killed_and_restarted_neither_loses_nor_doubles_history() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let store_dir = tempfile::tempdir().unwrap();
     // A short session timeout, so the restarted indexer gets the partitions of its dead predecessor soon.
     let rest = "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n";
@@ -464,7 +470,12 @@ async fn indexer_killed_and_restarted_neither_loses_nor_doubles_history() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let distinct: std::collections::BTreeSet<String> = history.iter().cloned().collect();
-    println!("history case=indexer_restart topic={} indexed={} distinct={}", in_topic.len(), history.len(), distinct.len());
+    common::ledger::report(&format!(
+        "history case=indexer_restart in_topic={} indexed={} distinct={}",
+        in_topic.len(),
+        history.len(),
+        distinct.len()
+    ));
     assert_eq!(distinct.len(), history.len(), "an event is listed twice");
     assert_eq!(distinct, in_topic, "the history holds exactly the topic's events");
     assert!(indexer.panics().is_empty(), "{:?}", indexer.panics());

@@ -277,7 +277,9 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z",
     ];
     let long = "v1,".to_owned() + &"A".repeat(8000);
-    let cases: [(&str, &str, Vec<(&str, String)>); 6] = [
+    // (source, its signature header, the other headers its scheme needs)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let cases: [Case<'_>; 6] = [
         ("github", "x-hub-signature-256", vec![]),
         ("stripe", "stripe-signature", vec![]),
         ("shopify", "x-shopify-hmac-sha256", vec![]),

@@ -277,74 +277,131 @@ proptest! {
 
 // ------------------------------------------------------------ configuration
 
-/// Values that fit, nearly fit or do not fit the keys below.
-fn toml_value() -> impl Strategy<Value = toml::Value> {
+/// Any value at all: the wrong type, or text that does not parse.
+fn wild_value() -> BoxedStrategy<toml::Value> {
     let leaf = prop_oneof![
-        prop_oneof![
-            Just("5s"), Just("0s"), Just("72h"), Just("-1s"), Just("github"), Just("stripe"), Just("hmac"), Just("none"),
-            Just("standard-webhooks"), Just("header:x-id"), Just("json:/id"), Just("json:id"), Just("127.0.0.1:0"),
-            Just("0.0.0.0:8081"), Just("sqlite://x.db"), Just("redis://127.0.0.1:1"), Just("env:HOOKGATE_PROPS_UNSET"),
-            Just("whsec_!!!"), Just("whpk_AAAA"), Just("sha512"), Just("base64"), Just("{header:x-ts}.{body}"), Just("{body"),
-            Just("read"), Just(""),
-        ]
-        .prop_map(|s| toml::Value::String(s.to_owned())),
         ".{0,12}".prop_map(toml::Value::String),
         any::<i64>().prop_map(toml::Value::Integer),
-        (0i64..5).prop_map(toml::Value::Integer),
         any::<bool>().prop_map(toml::Value::Boolean),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(toml::Value::Float),
     ];
-    leaf.prop_recursive(2, 12, 4, |inner| {
+    leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..3).prop_map(toml::Value::Array),
-            proptest::collection::btree_map(key(), inner, 0..4).prop_map(|m| toml::Value::Table(m.into_iter().collect())),
+            proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..3).prop_map(|m| toml::Value::Table(m.into_iter().collect())),
         ]
     })
+    .boxed()
 }
 
-/// Real keys mostly, sometimes a made-up one.
-fn key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        9 => proptest::sample::select(vec![
-            "listen", "max_body_bytes", "deadline", "header_timeout", "body_timeout", "client_ip_header", "max_connections",
-            "max_connections_per_ip", "max_in_flight", "redact_headers", "brokers", "topic", "options", "embedded_partitions",
-            "window", "max_keys", "redis", "per_client_ip", "max_tracked_clients", "per_second", "burst", "store", "retention",
-            "tokens", "token", "scopes", "sources", "consumer_group", "name", "verify", "secrets", "hmac", "key", "rate_limit",
-            "dedup_key", "event_type", "tolerance", "header", "algorithm", "encoding", "prefix", "signed", "timestamp_header",
-        ]).prop_map(str::to_owned),
-        1 => "[a-z_]{1,8}",
-    ]
+fn text(choices: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
+    proptest::sample::select(choices).prop_map(|s| toml::Value::String(s.to_owned())).boxed()
 }
 
-fn config_table() -> impl Strategy<Value = toml::Table> {
-    let section = proptest::collection::btree_map(key(), toml_value(), 0..6);
-    let source = proptest::collection::btree_map(key(), toml_value(), 0..8);
-    (
-        proptest::collection::btree_map(
-            proptest::sample::select(vec!["ingest", "kafka", "dedup", "rate_limit", "query", "metrics"]),
-            section,
-            0..4,
-        ),
-        proptest::collection::vec(source, 0..3),
-    )
-        .prop_map(|(sections, sources)| {
-            let mut table = toml::Table::new();
-            for (name, section) in sections {
-                table.insert(name.to_owned(), toml::Value::Table(section.into_iter().collect()));
-            }
-            if !sources.is_empty() {
-                let sources = sources.into_iter().map(|s| toml::Value::Table(s.into_iter().collect())).collect();
-                table.insert("sources".into(), toml::Value::Array(sources));
+fn int(range: std::ops::Range<i64>) -> BoxedStrategy<toml::Value> {
+    prop_oneof![19 => range.prop_map(toml::Value::Integer), 1 => any::<i64>().prop_map(toml::Value::Integer)].boxed()
+}
+
+fn table(keys: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
+    let entries: Vec<_> =
+        keys.iter().map(|k| proptest::option::weighted(0.35, fitting(k)).prop_map(move |v| (k.to_string(), v))).collect();
+    entries
+        .prop_map(|entries| toml::Value::Table(entries.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()))
+        .boxed()
+}
+
+/// Mostly a value of the right shape for `key` (valid or subtly not), sometimes anything.
+fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
+    const DURATIONS: &[&str] = &["5s", "8s", "0s", "72h", "30d", "1ms", "10s", "2m", "1h", "-1s", "5 parsecs"];
+    const ADDRS: &[&str] = &["127.0.0.1:0", "0.0.0.0:8081", "[::1]:0", "127.0.0.1:9464", "127.0.0.1:8080", "localhost:80"];
+    let shaped = match key {
+        "listen" => text(ADDRS),
+        "deadline" | "header_timeout" | "body_timeout" | "window" | "retention" | "tolerance" => text(DURATIONS),
+        "max_body_bytes" | "max_connections" | "max_connections_per_ip" | "max_in_flight" | "max_keys" | "max_tracked_clients"
+        | "embedded_partitions" | "per_second" | "burst" => int(0..5),
+        "client_ip_header" | "header" | "timestamp_header" => text(&["x-forwarded-for", "x-ts", "bad header", "", "X-Sig"]),
+        "redact_headers" | "scopes" => proptest::collection::vec(text(&["authorization", "read", "replay", "write", ""]), 0..3)
+            .prop_map(toml::Value::Array)
+            .boxed(),
+        "brokers" => text(&["127.0.0.1:9092", " ", ""]),
+        "topic" | "name" | "consumer_group" => text(&["webhooks", "a", "b", "", "a b", "../x"]),
+        "options" => proptest::collection::btree_map(
+            proptest::sample::select(vec!["linger.ms", "acks", "retries", "enable.idempotence", "max.in.flight.requests.per.connection", "x"]),
+            text(&["0", "1", "6", "all", "env:HOOKGATE_PROPS_UNSET", "-1"]),
+            0..3,
+        )
+        .prop_map(|m| toml::Value::Table(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+        .boxed(),
+        "redis" => text(&["redis://127.0.0.1:1", "http://x", ""]),
+        "store" => text(&["sqlite://x.db", "postgres://u@h/db", "mysql://x", ""]),
+        "per_client_ip" | "rate_limit" => table(&["per_second", "burst"]),
+        "tokens" => proptest::collection::vec(table(&["token", "scopes", "sources"]), 0..2).prop_map(toml::Value::Array).boxed(),
+        "token" => text(&["literal-token", "env:HOOKGATE_PROPS_UNSET", ""]),
+        "sources" => proptest::collection::vec(text(&["a", "b", "nope"]), 0..2).prop_map(toml::Value::Array).boxed(),
+        "verify" => text(&["github", "stripe", "shopify", "slack", "standard-webhooks", "hmac", "none", "gitlab"]),
+        "secrets" => proptest::collection::vec(text(&["s3cret", "whsec_c2VjcmV0", "whsec_!!!", "whpk_AAAA", "env:HOOKGATE_PROPS_UNSET", ""]), 0..3)
+            .prop_map(toml::Value::Array)
+            .boxed(),
+        "hmac" => table(&["header", "algorithm", "encoding", "prefix", "signed", "timestamp_header"]),
+        "algorithm" => text(&["sha1", "sha256", "sha512", "md5"]),
+        "encoding" => text(&["hex", "base64", "base32"]),
+        "prefix" => text(&["", "sha256=", "v0="]),
+        "signed" => text(&["{body}", "{header:x-ts}.{body}", "{body", "{header:}", "{nope}", ""]),
+        "key" => text(&["id", "dedup_key", "none", "random"]),
+        "dedup_key" | "event_type" => text(&["header:x-id", "json:/id", "json:id", "none", "body:/id", "header:bad name", ""]),
+        _ => wild_value(),
+    };
+    prop_oneof![19 => shaped, 1 => wild_value()].boxed()
+}
+
+/// A section with some of its own keys, and now and then one it does not have.
+fn section(keys: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
+    (table(keys), proptest::option::weighted(0.05, ("[a-z_]{1,8}", wild_value())))
+        .prop_map(|(mut table, stray)| {
+            if let (toml::Value::Table(t), Some((k, v))) = (&mut table, stray) {
+                t.insert(k, v);
             }
             table
         })
+        .boxed()
+}
+
+fn config_table() -> impl Strategy<Value = toml::Table> {
+    let sections = (
+        proptest::option::of(section(&[
+            "listen", "max_body_bytes", "deadline", "header_timeout", "body_timeout", "client_ip_header", "max_connections",
+            "max_connections_per_ip", "max_in_flight", "redact_headers",
+        ])),
+        proptest::option::of(section(&["brokers", "topic", "options", "embedded_partitions"])),
+        proptest::option::of(section(&["window", "max_keys", "redis"])),
+        proptest::option::of(section(&["per_client_ip", "max_tracked_clients"])),
+        proptest::option::of(section(&["listen", "store", "retention", "tokens", "consumer_group"])),
+        proptest::option::of(section(&["listen"])),
+        proptest::collection::vec(
+            section(&["name", "verify", "secrets", "hmac", "topic", "key", "rate_limit", "max_body_bytes", "dedup_key", "event_type", "tolerance"]),
+            0..3,
+        ),
+    );
+    sections.prop_map(|(ingest, kafka, dedup, rate_limit, query, metrics, sources)| {
+        let mut table = toml::Table::new();
+        let named = [("ingest", ingest), ("kafka", kafka), ("dedup", dedup), ("rate_limit", rate_limit), ("query", query), ("metrics", metrics)];
+        for (name, value) in named {
+            if let Some(value) = value {
+                table.insert(name.to_owned(), value);
+            }
+        }
+        if !sources.is_empty() {
+            table.insert("sources".into(), toml::Value::Array(sources));
+        }
+        table
+    })
 }
 
 /// A valid minimal source, so that generated sections are reached past "no sources".
 const VALID_SOURCE: &str = "[[sources]]\nname = \"ok\"\nverify = \"github\"\nsecrets = [\"s\"]\n";
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     #[test]
     fn any_text_parses_or_is_refused_as_config(text in prop_oneof![".{0,200}", "[\\[\\]a-z_=\"\\n .0-9{}]{0,200}"]) {

@@ -28,7 +28,7 @@ pub enum Answer {
     /// No connection: nothing listened (the request was never received).
     NotConnected,
     /// No answer: the connection broke or the client timed out after sending.
-    NoAnswer,
+    Unanswered,
 }
 
 impl Answer {
@@ -37,7 +37,7 @@ impl Answer {
     }
     /// 503 or no answer: the event may or may not have been written.
     fn ambiguous(self) -> bool {
-        matches!(self, Answer::Status(503) | Answer::NoAnswer)
+        matches!(self, Answer::Status(503) | Answer::Unanswered)
     }
     /// Worth retrying, as a provider would.
     fn retryable(self) -> bool {
@@ -158,10 +158,10 @@ impl Ledger {
     /// is lost, and every duplicate is explained by an ambiguous answer.
     pub fn settle(&self, records: &[Record]) -> Figures {
         let f = self.figures(records);
-        println!(
+        report(&format!(
             "ledger case={} sent={} accepted={} ambiguous={} in_topic={} lost={} duplicates={} unexpected={}",
             self.case, f.sent, f.accepted, f.ambiguous, f.records, f.lost, f.duplicates, f.unexpected
-        );
+        ));
         assert_eq!(f.lost, 0, "{}: acknowledged deliveries missing from the topic: {:?}", self.case, self.lost(records));
         assert!(f.duplicates <= f.ambiguous, "{}: {} duplicates but only {} ambiguous answers", self.case, f.duplicates, f.ambiguous);
         assert_eq!(f.unexpected, 0, "{}: refused deliveries found in the topic", self.case);
@@ -183,7 +183,7 @@ impl Ledger {
                 (Answer::Status(status), Some(code)) => format!("{status}:{code}"),
                 (Answer::Status(status), None) => status.to_string(),
                 (Answer::NotConnected, _) => "not_connected".into(),
-                (Answer::NoAnswer, _) => "none".into(),
+                (Answer::Unanswered, _) => "none".into(),
             };
             *counts.entry(key).or_default() += 1;
         }
@@ -191,6 +191,15 @@ impl Ledger {
         counts.sort();
         format!("{counts:?}")
     }
+}
+
+/// Prints one line of figures even when the test harness captures output
+/// (it captures the `print!` macros only), so that CI logs show every case.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
 }
 
 /// How a [`Load`] sends.
@@ -206,7 +215,7 @@ pub struct Plan {
     pub backoff: Duration,
     /// Wait between two deliveries of one worker.
     pub pause: Duration,
-    /// Client-side timeout of one request (a hang shows up as a NoAnswer of this length).
+    /// Client-side timeout of one request (a hang shows up as a Unanswered of this length).
     pub timeout: Duration,
     /// Bytes of padding in each body.
     pub body_bytes: usize,
@@ -324,7 +333,7 @@ pub async fn send(client: &reqwest::Client, url: &str, delivery: &str, body: &st
             (Answer::Status(status), serde_json::from_str::<serde_json::Value>(&text).ok())
         }
         Err(error) if error.is_connect() => (Answer::NotConnected, None),
-        Err(_) => (Answer::NoAnswer, None),
+        Err(_) => (Answer::Unanswered, None),
     };
     ledger.record(delivery, answer, body.as_ref(), sent);
     answer
