@@ -29,40 +29,11 @@ pub const SCHEMA: &str = "hookgate.v1.WebhookEnvelope";
 /// Value that replaces redacted request header values in envelopes.
 pub const REDACTED: &[u8] = b"[redacted]";
 
-/// Returns a new gateway event id: a UUIDv7, so ids sort by receive time,
-/// and ids made by one process sort in the order they were made.
-///
-/// The layout is `uuid::Uuid::now_v7`'s (48-bit milliseconds, a 42-bit
-/// counter reseeded every millisecond, 32 random bits), but the random bits
-/// come from a keyed hash (SipHash with per-thread random keys) instead of a
-/// `getrandom` system call per id, which was the one system call per webhook
-/// the baseline forwarder does not make.
+/// Returns a new gateway event id: a UUIDv7, so ids sort by receive time.
+/// uuid's `fast-rng` feature draws the random bits from a thread-local
+/// generator instead of making a `getrandom` system call per webhook.
 pub fn new_event_id() -> uuid::Uuid {
-    use uuid::timestamp::context::ContextV7;
-    use uuid::ClockSequence;
-    static CONTEXT: parking_lot::Mutex<ContextV7> = parking_lot::const_mutex(ContextV7::new());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let (counter, secs, nanos) = CONTEXT.lock().generate_timestamp_sequence(now.as_secs(), now.subsec_nanos());
-    let millis = secs.saturating_mul(1000).saturating_add(u64::from(nanos) / 1_000_000);
-    let counter = u128::from(counter) & ((1 << 42) - 1);
-    // The counter's top 12 bits fill rand_a; the rest continue rand_b after the 2 variant bits.
-    let shifted = (counter & ((1 << 30) - 1)) | ((counter >> 30) << 32);
-    let value = (shifted << 80) | (u128::from(random_u32()) << 48);
-    let bytes: [u8; 10] = value.to_be_bytes()[..10].try_into().expect("10 of 16 bytes");
-    uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid()
-}
-
-/// 32 unpredictable bits: SipHash, keyed once per thread from the OS, of a per-thread counter.
-fn random_u32() -> u32 {
-    use std::hash::BuildHasher;
-    thread_local! {
-        static KEYED: (std::hash::RandomState, std::cell::Cell<u64>) = (std::hash::RandomState::new(), std::cell::Cell::new(0));
-    }
-    KEYED.with(|(keys, next)| {
-        let n = next.get();
-        next.set(n.wrapping_add(1));
-        keys.hash_one(n) as u32
-    })
+    uuid::Uuid::now_v7()
 }
 
 impl WebhookEnvelope {
