@@ -35,8 +35,10 @@ async fn api() -> Api {
     let broker = Broker::any();
     let topic = unique("hostile-query");
     create_topic(&broker.bootstrap(), &topic, 1);
+    // A consumer group of its own: the tests share one broker and run in parallel.
+    let listeners = LOOPBACK_LISTENERS.replace("[query]\n", &format!("[query]\nconsumer_group = \"{}\"\n", unique("hostile-indexer")));
     let config = format!(
-        "{LOOPBACK_LISTENERS}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n\
+        "{listeners}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n\
          [[query.tokens]]\ntoken = \"env:HG_ADMIN_TOKEN\"\nscopes = [\"read\", \"replay\"]\n\
          [[query.tokens]]\ntoken = \"env:HG_A_TOKEN\"\nscopes = [\"read\"]\nsources = [\"a\"]\n\
          [[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n",
