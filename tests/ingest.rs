@@ -98,6 +98,9 @@ async fn signed_github_webhook_lands_in_kafka_byte_for_byte() {
     assert_eq!(record.key.as_deref(), Some(envelope.id.as_bytes()));
 }
 
+/// (source, body, extra headers, expected event type).
+type PresetCase = (&'static str, String, &'static [(&'static str, &'static str)], &'static str);
+
 #[tokio::test]
 async fn every_preset_accepts_its_providers_signature() {
     let stripe = "[[sources]]\nname = \"stripe\"\nverify = \"stripe\"\nsecrets = [\"whsec_stripe_test\"]\n";
@@ -108,7 +111,7 @@ async fn every_preset_accepts_its_providers_signature() {
                 [sources.hmac]\nheader = \"x-signature\"\nalgorithm = \"sha512\"\nencoding = \"base64\"\nprefix = \"v=\"\n";
     let s = setup(&[stripe, shopify, slack, standard, hmac].concat());
     let client = reqwest::Client::new();
-    let cases: [(&str, String, &[(&str, &str)], &str); 5] = [
+    let cases: [PresetCase; 5] = [
         ("stripe", r#"{"id":"evt_1","type":"charge.succeeded"}"#.into(), &[], "charge.succeeded"),
         ("shopify", r#"{"id":1}"#.into(), &[("x-shopify-topic", "orders/create"), ("x-shopify-webhook-id", "w-1")], "orders/create"),
         ("slack", r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#.into(), &[], "app_mention"),

@@ -92,6 +92,9 @@ pub fn producer_config(endpoint: &KafkaEndpoint, message_timeout: Duration) -> C
     config.set("linger.ms", "5");
     config.set("queue.buffering.max.messages", "100000");
     config.set("socket.keepalive.enable", "true");
+    // librdkafka's default backoff grows to 10 s, longer than the ingest deadline:
+    // after a broker outage senders would get 503s for seconds after it is back.
+    config.set("reconnect.backoff.max.ms", "1000");
     for (name, value) in endpoint.client_config().config_map() {
         config.set(name, value);
     }
