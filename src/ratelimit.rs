@@ -66,9 +66,10 @@ pub struct Limited {
     pub retry_after: Duration,
 }
 
-/// A client as rate limiting sees it.
+/// A client as the per-client limits (quotas, connection counts) see it:
+/// an IPv4 address, or the /64 prefix one IPv6 host owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
+pub(crate) enum ClientKey {
     /// An IPv4 address (also from an IPv4-mapped IPv6 address).
     V4([u8; 4]),
     /// The /64 prefix of an IPv6 address.

@@ -15,6 +15,8 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::ratelimit::ClientKey;
+
 /// How long a refused connection is given to take its answer before it is dropped.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Most request bytes drained from a refused connection (so the close is a FIN, not a reset).
@@ -31,31 +33,6 @@ fn refusal() -> String {
          content-length: {}\r\n\r\n{REFUSAL_BODY}",
         REFUSAL_BODY.len()
     )
-}
-
-/// A client as connection counting sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
-    /// An IPv4 address (also from an IPv4-mapped IPv6 address).
-    V4([u8; 4]),
-    /// The /64 prefix of an IPv6 address.
-    V6([u8; 8]),
-}
-
-impl From<IpAddr> for ClientKey {
-    fn from(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => ClientKey::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey::V4(v4.octets()),
-                None => {
-                    let mut prefix = [0; 8];
-                    prefix.copy_from_slice(&v6.octets()[..8]);
-                    ClientKey::V6(prefix)
-                }
-            },
-        }
-    }
 }
 
 /// Open connections per client. Entries exist only while a client has an
