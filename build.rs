@@ -7,8 +7,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // sqlx::migrate! embeds migrations/ at build time and does not notice new files by itself.
     println!("cargo:rerun-if-changed=migrations");
     let descriptors = protox::compile(files, ["proto"])?;
-    prost_build::Config::new()
-        .bytes(["."])
-        .compile_fds(descriptors)?;
+    prost_build::Config::new().bytes(["."]).compile_fds(descriptors)?;
     Ok(())
 }

@@ -61,9 +61,18 @@ impl std::str::FromStr for Role {
 
 /// Where the Kafka cluster is: configured, or the embedded broker kept alive by the returned handle.
 fn connect_kafka(config: &Config) -> anyhow::Result<(KafkaEndpoint, Option<EmbeddedBroker>)> {
-    let options = config.kafka.resolved_options().map_err(|(name, e)| anyhow::anyhow!("kafka.options.\"{name}\": {e}"))?;
+    let options = config
+        .kafka
+        .resolved_options()
+        .map_err(|(name, e)| anyhow::anyhow!("kafka.options.\"{name}\": {e}"))?;
     if let Some(brokers) = &config.kafka.brokers {
-        return Ok((KafkaEndpoint { bootstrap: brokers.clone(), options }, None));
+        return Ok((
+            KafkaEndpoint {
+                bootstrap: brokers.clone(),
+                options,
+            },
+            None,
+        ));
     }
     let embedded = EmbeddedBroker::start(&config.topics(), config.kafka.embedded_partitions)?;
     tracing::warn!(
@@ -72,17 +81,29 @@ fn connect_kafka(config: &Config) -> anyhow::Result<(KafkaEndpoint, Option<Embed
         "no [kafka] brokers configured: started the EMBEDDED in-memory broker; any Kafka client can read it at this address, \
          and EVERY EVENT IN IT IS LOST WHEN hookgate EXITS"
     );
-    Ok((KafkaEndpoint { bootstrap: embedded.bootstrap_servers().to_owned(), options }, Some(embedded)))
+    Ok((
+        KafkaEndpoint {
+            bootstrap: embedded.bootstrap_servers().to_owned(),
+            options,
+        },
+        Some(embedded),
+    ))
 }
 
 /// How long librdkafka keeps trying one record: a little under the ingest
 /// deadline, so its verdict (not our timer) decides the answer when possible.
 fn message_timeout(config: &Config) -> Duration {
-    config.ingest.deadline.saturating_sub(Duration::from_millis(500)).max(Duration::from_secs(1))
+    config
+        .ingest
+        .deadline
+        .saturating_sub(Duration::from_millis(500))
+        .max(Duration::from_secs(1))
 }
 
 async fn bind(key: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {key} = {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {key} = {addr}"))
 }
 
 /// Runs `hookgate serve` until `shutdown` completes, then shuts down gracefully.
@@ -94,7 +115,8 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     let config = Arc::new(config);
     let metrics_handle = telemetry::install();
     let (endpoint, embedded) = connect_kafka(&config)?;
-    let publisher = Publisher::new(endpoint.clone(), message_timeout(&config)).context("cannot create the Kafka producer")?;
+    let publisher =
+        Publisher::new(endpoint.clone(), message_timeout(&config)).context("cannot create the Kafka producer")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut readiness = Readiness::default();
     add_kafka_checks(&mut readiness, &publisher);
@@ -116,7 +138,11 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     };
     let metrics_listener = bind("metrics.listen", config.metrics.listen).await?;
     tracing::info!(role = "metrics", addr = %metrics_listener.local_addr()?, "listening");
-    let metrics_server = serve_metrics(metrics_listener, telemetry::router(metrics_handle, readiness.clone()), stop_rx.clone());
+    let metrics_server = serve_metrics(
+        metrics_listener,
+        telemetry::router(metrics_handle, readiness.clone()),
+        stop_rx.clone(),
+    );
 
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight webhooks");
@@ -146,12 +172,25 @@ async fn warn_about_missing_topics(endpoint: KafkaEndpoint, topics: Vec<String>)
     let check = tokio::task::spawn_blocking(move || {
         let consumer: rdkafka::consumer::BaseConsumer = endpoint.client_config().create()?;
         let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, Duration::from_secs(5))?;
-        let present: std::collections::HashSet<&str> = metadata.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name()).collect();
-        Ok::<_, rdkafka::error::KafkaError>(topics.into_iter().filter(|t| !present.contains(t.as_str())).collect::<Vec<_>>())
+        let present: std::collections::HashSet<&str> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| t.name())
+            .collect();
+        Ok::<_, rdkafka::error::KafkaError>(
+            topics
+                .into_iter()
+                .filter(|t| !present.contains(t.as_str()))
+                .collect::<Vec<_>>(),
+        )
     });
     match check.await {
         Ok(Ok(missing)) if !missing.is_empty() => {
-            tracing::error!(?missing, "topics missing on the Kafka cluster: webhooks for their sources will get 503 until they are created");
+            tracing::error!(
+                ?missing,
+                "topics missing on the Kafka cluster: webhooks for their sources will get 503 until they are created"
+            );
         }
         Ok(Err(error)) => tracing::warn!(%error, "could not list the cluster's topics"),
         _ => {}
@@ -179,7 +218,9 @@ async fn start_ingest(
 ) -> anyhow::Result<JoinHandle<()>> {
     let sources = crate::ingest::prepare_sources(config)
         .map_err(|(name, problem)| anyhow::anyhow!("source {name}: {}: {}", problem.key, problem.message))?;
-    let dedup = Dedup::connect(&config.dedup).await.context("cannot open the dedup store")?;
+    let dedup = Dedup::connect(&config.dedup)
+        .await
+        .context("cannot open the dedup store")?;
     let d = dedup.clone();
     readiness.check("dedup", move || {
         let d = d.clone();

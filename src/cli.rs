@@ -58,7 +58,11 @@ impl Cli {
     /// Runs the chosen subcommand and returns the process exit code.
     pub fn run(self) -> ExitCode {
         match self.command {
-            Command::Serve { config, role, log_format } => serve(config, role, log_format),
+            Command::Serve {
+                config,
+                role,
+                log_format,
+            } => serve(config, role, log_format),
             Command::CheckConfig { config } => check_config(&config),
             Command::Send(args) => send::run(args),
         }
@@ -106,12 +110,20 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     };
     let issues = config.validate();
     print_issues(&issues);
-    let errors = issues.iter().filter(|i| i.severity == crate::config::Severity::Error).count();
+    let errors = issues
+        .iter()
+        .filter(|i| i.severity == crate::config::Severity::Error)
+        .count();
     if errors > 0 {
         eprintln!("{}: {errors} error(s); hookgate would refuse to start", path.display());
         return ExitCode::from(2);
     }
-    println!("{}: OK ({} sources, {} warning(s))", path.display(), config.sources.len(), issues.len());
+    println!(
+        "{}: OK ({} sources, {} warning(s))",
+        path.display(),
+        config.sources.len(),
+        issues.len()
+    );
     ExitCode::SUCCESS
 }
 

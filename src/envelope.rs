@@ -49,12 +49,17 @@ impl WebhookEnvelope {
 
     /// The record headers for this envelope, as (name, value) pairs.
     pub fn record_headers(&self) -> Vec<(&'static str, &str)> {
-        RecordHeaders::new(&self.id, &self.source, &self.event_type, self.replay).as_slice().to_vec()
+        RecordHeaders::new(&self.id, &self.source, &self.event_type, self.replay)
+            .as_slice()
+            .to_vec()
     }
 
     /// The value of a request header as received, if present (first occurrence, case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_ref())
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_ref())
     }
 }
 
@@ -70,7 +75,13 @@ pub struct RecordHeaders<'a> {
 impl<'a> RecordHeaders<'a> {
     /// The headers of an envelope with these fields: id, source, schema, event type (when known), replay (when set).
     pub fn new(id: &'a str, source: &'a str, event_type: &'a str, replay: bool) -> Self {
-        let mut items = [(HEADER_ID, id), (HEADER_SOURCE, source), (HEADER_SCHEMA, SCHEMA), ("", ""), ("", "")];
+        let mut items = [
+            (HEADER_ID, id),
+            (HEADER_SOURCE, source),
+            (HEADER_SCHEMA, SCHEMA),
+            ("", ""),
+            ("", ""),
+        ];
         let mut len = 3;
         if !event_type.is_empty() {
             items[len] = (HEADER_EVENT_TYPE, event_type);
@@ -200,7 +211,10 @@ impl<'a> EnvelopeRef<'a> {
             + str_len(9, self.content_type)
             + str_len(10, self.body)
             + str_len(11, self.dedup_key)
-            + self.verification.as_ref().map_or(0, |v| nested_len(12, verification_len(v)))
+            + self
+                .verification
+                .as_ref()
+                .map_or(0, |v| nested_len(12, verification_len(v)))
             + str_len(13, self.client_addr)
             + varint_len(14, u64::from(self.replay))
     }
@@ -357,20 +371,34 @@ mod tests {
 
     #[test]
     fn event_ids_are_v7_unique_and_ordered_as_made() {
-        let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
         let ids: Vec<uuid::Uuid> = (0..100_000).map(|_| new_event_id()).collect();
-        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids sort in the order they were made");
-        assert!(ids.iter().all(|id| id.get_version_num() == 7 && id.get_variant() == uuid::Variant::RFC4122));
+        assert!(
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "ids sort in the order they were made"
+        );
+        assert!(ids
+            .iter()
+            .all(|id| id.get_version_num() == 7 && id.get_variant() == uuid::Variant::RFC4122));
         let (secs, nanos) = ids[0].get_timestamp().unwrap().to_unix();
         let millis = secs * 1000 + u64::from(nanos) / 1_000_000;
         assert!(millis >= before && millis < before + 5_000, "{millis} vs {before}");
-        let random: std::collections::HashSet<u32> = ids.iter().map(|id| u32::from_be_bytes(id.as_bytes()[12..16].try_into().unwrap())).collect();
+        let random: std::collections::HashSet<u32> = ids
+            .iter()
+            .map(|id| u32::from_be_bytes(id.as_bytes()[12..16].try_into().unwrap()))
+            .collect();
         assert!(random.len() > 99_000, "the low bits are random");
     }
 
     #[test]
     fn redacted_headers_keep_their_name_and_place() {
-        let headers = header_map(&[("x-a".into(), b"1".to_vec()), ("authorization".into(), b"secret".to_vec())]);
+        let headers = header_map(&[
+            ("x-a".into(), b"1".to_vec()),
+            ("authorization".into(), b"secret".to_vec()),
+        ]);
         let redact = [http::header::AUTHORIZATION];
         let envelope = EnvelopeRef {
             id: "i",
@@ -402,8 +430,15 @@ mod tests {
             source: "github".into(),
             event_type: "push".into(),
             body: bytes::Bytes::from_static(b"\x00\xffnot utf-8"),
-            headers: vec![Header { name: "X-A".into(), value: bytes::Bytes::from_static(b"1") }],
-            verification: Some(Verification { scheme: "github".into(), verified: true, secret_index: 1 }),
+            headers: vec![Header {
+                name: "X-A".into(),
+                value: bytes::Bytes::from_static(b"1"),
+            }],
+            verification: Some(Verification {
+                scheme: "github".into(),
+                verified: true,
+                secret_index: 1,
+            }),
             ..Default::default()
         };
         let decoded = WebhookEnvelope::from_bytes(&envelope.to_bytes()).unwrap();
@@ -413,8 +448,15 @@ mod tests {
 
     #[test]
     fn replay_and_event_type_show_in_record_headers() {
-        let mut envelope = WebhookEnvelope { id: "i".into(), source: "s".into(), ..Default::default() };
-        assert!(!envelope.record_headers().iter().any(|(k, _)| *k == HEADER_EVENT_TYPE || *k == HEADER_REPLAY));
+        let mut envelope = WebhookEnvelope {
+            id: "i".into(),
+            source: "s".into(),
+            ..Default::default()
+        };
+        assert!(!envelope
+            .record_headers()
+            .iter()
+            .any(|(k, _)| *k == HEADER_EVENT_TYPE || *k == HEADER_REPLAY));
         envelope.event_type = "t".into();
         envelope.replay = true;
         let headers = envelope.record_headers();

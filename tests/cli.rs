@@ -35,32 +35,52 @@ async fn serve_without_config_runs_the_demo_source_on_the_embedded_broker() {
     ];
     let mut gateway = Gateway::start_without_config(&env);
     let logs = gateway.logs();
-    assert!(logs.contains("EMBEDDED in-memory broker") && logs.contains("LOST WHEN hookgate EXITS"), "{logs}");
+    assert!(
+        logs.contains("EMBEDDED in-memory broker") && logs.contains("LOST WHEN hookgate EXITS"),
+        "{logs}"
+    );
     assert!(logs.contains("UNVERIFIED source `demo`"), "{logs}");
     let client = reqwest::Client::new();
-    let response = client.post(gateway.url("/webhooks/demo")).body(r#"{"hello":"world"}"#).send().await.unwrap();
+    let response = client
+        .post(gateway.url("/webhooks/demo"))
+        .body(r#"{"hello":"world"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
     let accepted: serde_json::Value = response.json().await.unwrap();
     // The same event comes back from the query API once indexed.
     let id = accepted["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let body = client.get(gateway.query_url(&format!("/v1/events/{id}/body"))).send().await.unwrap();
+        let body = client
+            .get(gateway.query_url(&format!("/v1/events/{id}/body")))
+            .send()
+            .await
+            .unwrap();
         if body.status() == 200 {
             assert_eq!(body.text().await.unwrap(), r#"{"hello":"world"}"#);
             break;
         }
-        assert!(Instant::now() < deadline, "event never reached the history: {}", body.status());
+        assert!(
+            Instant::now() < deadline,
+            "event never reached the history: {}",
+            body.status()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(gateway.dir.path().join("hookgate.db").exists(), "the default SQLite history file is created");
+    assert!(
+        gateway.dir.path().join("hookgate.db").exists(),
+        "the default SQLite history file is created"
+    );
     let status = gateway.terminate(Duration::from_secs(30));
     assert!(status.success());
 }
 
 #[test]
 fn check_config_accepts_a_good_file_and_names_every_bad_key() {
-    let (_dir, good) = write_config("[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_CLI_SECRET\"]\n");
+    let (_dir, good) =
+        write_config("[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_CLI_SECRET\"]\n");
     let output = hookgate(&["check-config", &good], &[("HG_CLI_SECRET", "s")]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("OK"));
@@ -83,7 +103,8 @@ fn check_config_explains_unknown_keys_and_missing_secrets() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("listen_addr"));
 
-    let (_dir, missing) = write_config("[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_SURELY_UNSET_SECRET\"]\n");
+    let (_dir, missing) =
+        write_config("[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_SURELY_UNSET_SECRET\"]\n");
     let output = hookgate(&["check-config", &missing], &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("HG_SURELY_UNSET_SECRET"));
@@ -112,16 +133,36 @@ fn send_signs_like_the_provider_and_shows_deduplication() {
     let gateway = Gateway::start_with_env(&config, "ingest", &[("HG_SEND_SECRET", "send-secret")]);
     let (_dir, path) = write_config(&config);
     let url = gateway.url("/webhooks/github");
-    let args = ["send", "--config", &path, "--source", "github", "--url", &url, "--delivery-id", "fixed-delivery-1"];
+    let args = [
+        "send",
+        "--config",
+        &path,
+        "--source",
+        "github",
+        "--url",
+        &url,
+        "--delivery-id",
+        "fixed-delivery-1",
+    ];
     let first = hookgate(&args, &[("HG_SEND_SECRET", "send-secret")]);
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success() && stdout.starts_with("202"), "{stdout}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success() && stdout.starts_with("202"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let again = hookgate(&args, &[("HG_SEND_SECRET", "send-secret")]);
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert!(stdout.starts_with("200") && stdout.contains("\"duplicate\":true"), "{stdout}");
+    assert!(
+        stdout.starts_with("200") && stdout.contains("\"duplicate\":true"),
+        "{stdout}"
+    );
     let wrong = hookgate(&args, &[("HG_SEND_SECRET", "not-the-secret")]);
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stdout).starts_with("401"));
-    let unknown = hookgate(&["send", "--config", &path, "--source", "nope"], &[("HG_SEND_SECRET", "x")]);
+    let unknown = hookgate(
+        &["send", "--config", &path, "--source", "nope"],
+        &[("HG_SEND_SECRET", "x")],
+    );
     assert_eq!(unknown.status.code(), Some(2));
 }

@@ -53,7 +53,12 @@ impl Rig {
         create_topic(&tansu.bootstrap(), &topic, 3);
         let config = ingest_config(&tansu.bootstrap(), &topic, deadline, ingest, rest);
         let gateway = Gateway::start(&config, "ingest");
-        Rig { tansu, topic, config, gateway }
+        Rig {
+            tansu,
+            topic,
+            config,
+            gateway,
+        }
     }
 
     fn url(&self) -> String {
@@ -87,8 +92,10 @@ impl Rig {
 /// Config text: loopback listeners, the deadline, one unverified source `load`
 /// whose dedup key is the ledger's delivery header.
 fn ingest_config(bootstrap: &str, topic: &str, deadline: Duration, ingest: &str, rest: &str) -> String {
-    let listeners = LOOPBACK_LISTENERS
-        .replace("[ingest]\n", &format!("[ingest]\ndeadline = \"{}ms\"\n{ingest}\n", deadline.as_millis()));
+    let listeners = LOOPBACK_LISTENERS.replace(
+        "[ingest]\n",
+        &format!("[ingest]\ndeadline = \"{}ms\"\n{ingest}\n", deadline.as_millis()),
+    );
     format!(
         "{listeners}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}\n\
          [[sources]]\nname = \"load\"\nverify = \"none\"\ndedup_key = \"header:{}\"\n",
@@ -98,7 +105,10 @@ fn ingest_config(bootstrap: &str, topic: &str, deadline: Duration, ingest: &str,
 
 /// Sends single requests until one is accepted; `None` after `within`.
 async fn until_accepted(url: &str, ledger: &Ledger, prefix: &str, within: Duration) -> Option<Duration> {
-    let client = reqwest::Client::builder().timeout(DEADLINE + Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(DEADLINE + Duration::from_secs(5))
+        .build()
+        .unwrap();
     let started = Instant::now();
     for n in 0.. {
         let answer = send(&client, url, &format!("{prefix}-probe-{n}"), "{}", ledger).await;
@@ -116,8 +126,16 @@ async fn until_accepted(url: &str, ledger: &Ledger, prefix: &str, within: Durati
 /// Every request is answered, by the deadline at the latest: no hang.
 fn assert_answered_by(deadline: Duration, ledger: &Ledger) {
     let slowest = ledger.attempts().iter().map(|a| a.latency).max().unwrap_or_default();
-    assert!(slowest <= deadline + ANSWER_SLACK, "slowest answer took {slowest:?}: {}", ledger.summary());
-    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::Unanswered).count();
+    assert!(
+        slowest <= deadline + ANSWER_SLACK,
+        "slowest answer took {slowest:?}: {}",
+        ledger.summary()
+    );
+    let unanswered = ledger
+        .attempts()
+        .iter()
+        .filter(|a| a.answer == Answer::Unanswered)
+        .count();
     assert_eq!(unanswered, 0, "requests without an answer: {}", ledger.summary());
 }
 
@@ -172,21 +190,42 @@ async fn broker_down_before_traffic_means_503_within_the_deadline() {
     let mut rig = Rig::start(DEADLINE, "", "");
     rig.tansu.kill();
     let ledger = Ledger::new("broker_down");
-    let plan = Plan { workers: 8, deliveries: 40, attempts: 1, ..Plan::default() };
-    Load::start(ledger.clone(), rig.url(), "down", plan).wait(Duration::from_secs(30)).await;
+    let plan = Plan {
+        workers: 8,
+        deliveries: 40,
+        attempts: 1,
+        ..Plan::default()
+    };
+    Load::start(ledger.clone(), rig.url(), "down", plan)
+        .wait(Duration::from_secs(30))
+        .await;
     let attempts = ledger.attempts();
     assert_eq!(attempts.len(), 40);
-    assert!(attempts.iter().all(|a| a.answer == Answer::Status(503)), "only 503s: {}", ledger.summary());
+    assert!(
+        attempts.iter().all(|a| a.answer == Answer::Status(503)),
+        "only 503s: {}",
+        ledger.summary()
+    );
     assert_answered_by(DEADLINE, &ledger);
     let ready = reqwest::get(rig.gateway.metrics_url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503, "not ready while the broker is down");
 
     rig.tansu.restart();
     recover(&mut rig, &ledger, "down").await;
-    let plan = Plan { workers: 4, deliveries: 100, ..Plan::default() };
-    Load::start(ledger.clone(), rig.url(), "up", plan).wait(Duration::from_secs(30)).await;
+    let plan = Plan {
+        workers: 4,
+        deliveries: 100,
+        ..Plan::default()
+    };
+    Load::start(ledger.clone(), rig.url(), "up", plan)
+        .wait(Duration::from_secs(30))
+        .await;
     let figures = ledger.settle(&rig.records(ledger.accepted_deliveries()));
-    assert!(figures.accepted >= 100, "served once the broker is up: {}", ledger.summary());
+    assert!(
+        figures.accepted >= 100,
+        "served once the broker is up: {}",
+        ledger.summary()
+    );
     rig.assert_no_panics();
 }
 
@@ -199,10 +238,19 @@ async fn broker_restart_under_load_recovers_by_itself() {
     let deadline = Duration::from_secs(8);
     let mut rig = Rig::start(deadline, "", "");
     let ledger = Ledger::new("broker_restart");
-    let plan = Plan { workers: 8, deliveries: 1500, pause: Duration::from_millis(5), ..Plan::default() };
+    let plan = Plan {
+        workers: 8,
+        deliveries: 1500,
+        pause: Duration::from_millis(5),
+        ..Plan::default()
+    };
     let load = Load::start(ledger.clone(), rig.url(), "restart", plan);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(ledger.accepted_deliveries() > 0, "traffic flows before the kill: {}", ledger.summary());
+    assert!(
+        ledger.accepted_deliveries() > 0,
+        "traffic flows before the kill: {}",
+        ledger.summary()
+    );
     rig.tansu.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
     rig.tansu.restart();
@@ -219,14 +267,23 @@ async fn frozen_broker_means_503_at_the_deadline_and_no_hang() {
     let _one = exclusive().await;
     let mut rig = Rig::start(DEADLINE, "", "");
     let ledger = Ledger::new("broker_freeze");
-    let plan = Plan { workers: 8, deliveries: 1200, pause: Duration::from_millis(5), ..Plan::default() };
+    let plan = Plan {
+        workers: 8,
+        deliveries: 1200,
+        pause: Duration::from_millis(5),
+        ..Plan::default()
+    };
     let load = Load::start(ledger.clone(), rig.url(), "freeze", plan);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     rig.tansu.freeze();
     tokio::time::sleep(DEADLINE + Duration::from_secs(2)).await;
     rig.tansu.resume();
     load.wait(Duration::from_secs(60)).await;
-    let timed_out = ledger.attempts().iter().filter(|a| a.answer == Answer::Status(503)).count();
+    let timed_out = ledger
+        .attempts()
+        .iter()
+        .filter(|a| a.answer == Answer::Status(503))
+        .count();
     assert!(timed_out > 0, "the freeze produces 503s: {}", ledger.summary());
     assert_answered_by(DEADLINE, &ledger);
     recover(&mut rig, &ledger, "freeze").await;
@@ -244,18 +301,46 @@ async fn a_full_producer_queue_answers_503_at_once_with_bounded_memory() {
     let deadline = Duration::from_secs(8);
     let rig = Rig::start(deadline, "", options);
     let ledger = Ledger::new("queue_full");
-    until_accepted(&rig.url(), &ledger, "warm", Duration::from_secs(20)).await.expect("broker up");
+    until_accepted(&rig.url(), &ledger, "warm", Duration::from_secs(20))
+        .await
+        .expect("broker up");
     let rss_before = rig.gateway.rss_kib();
-    let plan = Plan { workers: 32, deliveries: 1500, attempts: 1, pause: Duration::ZERO, body_bytes: 64 * 1024, ..Plan::default() };
-    Load::start(ledger.clone(), rig.url(), "full", plan).wait(Duration::from_secs(60)).await;
+    let plan = Plan {
+        workers: 32,
+        deliveries: 1500,
+        attempts: 1,
+        pause: Duration::ZERO,
+        body_bytes: 64 * 1024,
+        ..Plan::default()
+    };
+    Load::start(ledger.clone(), rig.url(), "full", plan)
+        .wait(Duration::from_secs(60))
+        .await;
     let rss_after = rig.gateway.rss_kib();
-    let full: Vec<_> = ledger.attempts().into_iter().filter(|a| a.code.as_deref() == Some("queue_full")).collect();
-    assert!(full.len() > 1000, "most requests find the queue full: {}", ledger.summary());
+    let full: Vec<_> = ledger
+        .attempts()
+        .into_iter()
+        .filter(|a| a.code.as_deref() == Some("queue_full"))
+        .collect();
+    assert!(
+        full.len() > 1000,
+        "most requests find the queue full: {}",
+        ledger.summary()
+    );
     let slowest = full.iter().map(|a| a.latency).max().unwrap();
-    assert!(slowest < Duration::from_millis(500), "queue_full is answered at once, slowest {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "queue_full is answered at once, slowest {slowest:?}"
+    );
     let growth_mib = rss_after.saturating_sub(rss_before) / 1024;
-    eprintln!("rss before {rss_before} KiB, after {rss_after} KiB; answers {}", ledger.summary());
-    assert!(growth_mib < 48, "memory grew by {growth_mib} MiB while refusing 94 MiB of bodies");
+    eprintln!(
+        "rss before {rss_before} KiB, after {rss_after} KiB; answers {}",
+        ledger.summary()
+    );
+    assert!(
+        growth_mib < 48,
+        "memory grew by {growth_mib} MiB while refusing 94 MiB of bodies"
+    );
     assert_answered_by(deadline, &ledger);
     ledger.settle(&rig.records(ledger.accepted_deliveries()));
     rig.assert_no_panics();
@@ -264,9 +349,20 @@ async fn a_full_producer_queue_answers_503_at_once_with_bounded_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
     let _one = exclusive().await;
-    let Rig { tansu, topic, mut gateway, .. } = Rig::start(DEADLINE, "", "");
+    let Rig {
+        tansu,
+        topic,
+        mut gateway,
+        ..
+    } = Rig::start(DEADLINE, "", "");
     let ledger = Ledger::new("sigterm");
-    let plan = Plan { workers: 8, deliveries: 5000, attempts: 1, pause: Duration::from_millis(2), ..Plan::default() };
+    let plan = Plan {
+        workers: 8,
+        deliveries: 5000,
+        attempts: 1,
+        pause: Duration::from_millis(2),
+        ..Plan::default()
+    };
     let load = Load::start(ledger.clone(), gateway.url("/webhooks/load"), "term", plan);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, logs) = tokio::task::spawn_blocking(move || {
@@ -280,9 +376,22 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
     assert!(logs.contains("producer flushed flushed=true"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
     eprintln!("answers around SIGTERM: {}", ledger.summary());
-    let unanswered = ledger.attempts().iter().filter(|a| a.answer == Answer::Unanswered).count();
-    assert!(unanswered <= 8, "at most one request per connection may race the close: {}", ledger.summary());
-    ledger.settle(&consume_all(&tansu.bootstrap(), &topic, ledger.accepted_deliveries(), Duration::from_secs(30)));
+    let unanswered = ledger
+        .attempts()
+        .iter()
+        .filter(|a| a.answer == Answer::Unanswered)
+        .count();
+    assert!(
+        unanswered <= 8,
+        "at most one request per connection may race the close: {}",
+        ledger.summary()
+    );
+    ledger.settle(&consume_all(
+        &tansu.bootstrap(),
+        &topic,
+        ledger.accepted_deliveries(),
+        Duration::from_secs(30),
+    ));
 }
 
 /// Every 2xx given before a SIGKILL is in the topic. The senders then retry
@@ -293,21 +402,35 @@ async fn sigkill_under_load_keeps_every_acknowledged_event() {
     let _one = exclusive().await;
     let mut rig = Rig::start(DEADLINE, "", "");
     let ledger = Ledger::new("sigkill");
-    let plan = Plan { workers: 8, deliveries: 5000, attempts: 1, pause: Duration::from_millis(2), ..Plan::default() };
+    let plan = Plan {
+        workers: 8,
+        deliveries: 5000,
+        attempts: 1,
+        pause: Duration::from_millis(2),
+        ..Plan::default()
+    };
     let load = Load::start(ledger.clone(), rig.url(), "kill", plan);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     rig.gateway.kill();
     load.stop().await;
     rig.gateway = Gateway::start(&rig.config, "ingest");
     let client = reqwest::Client::new();
-    let unanswered: Vec<String> =
-        ledger.attempts().into_iter().filter(|a| a.answer == Answer::Unanswered).map(|a| a.delivery).collect();
+    let unanswered: Vec<String> = ledger
+        .attempts()
+        .into_iter()
+        .filter(|a| a.answer == Answer::Unanswered)
+        .map(|a| a.delivery)
+        .collect();
     for delivery in &unanswered {
         let answer = send(&client, &rig.url(), delivery, "{}", &ledger).await;
         assert_eq!(answer, Answer::Status(202), "retry of {delivery}");
     }
     let figures = ledger.settle(&rig.records(ledger.accepted_deliveries()));
-    eprintln!("retried {} unanswered deliveries; {} landed twice", unanswered.len(), figures.duplicates);
+    eprintln!(
+        "retried {} unanswered deliveries; {} landed twice",
+        unanswered.len(),
+        figures.duplicates
+    );
     rig.assert_no_panics();
 }
 
@@ -326,14 +449,23 @@ struct InProcess {
 
 impl InProcess {
     async fn start(config: &Config) -> InProcess {
-        let endpoint = KafkaEndpoint { bootstrap: config.kafka.brokers.clone().unwrap(), options: config.kafka.options.clone() };
+        let endpoint = KafkaEndpoint {
+            bootstrap: config.kafka.brokers.clone().unwrap(),
+            options: config.kafka.options.clone(),
+        };
         let publisher = Publisher::new(endpoint, config.ingest.deadline - Duration::from_millis(500)).unwrap();
         publisher.probe_broker(Duration::from_secs(2)).await;
         let (stop, stopped) = watch::channel(false);
         let sources = hookgate::ingest::prepare_sources(config).unwrap();
         let limiter = Arc::new(hookgate::ratelimit::RateLimiter::new(config));
         let dedup = hookgate::dedup::Dedup::connect(&config.dedup).await.unwrap();
-        let ingest = Arc::new(hookgate::ingest::Ingest::new(config, sources, limiter, dedup, publisher.clone()));
+        let ingest = Arc::new(hookgate::ingest::Ingest::new(
+            config,
+            sources,
+            limiter,
+            dedup,
+            publisher.clone(),
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = hookgate::ingest::ServerLimits {
@@ -351,7 +483,13 @@ impl InProcess {
         let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = metrics_listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(metrics_listener, router).await.unwrap() });
-        InProcess { ingest: addr, metrics, publisher, stop, server }
+        InProcess {
+            ingest: addr,
+            metrics,
+            publisher,
+            stop,
+            server,
+        }
     }
 
     fn url(&self) -> String {
@@ -401,7 +539,13 @@ async fn injected_broker_errors_retriable_are_invisible_and_fatal_rebuilds() {
     // pushed faster than produce requests consume them pile up into a run of
     // failures: an outage, where backoffs grow and records time out, which
     // the other cases cover.)
-    let plan = Plan { workers: 4, deliveries: 800, attempts: 1, pause: Duration::from_millis(20), ..Plan::default() };
+    let plan = Plan {
+        workers: 4,
+        deliveries: 800,
+        attempts: 1,
+        pause: Duration::from_millis(20),
+        ..Plan::default()
+    };
     let load = Load::start(ledger.clone(), gateway.url(), "retriable", plan);
     for error in retriable.iter().cycle().take(10) {
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -416,20 +560,52 @@ async fn injected_broker_errors_retriable_are_invisible_and_fatal_rebuilds() {
 
     gateway.publisher.inject_fatal_error();
     let (status, report) = gateway.ready().await;
-    assert_eq!((status, &report["checks"]["producer"]), (503, &serde_json::json!(false)), "{report}");
+    assert_eq!(
+        (status, &report["checks"]["producer"]),
+        (503, &serde_json::json!(false)),
+        "{report}"
+    );
     let client = reqwest::Client::new();
     send(&client, &gateway.url(), "fatal-0", "{}", &ledger).await;
-    assert_eq!(ledger.attempts().last().unwrap().code.as_deref(), Some("producer_fatal"), "{}", ledger.summary());
+    assert_eq!(
+        ledger.attempts().last().unwrap().code.as_deref(),
+        Some("producer_fatal"),
+        "{}",
+        ledger.summary()
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while gateway.ready().await.0 != 200 {
-        assert!(Instant::now() < deadline, "the producer was not rebuilt: {:?}", gateway.ready().await);
+        assert!(
+            Instant::now() < deadline,
+            "the producer was not rebuilt: {:?}",
+            gateway.ready().await
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let plan = Plan { workers: 4, deliveries: 200, ..Plan::default() };
-    Load::start(ledger.clone(), gateway.url(), "rebuilt", plan).wait(Duration::from_secs(60)).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", gateway.metrics)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("hookgate_kafka_producer_rebuilds_total 1"), "{metrics}");
-    let records = consume_all(&cluster.bootstrap_servers(), "hooks", ledger.accepted_deliveries(), Duration::from_secs(30));
+    let plan = Plan {
+        workers: 4,
+        deliveries: 200,
+        ..Plan::default()
+    };
+    Load::start(ledger.clone(), gateway.url(), "rebuilt", plan)
+        .wait(Duration::from_secs(60))
+        .await;
+    let metrics = reqwest::get(format!("http://{}/metrics", gateway.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hookgate_kafka_producer_rebuilds_total 1"),
+        "{metrics}"
+    );
+    let records = consume_all(
+        &cluster.bootstrap_servers(),
+        "hooks",
+        ledger.accepted_deliveries(),
+        Duration::from_secs(30),
+    );
     let figures = ledger.settle(&records);
     assert_eq!(figures.accepted, 1000, "{}", ledger.summary());
     gateway.stop().await;
@@ -446,11 +622,18 @@ async fn indexer_killed_and_restarted_neither_loses_nor_doubles_history() {
     let rest = "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n";
     let rig = Rig::start(DEADLINE, "", rest);
     let store = format!("sqlite://{}", store_dir.path().join("history.db").display());
-    let query_config = rig.config.replace("store = \"sqlite://history.db\"", &format!("store = \"{store}\""));
+    let query_config = rig
+        .config
+        .replace("store = \"sqlite://history.db\"", &format!("store = \"{store}\""));
     assert_ne!(query_config, rig.config);
     let mut indexer = Gateway::start(&query_config, "query");
     let ledger = Ledger::new("indexer_restart");
-    let plan = Plan { workers: 4, deliveries: 1500, pause: Duration::from_millis(3), ..Plan::default() };
+    let plan = Plan {
+        workers: 4,
+        deliveries: 1500,
+        pause: Duration::from_millis(3),
+        ..Plan::default()
+    };
     let load = Load::start(ledger.clone(), rig.url(), "index", plan);
     tokio::time::sleep(Duration::from_millis(2000)).await;
     indexer.kill();
@@ -489,7 +672,13 @@ async fn history_ids(gateway: &Gateway) -> Vec<String> {
     let mut url = gateway.query_url("/v1/events?limit=1000");
     loop {
         let page: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-        ids.extend(page["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        ids.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(cursor) => url = gateway.query_url(&format!("/v1/events?limit=1000&cursor={cursor}")),
             None => return ids,

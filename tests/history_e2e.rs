@@ -61,17 +61,30 @@ async fn post(gateway: &Gateway, n: usize, body: Vec<u8>, content_type: &str) ->
         .await
         .unwrap();
     assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn query(gateway: &Gateway, path: &str) -> Value {
-    let response = client().get(gateway.query_url(path)).bearer_auth(TOKEN).send().await.unwrap();
+    let response = client()
+        .get(gateway.query_url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "{path}");
     response.json().await.unwrap()
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Reads SSE blocks until one contains `needle`.
@@ -81,8 +94,11 @@ async fn stream_until(response: &mut reqwest::Response, needle: &str) -> String 
         if let Some(block) = buffer.split("\n\n").find(|b| b.contains(needle)) {
             return block.to_owned();
         }
-        let chunk =
-            tokio::time::timeout(WAIT, response.chunk()).await.expect("SSE in time").unwrap().expect("open stream");
+        let chunk = tokio::time::timeout(WAIT, response.chunk())
+            .await
+            .expect("SSE in time")
+            .unwrap()
+            .expect("open stream");
         buffer.push_str(std::str::from_utf8(&chunk).unwrap());
     }
 }
@@ -92,8 +108,12 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
     let topic = unique("history-e2e");
     create_topic(&broker.bootstrap(), &topic, 3);
     let gateway = Gateway::start(&config(&broker.bootstrap(), &topic, store), "all");
-    let mut stream =
-        client().get(gateway.query_url("/v1/events/stream?type=order.paid")).bearer_auth(TOKEN).send().await.unwrap();
+    let mut stream = client()
+        .get(gateway.query_url("/v1/events/stream?type=order.paid"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stream.status(), 200);
 
     let mut posted = Vec::new();
@@ -103,7 +123,11 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
         } else {
             format!("{{\"order\":{n},\"note\":\"caf\u{e9}\"}}").into_bytes()
         };
-        let content_type = if n == 3 { "application/octet-stream" } else { "application/json" };
+        let content_type = if n == 3 {
+            "application/octet-stream"
+        } else {
+            "application/json"
+        };
         posted.push((post(&gateway, n, body.clone(), content_type).await, body, content_type));
     }
     let tail = stream_until(&mut stream, "event: webhook").await;
@@ -115,15 +139,31 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
 
     let c = client();
     wait_until(WAIT, "20 indexed events", || async {
-        let page: Value =
-            c.get(gateway.query_url("/v1/events")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+        let page: Value = c
+            .get(gateway.query_url("/v1/events"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         page["events"].as_array().map(Vec::len) == Some(20)
     })
     .await;
     for (id, body, content_type) in &posted {
-        let raw = c.get(gateway.query_url(&format!("/v1/events/{id}/body"))).bearer_auth(TOKEN).send().await.unwrap();
+        let raw = c
+            .get(gateway.query_url(&format!("/v1/events/{id}/body")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(raw.headers()["content-type"], *content_type);
-        assert_eq!(raw.bytes().await.unwrap().as_ref(), &body[..], "identical body for {id}");
+        assert_eq!(
+            raw.bytes().await.unwrap().as_ref(),
+            &body[..],
+            "identical body for {id}"
+        );
     }
     let paid = query(&gateway, "/v1/events?source=shop&type=order.paid&limit=1000").await;
     assert_eq!(ids(&paid).len(), 10);
@@ -133,8 +173,12 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
     assert_eq!(detail["body_encoding"], "base64");
 
     let replayed = &posted[5].0;
-    let response =
-        c.post(gateway.query_url(&format!("/v1/events/{replayed}/replay"))).bearer_auth(TOKEN).send().await.unwrap();
+    let response = c
+        .post(gateway.query_url(&format!("/v1/events/{replayed}/replay")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
     let records = tokio::task::spawn_blocking({
         let (bootstrap, topic) = (broker.bootstrap(), topic.clone());
@@ -144,11 +188,23 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
     .unwrap();
     let copies: Vec<_> = records.iter().filter(|r| r.envelope.id == *replayed).collect();
     assert_eq!(copies.len(), 2, "the replay is a second Kafka record");
-    assert_eq!(copies.iter().filter(|r| r.header(HEADER_REPLAY) == Some("true")).count(), 1);
+    assert_eq!(
+        copies
+            .iter()
+            .filter(|r| r.header(HEADER_REPLAY) == Some("true"))
+            .count(),
+        1
+    );
     // The indexer reads the replayed record too; a later event shows it got that far.
     let last = post(&gateway, 20, b"{}".to_vec(), "application/json").await;
     wait_until(WAIT, "the event after the replay", || async {
-        c.get(gateway.query_url(&format!("/v1/events/{last}"))).bearer_auth(TOKEN).send().await.unwrap().status() == 200
+        c.get(gateway.query_url(&format!("/v1/events/{last}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;

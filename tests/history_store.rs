@@ -42,18 +42,34 @@ for_each_store!(retention_deletes_in_bounded_batches, deletes_in_batches);
 async fn inserts_are_idempotent(store: Store) {
     let a = record("github", "push", 1_000, 1);
     let b = record("github", "push", 2_000, 2);
-    assert_eq!(store.insert_batch(&[a.clone(), b.clone()]).await.unwrap(), vec![true, true]);
+    assert_eq!(
+        store.insert_batch(&[a.clone(), b.clone()]).await.unwrap(),
+        vec![true, true]
+    );
     // Re-read after a restart, or a replayed record: same id, no new row.
     let mut replayed = a.clone();
     replayed.summary.provenance.offset = 99;
-    assert_eq!(store.insert_batch(&[replayed, b.clone()]).await.unwrap(), vec![false, false]);
+    assert_eq!(
+        store.insert_batch(&[replayed, b.clone()]).await.unwrap(),
+        vec![false, false]
+    );
     // The same id twice within one batch.
     let c = record("github", "push", 3_000, 3);
     assert_eq!(store.insert_batch(&[c.clone(), c]).await.unwrap(), vec![true, false]);
     let all = store.list(&EventFilter::default(), None, 10).await.unwrap();
     assert_eq!(all.len(), 3);
     // The first copy (and its provenance) wins.
-    assert_eq!(store.get(&a.summary.id).await.unwrap().unwrap().summary.provenance.offset, 1);
+    assert_eq!(
+        store
+            .get(&a.summary.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .provenance
+            .offset,
+        1
+    );
     store.ping().await.unwrap();
 }
 
@@ -74,7 +90,9 @@ async fn reads_back_exactly(store: Store) {
 }
 
 async fn newest_first(store: Store) {
-    let events: Vec<EventRecord> = (0..9).map(|n| record("github", "push", 1_000 + (n / 3) as i64, n)).collect();
+    let events: Vec<EventRecord> = (0..9)
+        .map(|n| record("github", "push", 1_000 + (n / 3) as i64, n))
+        .collect();
     store.insert_batch(&events).await.unwrap();
     let listed = store.list(&EventFilter::default(), None, 100).await.unwrap();
     let keys: Vec<(i64, String)> = listed.iter().map(|e| (e.received_at, e.id.clone())).collect();
@@ -93,15 +111,29 @@ async fn filters_combine_body(store: Store) {
     }
     store.insert_batch(&events).await.unwrap();
     let filters = [
-        EventFilter { sources: Some(vec!["github".into()]), ..Default::default() },
+        EventFilter {
+            sources: Some(vec!["github".into()]),
+            ..Default::default()
+        },
         EventFilter {
             sources: Some(vec!["github".into(), "stripe".into()]),
             event_type: Some("push".into()),
             ..Default::default()
         },
-        EventFilter { sources: Some(vec![]), ..Default::default() },
-        EventFilter { since: Some(10_100), until: Some(10_250), verified: Some(true), ..Default::default() },
-        EventFilter { dedup_key: Some("delivery-17".into()), ..Default::default() },
+        EventFilter {
+            sources: Some(vec![]),
+            ..Default::default()
+        },
+        EventFilter {
+            since: Some(10_100),
+            until: Some(10_250),
+            verified: Some(true),
+            ..Default::default()
+        },
+        EventFilter {
+            dedup_key: Some("delivery-17".into()),
+            ..Default::default()
+        },
         EventFilter {
             event_type: Some("issues".into()),
             verified: Some(false),
@@ -110,7 +142,13 @@ async fn filters_combine_body(store: Store) {
         },
     ];
     for filter in filters {
-        let got: Vec<String> = store.list(&filter, None, 1000).await.unwrap().into_iter().map(|e| e.id).collect();
+        let got: Vec<String> = store
+            .list(&filter, None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
         let mut expected: Vec<&EventRecord> = events.iter().filter(|e| filter.matches(&e.summary)).collect();
         expected.sort_by(|a, b| (b.summary.received_at, &b.summary.id).cmp(&(a.summary.received_at, &a.summary.id)));
         let expected: Vec<String> = expected.iter().map(|e| e.summary.id.clone()).collect();
@@ -120,7 +158,9 @@ async fn filters_combine_body(store: Store) {
 
 async fn pages_cover_everything_once(store: Store) {
     // Several events per microsecond, so that ids must break ties.
-    let events: Vec<EventRecord> = (0..1000).map(|n| record("github", "push", 50_000 + (n / 4) as i64, n)).collect();
+    let events: Vec<EventRecord> = (0..1000)
+        .map(|n| record("github", "push", 50_000 + (n / 4) as i64, n))
+        .collect();
     store.insert_batch(&events).await.unwrap();
     let filter = EventFilter::default();
     let mut seen = HashSet::new();
@@ -129,7 +169,12 @@ async fn pages_cover_everything_once(store: Store) {
         let page = store.list(&filter, after.as_ref(), 37).await.unwrap();
         // A newer event arriving mid-walk must not disturb the next pages.
         store
-            .insert_batch(&[record("github", "push", 1_000_000 + seen.len() as i64, 5000 + seen.len() as u64)])
+            .insert_batch(&[record(
+                "github",
+                "push",
+                1_000_000 + seen.len() as i64,
+                5000 + seen.len() as u64,
+            )])
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
@@ -144,7 +189,9 @@ async fn pages_cover_everything_once(store: Store) {
 
 async fn deletes_in_batches(store: Store) {
     let old: Vec<EventRecord> = (0..25).map(|n| record("github", "push", 1_000 + n as i64, n)).collect();
-    let new: Vec<EventRecord> = (0..5).map(|n| record("github", "push", 9_000 + n as i64, 100 + n)).collect();
+    let new: Vec<EventRecord> = (0..5)
+        .map(|n| record("github", "push", 9_000 + n as i64, 100 + n))
+        .collect();
     store.insert_batch(&old).await.unwrap();
     store.insert_batch(&new).await.unwrap();
     let mut deleted = Vec::new();
@@ -177,35 +224,53 @@ async fn a_sqlite_file_is_created_and_reopened_without_migrating_twice() {
 async fn postgres_schemas_keep_parallel_tests_apart() {
     let (a, b) = (PgSchema::create().await, PgSchema::create().await);
     a.store.insert_batch(&[record("github", "push", 1, 1)]).await.unwrap();
-    assert!(b.store.list(&EventFilter::default(), None, 10).await.unwrap().is_empty());
+    assert!(b
+        .store
+        .list(&EventFilter::default(), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     a.remove().await;
     b.remove().await;
 }
 
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
-    assert!(matches!(Store::open("mysql://localhost/db").await, Err(StoreError::UnsupportedUrl)));
+    assert!(matches!(
+        Store::open("mysql://localhost/db").await,
+        Err(StoreError::UnsupportedUrl)
+    ));
 }
 
 #[tokio::test]
 async fn postgres_announces_new_events_to_the_live_tail_of_every_replica() {
     let pg = PgSchema::create().await;
-    let Store::Postgres(shared) = pg.store.clone() else { unreachable!() };
+    let Store::Postgres(shared) = pg.store.clone() else {
+        unreachable!()
+    };
     let live = LiveFeed::default();
     let mut tail = live.subscribe();
     let (stop, shutdown) = watch::channel(false);
     let listener = shared.listen().await.unwrap();
     let relay = tokio::spawn(relay_notifications(shared, listener, live, shutdown));
-    let (a, b, c) =
-        (record("github", "push", 10, 1), record("stripe", "charge", 11, 2), record("github", "push", 12, 3));
+    let (a, b, c) = (
+        record("github", "push", 10, 1),
+        record("stripe", "charge", 11, 2),
+        record("github", "push", 12, 3),
+    );
     pg.store.insert_batch(&[a.clone(), b.clone(), a.clone()]).await.unwrap();
     pg.store.insert_batch(&[c.clone(), b.clone()]).await.unwrap();
     for expected in [&a, &b, &c] {
-        let event = tokio::time::timeout(Duration::from_secs(10), tail.recv()).await.unwrap().unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(10), tail.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(*event, expected.summary, "each new event once, in commit order");
     }
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), tail.recv()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(300), tail.recv())
+            .await
+            .is_err(),
         "duplicates are not announced"
     );
     stop.send(true).unwrap();

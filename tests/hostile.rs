@@ -58,25 +58,54 @@ fn setup(role: &str, ingest: &str, rest: &str) -> Setup {
     let topic = unique("hostile");
     create_topic(&broker.bootstrap(), &topic, 1);
     let listeners = LOOPBACK_LISTENERS.replace("[ingest]\n", &format!("[ingest]\n{ingest}\n"));
-    let config = format!("{listeners}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n{rest}\n{}", broker.bootstrap(), sources());
-    let gateway = Gateway::start_with_env(&config, role, &[("HG_ADMIN_TOKEN", SECRETS[6]), ("HG_A_TOKEN", "query-a-token-0b0b")]);
-    Setup { broker, topic, config, gateway }
+    let config = format!(
+        "{listeners}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n{rest}\n{}",
+        broker.bootstrap(),
+        sources()
+    );
+    let gateway = Gateway::start_with_env(
+        &config,
+        role,
+        &[("HG_ADMIN_TOKEN", SECRETS[6]), ("HG_A_TOKEN", "query-a-token-0b0b")],
+    );
+    Setup {
+        broker,
+        topic,
+        config,
+        gateway,
+    }
 }
 
 impl Setup {
     /// Signature headers for `body` as the named source's provider sends them, at `now`.
-    fn sign(&self, source: &str, body: &[u8], delivery: &str, now: SystemTime) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    fn sign(
+        &self,
+        source: &str,
+        body: &[u8],
+        delivery: &str,
+        now: SystemTime,
+    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
         let config = Config::from_toml(&self.config).unwrap();
         let source = config.sources.iter().find(|s| s.name == source).unwrap();
-        let mut headers = Verifier::from_source(source).unwrap().sign(body, delivery, now).unwrap();
+        let mut headers = Verifier::from_source(source)
+            .unwrap()
+            .sign(body, delivery, now)
+            .unwrap();
         if source.name == "github" {
             headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
         }
         headers
     }
 
-    async fn post(&self, source: &str, body: &[u8], headers: &[(http::HeaderName, http::HeaderValue)]) -> (StatusCode, String) {
-        let mut request = reqwest::Client::new().post(self.gateway.url(&format!("/webhooks/{source}"))).body(body.to_vec());
+    async fn post(
+        &self,
+        source: &str,
+        body: &[u8],
+        headers: &[(http::HeaderName, http::HeaderValue)],
+    ) -> (StatusCode, String) {
+        let mut request = reqwest::Client::new()
+            .post(self.gateway.url(&format!("/webhooks/{source}")))
+            .body(body.to_vec());
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -85,13 +114,22 @@ impl Setup {
     }
 
     async fn metrics(&self) -> String {
-        reqwest::get(self.gateway.metrics_url("/metrics")).await.unwrap().text().await.unwrap()
+        reqwest::get(self.gateway.metrics_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// No panic, no secret in the log.
     fn assert_clean(&self) {
         let logs = self.gateway.logs();
-        assert!(self.gateway.panics().is_empty(), "panicked: {:?}", self.gateway.panics());
+        assert!(
+            self.gateway.panics().is_empty(),
+            "panicked: {:?}",
+            self.gateway.panics()
+        );
         for secret in SECRETS {
             assert!(!logs.contains(secret), "the log shows a secret:\n{logs}");
         }
@@ -99,7 +137,10 @@ impl Setup {
 }
 
 fn error_code(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v["error"]["code"].as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn assert_no_secret(text: &str) {
@@ -171,7 +212,11 @@ async fn slow_client(addr: SocketAddr, kind: Slow) -> (Duration, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_and_dripped_bodies_are_cut_off_while_others_are_served() {
-    let s = setup("ingest", "header_timeout = \"1s\"\nbody_timeout = \"1s\"\nmax_connections_per_ip = 1000", "");
+    let s = setup(
+        "ingest",
+        "header_timeout = \"1s\"\nbody_timeout = \"1s\"\nmax_connections_per_ip = 1000",
+        "",
+    );
     let addr = s.gateway.ingest.unwrap();
     // Settle the process's own descriptors (producer sockets, runtime) first.
     assert_eq!(s.post("demo", b"{}", &[]).await.0, StatusCode::ACCEPTED);
@@ -189,22 +234,39 @@ async fn slowloris_and_dripped_bodies_are_cut_off_while_others_are_served() {
         let started = Instant::now();
         let (status, body) = s.post("demo", format!("{{\"n\":{n}}}").as_bytes(), &[]).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        assert!(started.elapsed() < Duration::from_secs(1), "a normal request waited {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a normal request waited {:?}",
+            started.elapsed()
+        );
     }
     for client in clients {
         let (kind, (lived, answer)) = client.await.unwrap();
         assert!(lived < Duration::from_secs(4), "{kind:?} connection lived {lived:?}");
         match kind {
-            Slow::Body => assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"), "{answer}"),
-            _ => assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{kind:?}: {answer}"),
+            Slow::Body => assert!(
+                answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"),
+                "{answer}"
+            ),
+            _ => assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                "{kind:?}: {answer}"
+            ),
         }
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while s.gateway.open_fds() > fds_before + 4 {
-        assert!(Instant::now() < deadline, "descriptors: {fds_before} before, {} after", s.gateway.open_fds());
+        assert!(
+            Instant::now() < deadline,
+            "descriptors: {fds_before} before, {} after",
+            s.gateway.open_fds()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("descriptors: {fds_before} before, {open_during} with 240 slow clients, {} after", s.gateway.open_fds());
+    eprintln!(
+        "descriptors: {fds_before} before, {open_during} with 240 slow clients, {} after",
+        s.gateway.open_fds()
+    );
     s.assert_clean();
 }
 
@@ -214,8 +276,15 @@ fn oversized_and_malformed_framing_is_refused_without_buffering() {
     let addr = s.gateway.ingest.unwrap();
     let wait = Duration::from_secs(5);
     // A declared length far beyond the limit is refused before any body byte is read.
-    let huge = raw(addr, b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000000\r\n\r\n", wait);
-    assert!(huge.starts_with("HTTP/1.1 413") && huge.contains("body_too_large"), "{huge}");
+    let huge = raw(
+        addr,
+        b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000000\r\n\r\n",
+        wait,
+    );
+    assert!(
+        huge.starts_with("HTTP/1.1 413") && huge.contains("body_too_large"),
+        "{huge}"
+    );
     // A length that does not fit in 64 bits, a negative one, two different ones: 400.
     for length in ["99999999999999999999999999", "-1", "10, 20", "0x10"] {
         let request = format!("POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
@@ -223,12 +292,17 @@ fn oversized_and_malformed_framing_is_refused_without_buffering() {
         assert!(answer.starts_with("HTTP/1.1 400"), "Content-Length {length}: {answer}");
     }
     // An absurd chunk size allocates nothing: the bytes that follow are counted as they stream in.
-    let mut chunked = b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n".to_vec();
+    let mut chunked =
+        b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n".to_vec();
     chunked.extend_from_slice(&[b'a'; 4096]);
     let answer = raw(addr, &chunked, wait);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     // ... and when they stop coming, the body timeout ends it.
-    let stalled = raw(addr, b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\nabc", wait + wait);
+    let stalled = raw(
+        addr,
+        b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\nabc",
+        wait + wait,
+    );
     assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
     // Both Content-Length and Transfer-Encoding: the body is read as chunked (RFC 9112) and the
     // connection closed after the answer, so what hides behind the chunked body is never served.
@@ -251,15 +325,25 @@ fn huge_header_counts_and_sizes_get_431_or_a_closed_connection() {
     let big = format!("X-Big: {}\r\n", "a".repeat(65 * 1024));
     let huge = format!("X-Huge: {}\r\n", "a".repeat(1024 * 1024));
     let wide: String = (0..90).map(|i| format!("X-W{i}: {}\r\n", "b".repeat(740))).collect();
-    let cases = [("150 headers", many), ("a 65 KiB header", big), ("a 1 MiB header", huge), ("90 headers of 740 bytes", wide)];
+    let cases = [
+        ("150 headers", many),
+        ("a 65 KiB header", big),
+        ("a 1 MiB header", huge),
+        ("90 headers of 740 bytes", wide),
+    ];
     for (what, headers) in cases {
         let request = format!("POST /webhooks/demo HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 2\r\n\r\n{{}}");
         let answer = raw(addr, request.as_bytes(), wait);
-        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "{what}: {}", &answer[..answer.len().min(200)]);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+            "{what}: {}",
+            &answer[..answer.len().min(200)]
+        );
     }
     // Just under the limits is fine.
     let fine: String = (0..90).map(|i| format!("X-F{i}: {}\r\n", "c".repeat(700))).collect();
-    let request = format!("POST /webhooks/demo HTTP/1.1\r\nHost: x\r\n{fine}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}");
+    let request =
+        format!("POST /webhooks/demo HTTP/1.1\r\nHost: x\r\n{fine}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}");
     let answer = raw(addr, request.as_bytes(), wait);
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
     s.assert_clean();
@@ -270,10 +354,26 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
     let s = setup("ingest", "", "");
     let now = SystemTime::now();
     let body = br#"{"id":"evt_1","type":"t","event_id":"Ev1","event":{"type":"x"}}"#;
-    let ts = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let ts = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let garbage = [
-        "", " ", "sha256=", "sha256=zz", "v0=", "v1,", "v1,!!!!", "t=,v1=", "t=abc,v1=00", "t=1,v1=00,v1=00,v1=00",
-        "=====", "sha256=00000000000000000000000000000000000000000000000000000000000000000000", "\t", "v1a,AAAA",
+        "",
+        " ",
+        "sha256=",
+        "sha256=zz",
+        "v0=",
+        "v1,",
+        "v1,!!!!",
+        "t=,v1=",
+        "t=abc,v1=00",
+        "t=1,v1=00,v1=00,v1=00",
+        "=====",
+        "sha256=00000000000000000000000000000000000000000000000000000000000000000000",
+        "\t",
+        "v1a,AAAA",
         "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z",
     ];
     let long = "v1,".to_owned() + &"A".repeat(8000);
@@ -283,36 +383,69 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
         ("github", "x-hub-signature-256", vec![]),
         ("stripe", "stripe-signature", vec![]),
         ("shopify", "x-shopify-hmac-sha256", vec![]),
-        ("slack", "x-slack-signature", vec![("x-slack-request-timestamp", ts.clone())]),
-        ("std", "webhook-signature", vec![("webhook-id", "msg_1".into()), ("webhook-timestamp", ts.clone())]),
-        ("custom", "x-signature", vec![("x-ts", ts.clone()), ("x-delivery", "d1".into())]),
+        (
+            "slack",
+            "x-slack-signature",
+            vec![("x-slack-request-timestamp", ts.clone())],
+        ),
+        (
+            "std",
+            "webhook-signature",
+            vec![("webhook-id", "msg_1".into()), ("webhook-timestamp", ts.clone())],
+        ),
+        (
+            "custom",
+            "x-signature",
+            vec![("x-ts", ts.clone()), ("x-delivery", "d1".into())],
+        ),
     ];
-    let codes = ["missing_signature", "malformed_signature", "invalid_signature", "missing_timestamp", "malformed_timestamp"];
+    let codes = [
+        "missing_signature",
+        "malformed_signature",
+        "invalid_signature",
+        "missing_timestamp",
+        "malformed_timestamp",
+    ];
     for (source, header, extra) in &cases {
         let genuine = s.sign(source, body, "evt_1", now);
         let expected: Vec<String> = genuine.iter().map(|(_, v)| v.to_str().unwrap().to_owned()).collect();
         for value in garbage.iter().copied().chain([long.as_str()]) {
-            let mut headers: Vec<(http::HeaderName, http::HeaderValue)> =
-                extra.iter().map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap())).collect();
+            let mut headers: Vec<(http::HeaderName, http::HeaderValue)> = extra
+                .iter()
+                .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
+                .collect();
             headers.push((header.parse().unwrap(), value.parse().unwrap()));
             let (status, answer) = s.post(source, body, &headers).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{source} {value:?}: {answer}");
-            assert!(codes.contains(&error_code(&answer).as_str()), "{source} {value:?}: {answer}");
+            assert!(
+                codes.contains(&error_code(&answer).as_str()),
+                "{source} {value:?}: {answer}"
+            );
             assert_no_secret(&answer);
             for signature in &expected {
-                assert!(signature.len() < 12 || !answer.contains(signature.as_str()), "{source}: the answer reveals the signature");
+                assert!(
+                    signature.len() < 12 || !answer.contains(signature.as_str()),
+                    "{source}: the answer reveals the signature"
+                );
             }
         }
     }
     // Garbage timestamps where a scheme signs one.
     for stamp in ["", "abc", "-5", "1e9", "99999999999999999999", "1.5", " 1"] {
-        for (source, header) in [("slack", "x-slack-request-timestamp"), ("std", "webhook-timestamp"), ("custom", "x-ts")] {
+        for (source, header) in [
+            ("slack", "x-slack-request-timestamp"),
+            ("std", "webhook-timestamp"),
+            ("custom", "x-ts"),
+        ] {
             let mut headers = s.sign(source, body, "evt_1", now);
             headers.retain(|(name, _)| name != header);
             headers.push((header.parse().unwrap(), stamp.parse().unwrap()));
             let (status, answer) = s.post(source, body, &headers).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{source} {stamp:?}: {answer}");
-            assert!(error_code(&answer).ends_with("_timestamp") || error_code(&answer) == "invalid_signature", "{answer}");
+            assert!(
+                error_code(&answer).ends_with("_timestamp") || error_code(&answer) == "invalid_signature",
+                "{answer}"
+            );
         }
     }
     let metrics = s.metrics().await;
@@ -321,7 +454,10 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
         .filter(|l| l.starts_with("hookgate_verify_failures_total{"))
         .filter_map(|l| l.split("reason=\"").nth(1)?.split('"').next())
         .collect();
-    assert!(reasons.iter().all(|r| codes.contains(r) || r.ends_with("_timestamp")), "{reasons:?}");
+    assert!(
+        reasons.iter().all(|r| codes.contains(r) || r.ends_with("_timestamp")),
+        "{reasons:?}"
+    );
     s.assert_clean();
 }
 
@@ -331,10 +467,17 @@ async fn stale_and_future_timestamps_are_refused_by_every_timestamped_preset() {
     let body = br#"{"id":"evt_old","type":"t"}"#;
     let hour = Duration::from_secs(3600);
     for source in ["stripe", "slack", "std", "custom"] {
-        for (when, code) in [(SystemTime::now() - hour, "stale_timestamp"), (SystemTime::now() + hour, "future_timestamp")] {
+        for (when, code) in [
+            (SystemTime::now() - hour, "stale_timestamp"),
+            (SystemTime::now() + hour, "future_timestamp"),
+        ] {
             let headers = s.sign(source, body, &unique("d"), when);
             let (status, answer) = s.post(source, body, &headers).await;
-            assert_eq!((status, error_code(&answer).as_str()), (StatusCode::UNAUTHORIZED, code), "{source}: {answer}");
+            assert_eq!(
+                (status, error_code(&answer).as_str()),
+                (StatusCode::UNAUTHORIZED, code),
+                "{source}: {answer}"
+            );
         }
     }
     assert!(consume_all(&s.broker.bootstrap(), &s.topic, 0, Duration::from_secs(2)).is_empty());
@@ -357,7 +500,11 @@ async fn replayed_deliveries_are_published_once_or_refused_as_stale() {
         for _ in 0..5 {
             let (status, again) = s.post(source, body, &headers).await;
             let again: serde_json::Value = serde_json::from_str(&again).unwrap();
-            assert_eq!((status, &again["id"], &again["duplicate"]), (StatusCode::OK, &id, &serde_json::json!(true)), "{source}");
+            assert_eq!(
+                (status, &again["id"], &again["duplicate"]),
+                (StatusCode::OK, &id, &serde_json::json!(true)),
+                "{source}"
+            );
         }
     }
     let records = consume_all(&s.broker.bootstrap(), &s.topic, 4, Duration::from_secs(10));
@@ -367,14 +514,19 @@ async fn replayed_deliveries_are_published_once_or_refused_as_stale() {
 
 #[tokio::test]
 async fn a_replay_outside_the_tolerance_is_stale() {
-    let rest = "[[sources]]\nname = \"strict\"\nverify = \"stripe\"\nsecrets = [\"whsec_strict\"]\ntolerance = \"1s\"\n";
+    let rest =
+        "[[sources]]\nname = \"strict\"\nverify = \"stripe\"\nsecrets = [\"whsec_strict\"]\ntolerance = \"1s\"\n";
     let s = setup("ingest", "", rest);
     let body = br#"{"id":"evt_late","type":"t"}"#;
     let headers = s.sign("strict", body, "d", SystemTime::now());
     assert_eq!(s.post("strict", body, &headers).await.0, StatusCode::ACCEPTED);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (status, answer) = s.post("strict", body, &headers).await;
-    assert_eq!((status, error_code(&answer).as_str()), (StatusCode::UNAUTHORIZED, "stale_timestamp"), "{answer}");
+    assert_eq!(
+        (status, error_code(&answer).as_str()),
+        (StatusCode::UNAUTHORIZED, "stale_timestamp"),
+        "{answer}"
+    );
     s.assert_clean();
 }
 
@@ -397,17 +549,34 @@ async fn bodies_that_are_not_json_are_published_byte_for_byte_without_a_key() {
     }
     // A signed Stripe event whose body is not JSON: verified, then published without a dedup key.
     let headers = s.sign("stripe", b"\xff\x00 binary", "d", SystemTime::now());
-    assert_eq!(s.post("stripe", b"\xff\x00 binary", &headers).await.0, StatusCode::ACCEPTED);
-    let records = consume_all(&s.broker.bootstrap(), &s.topic, bodies.len() + 1, Duration::from_secs(15));
+    assert_eq!(
+        s.post("stripe", b"\xff\x00 binary", &headers).await.0,
+        StatusCode::ACCEPTED
+    );
+    let records = consume_all(
+        &s.broker.bootstrap(),
+        &s.topic,
+        bodies.len() + 1,
+        Duration::from_secs(15),
+    );
     assert_eq!(records.len(), bodies.len() + 1);
     for body in &bodies {
-        let record = records.iter().find(|r| r.envelope.body.as_ref() == body.as_slice()).expect("published byte for byte");
+        let record = records
+            .iter()
+            .find(|r| r.envelope.body.as_ref() == body.as_slice())
+            .expect("published byte for byte");
         assert!(record.envelope.dedup_key.len() <= 256, "keys are bounded");
     }
-    let long_key = records.iter().find(|r| r.envelope.dedup_key.starts_with("kkk")).expect("the long id is used, cut");
+    let long_key = records
+        .iter()
+        .find(|r| r.envelope.dedup_key.starts_with("kkk"))
+        .expect("the long id is used, cut");
     assert_eq!(long_key.envelope.dedup_key.len(), 256);
     let metrics = s.metrics().await;
-    assert!(metrics.contains(r#"hookgate_dedup_key_missing_total{source="json"} 6"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"hookgate_dedup_key_missing_total{source="json"} 6"#),
+        "{metrics}"
+    );
     s.assert_clean();
 }
 
@@ -418,10 +587,27 @@ async fn odd_source_paths_get_404_and_no_new_metric_series() {
     let wait = Duration::from_secs(5);
     // Sent as raw bytes: an HTTP client library would normalise some of them away.
     let mut targets: Vec<String> = [
-        "/webhooks/../webhooks/github", "/webhooks/./github", "/webhooks/%2e%2e/github", "/webhooks/github%00",
-        "/webhooks/GitHub", "/webhooks/github/", "/webhooks//github", "/webhooks/github%2F..%2F..", "/webhooks/%F0%9F%92%A9",
-        "/webhooks/gith%75b", "/webhooks/github;x=1", "/webhooks/%", "/webhooks/%ZZ", "/webhooks", "/", "/metrics",
-        "/webhooks/github/../../etc/passwd", "*", "http://evil.example/webhooks/nope", "webhooks/github", "/webhooks/\x7f",
+        "/webhooks/../webhooks/github",
+        "/webhooks/./github",
+        "/webhooks/%2e%2e/github",
+        "/webhooks/github%00",
+        "/webhooks/GitHub",
+        "/webhooks/github/",
+        "/webhooks//github",
+        "/webhooks/github%2F..%2F..",
+        "/webhooks/%F0%9F%92%A9",
+        "/webhooks/gith%75b",
+        "/webhooks/github;x=1",
+        "/webhooks/%",
+        "/webhooks/%ZZ",
+        "/webhooks",
+        "/",
+        "/metrics",
+        "/webhooks/github/../../etc/passwd",
+        "*",
+        "http://evil.example/webhooks/nope",
+        "webhooks/github",
+        "/webhooks/\x7f",
         "/webhooks/\u{e9}t\u{e9}",
     ]
     .iter()
@@ -430,16 +616,29 @@ async fn odd_source_paths_get_404_and_no_new_metric_series() {
     targets.extend((0..300).map(|n| format!("/webhooks/{}", unique(&format!("random{n}")))));
     targets.push(format!("/webhooks/{}", "a".repeat(6000)));
     for target in &targets {
-        let request = format!("POST {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}");
+        let request =
+            format!("POST {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}");
         let answer = raw(addr, request.as_bytes(), wait);
         let status = answer.get(9..12).unwrap_or_default();
-        assert!(answer.is_empty() || ["404", "400", "414", "431"].contains(&status), "{target}: {answer}");
+        assert!(
+            answer.is_empty() || ["404", "400", "414", "431"].contains(&status),
+            "{target}: {answer}"
+        );
     }
     let metrics = s.metrics().await;
-    for name in ["hookgate_requests_total", "hookgate_verify_failures_total", "hookgate_request_body_bytes_bucket"] {
+    for name in [
+        "hookgate_requests_total",
+        "hookgate_verify_failures_total",
+        "hookgate_request_body_bytes_bucket",
+    ] {
         let labels = source_labels(&metrics, name);
-        let configured = ["github", "stripe", "shopify", "slack", "std", "custom", "json", "demo", "_unknown"];
-        assert!(labels.iter().all(|l| configured.contains(&l.as_str())), "{name}: {labels:?}");
+        let configured = [
+            "github", "stripe", "shopify", "slack", "std", "custom", "json", "demo", "_unknown",
+        ];
+        assert!(
+            labels.iter().all(|l| configured.contains(&l.as_str())),
+            "{name}: {labels:?}"
+        );
     }
     s.assert_clean();
 }

@@ -36,7 +36,10 @@ async fn api() -> Api {
     let topic = unique("hostile-query");
     create_topic(&broker.bootstrap(), &topic, 1);
     // A consumer group of its own: the tests share one broker and run in parallel.
-    let listeners = LOOPBACK_LISTENERS.replace("[query]\n", &format!("[query]\nconsumer_group = \"{}\"\n", unique("hostile-indexer")));
+    let listeners = LOOPBACK_LISTENERS.replace(
+        "[query]\n",
+        &format!("[query]\nconsumer_group = \"{}\"\n", unique("hostile-indexer")),
+    );
     let config = format!(
         "{listeners}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n\
          [[query.tokens]]\ntoken = \"env:HG_ADMIN_TOKEN\"\nscopes = [\"read\", \"replay\"]\n\
@@ -48,13 +51,33 @@ async fn api() -> Api {
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for source in ["a", "a", "a", "a", "a", "b", "b", "b", "b", "b"] {
-        let response = http.post(gateway.url(&format!("/webhooks/{source}"))).body("{}").send().await.unwrap();
+        let response = http
+            .post(gateway.url(&format!("/webhooks/{source}")))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
-        ids.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+        ids.push(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    let api = Api { _broker: broker, gateway, http, b: ids.split_off(5), a: ids };
+    let api = Api {
+        _broker: broker,
+        gateway,
+        http,
+        b: ids.split_off(5),
+        a: ids,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while api.get("/v1/events", Some(ADMIN)).await.1["events"].as_array().map_or(0, Vec::len) < 10 {
+    while api.get("/v1/events", Some(ADMIN)).await.1["events"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 10
+    {
         assert!(Instant::now() < deadline, "the events were not indexed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -75,14 +98,20 @@ impl Api {
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let (status, body, text) = self.send(reqwest::Method::GET, path, token).await;
-        assert!(!text.contains(ADMIN) && !text.contains(ONLY_A), "{path}: an answer echoes a token: {text}");
+        assert!(
+            !text.contains(ADMIN) && !text.contains(ONLY_A),
+            "{path}: an answer echoes a token: {text}"
+        );
         (status, body)
     }
 
     fn assert_clean(&self) {
         let logs = self.gateway.logs();
         assert!(self.gateway.panics().is_empty(), "{:?}", self.gateway.panics());
-        assert!(!logs.contains(ADMIN) && !logs.contains(ONLY_A), "a token reached the log:\n{logs}");
+        assert!(
+            !logs.contains(ADMIN) && !logs.contains(ONLY_A),
+            "a token reached the log:\n{logs}"
+        );
     }
 }
 
@@ -91,7 +120,12 @@ fn code(body: &Value) -> &str {
 }
 
 fn sources_of(page: &Value) -> BTreeSet<String> {
-    page["events"].as_array().unwrap().iter().map(|e| e["source"].as_str().unwrap().to_owned()).collect()
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -121,7 +155,11 @@ async fn tokens_in_the_url_are_refused_on_every_route_and_never_echoed() {
             // Even together with a valid Authorization header.
             for header in [None, Some(ADMIN)] {
                 let (status, body, text) = api.send(method.clone(), &format!("{path}?{query}"), header).await;
-                assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "token_in_url"), "{method} {path}?{query}: {text}");
+                assert_eq!(
+                    (status, code(&body)),
+                    (StatusCode::BAD_REQUEST, "token_in_url"),
+                    "{method} {path}?{query}: {text}"
+                );
                 assert!(!text.contains(ADMIN), "{text}");
             }
         }
@@ -134,17 +172,49 @@ async fn malformed_filters_get_stable_4xx_codes_never_5xx() {
     let api = api().await;
     let long = "x".repeat(20_000);
     let queries = [
-        "limit=-1", "limit=0", "limit=1001", "limit=99999999999999999999999", "limit=1.5", "limit=", "limit=%00",
-        "since=yesterday", "since=2024-13-45T99:99:99Z", "since=9999-12-31T23:59:59Z&until=0001-01-01T00:00:00Z",
-        "since=%ZZ", "since=2024-05-01T14:00:00+99:00", "until=+275760-09-13T00:00:00Z", "verified=TRUE", "verified=1",
-        "verified=", "source=", "type=", "dedup_key=", "source=a&source=b", "source=%00", "source=a'%20OR%201=1--",
-        "type=%27;DROP%20TABLE%20events;--", "dedup_key=%E2%80%AE", "colour=red", "=x", "&&&", "a[b]=c", "%",
-        "cursor=", "cursor=%", "limit=1&limit=2",
+        "limit=-1",
+        "limit=0",
+        "limit=1001",
+        "limit=99999999999999999999999",
+        "limit=1.5",
+        "limit=",
+        "limit=%00",
+        "since=yesterday",
+        "since=2024-13-45T99:99:99Z",
+        "since=9999-12-31T23:59:59Z&until=0001-01-01T00:00:00Z",
+        "since=%ZZ",
+        "since=2024-05-01T14:00:00+99:00",
+        "until=+275760-09-13T00:00:00Z",
+        "verified=TRUE",
+        "verified=1",
+        "verified=",
+        "source=",
+        "type=",
+        "dedup_key=",
+        "source=a&source=b",
+        "source=%00",
+        "source=a'%20OR%201=1--",
+        "type=%27;DROP%20TABLE%20events;--",
+        "dedup_key=%E2%80%AE",
+        "colour=red",
+        "=x",
+        "&&&",
+        "a[b]=c",
+        "%",
+        "cursor=",
+        "cursor=%",
+        "limit=1&limit=2",
     ];
     let mut all: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
     all.push(format!("type={long}"));
     all.push(format!("{long}=1"));
-    let expected = ["invalid_filter", "unknown_parameter", "invalid_cursor", "forbidden", "token_in_url"];
+    let expected = [
+        "invalid_filter",
+        "unknown_parameter",
+        "invalid_cursor",
+        "forbidden",
+        "token_in_url",
+    ];
     for query in &all {
         let shown = &query[..query.len().min(60)];
         for token in [ADMIN, ONLY_A] {
@@ -155,12 +225,21 @@ async fn malformed_filters_get_stable_4xx_codes_never_5xx() {
                     assert!(sources_of(&body).iter().all(|s| s == "a"), "?{shown}: {body}");
                 }
             } else {
-                assert!(status.is_client_error() && expected.contains(&code(&body)), "?{shown}: {status} {body}");
+                assert!(
+                    status.is_client_error() && expected.contains(&code(&body)),
+                    "?{shown}: {status} {body}"
+                );
             }
             // The live tail answers 200 and then streams forever: look at the status only.
-            let request = api.http.get(api.gateway.query_url(&format!("/v1/events/stream?{query}"))).bearer_auth(token);
+            let request = api
+                .http
+                .get(api.gateway.query_url(&format!("/v1/events/stream?{query}")))
+                .bearer_auth(token);
             let status = request.send().await.unwrap().status();
-            assert!(status == StatusCode::OK || status.is_client_error(), "stream ?{shown}: {status}");
+            assert!(
+                status == StatusCode::OK || status.is_client_error(),
+                "stream ?{shown}: {status}"
+            );
         }
     }
     api.assert_clean();
@@ -198,36 +277,79 @@ async fn garbled_and_forged_cursors_are_refused_or_name_a_position_only() {
     // The genuine article, as a sanity check of the forgery.
     let (_, page) = api.get("/v1/events?limit=2", Some(ONLY_A)).await;
     let genuine = page["next_cursor"].as_str().unwrap().to_owned();
-    let (status, _) = api.get(&format!("/v1/events?limit=2&cursor={genuine}"), Some(ONLY_A)).await;
+    let (status, _) = api
+        .get(&format!("/v1/events?limit=2&cursor={genuine}"), Some(ONLY_A))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let garbled = [
-        "AAAA".to_owned(), "!!!!".to_owned(), "A".repeat(20_000), URL_SAFE_NO_PAD.encode([1u8; 40]),
-        URL_SAFE_NO_PAD.encode([2u8; 40]), genuine.chars().rev().collect(), format!("{genuine}A"), genuine[1..].to_owned(),
+        "AAAA".to_owned(),
+        "!!!!".to_owned(),
+        "A".repeat(20_000),
+        URL_SAFE_NO_PAD.encode([1u8; 40]),
+        URL_SAFE_NO_PAD.encode([2u8; 40]),
+        genuine.chars().rev().collect(),
+        format!("{genuine}A"),
+        genuine[1..].to_owned(),
     ];
     for cursor in &garbled {
         let (status, body) = api.get(&format!("/v1/events?cursor={cursor}"), Some(ONLY_A)).await;
-        assert!([StatusCode::BAD_REQUEST, StatusCode::URI_TOO_LONG].contains(&status), "{status} {body}");
+        assert!(
+            [StatusCode::BAD_REQUEST, StatusCode::URI_TOO_LONG].contains(&status),
+            "{status} {body}"
+        );
     }
     // Forged for the unrestricted filter, presented by the restricted token: different filters, refused.
-    let (status, body) = api.get(&format!("/v1/events?cursor={}", forge(i64::MAX, b"zzzzzzzz", None)), Some(ONLY_A)).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_cursor"), "{body}");
+    let (status, body) = api
+        .get(
+            &format!("/v1/events?cursor={}", forge(i64::MAX, b"zzzzzzzz", None)),
+            Some(ONLY_A),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_cursor"),
+        "{body}"
+    );
     // Forged for the token's own filter: any position, but only ever its own source.
-    let ids: [&[u8]; 4] = [b"zzzzzzzz", "\u{10ffff}\u{10ffff}".as_bytes(), b"' OR 1=1 --", &[b'f'; 128]];
+    let ids: [&[u8]; 4] = [
+        b"zzzzzzzz",
+        "\u{10ffff}\u{10ffff}".as_bytes(),
+        b"' OR 1=1 --",
+        &[b'f'; 128],
+    ];
     for received_at in [i64::MAX, i64::MIN, 0, -1] {
         for id in ids {
             let cursor = forge(received_at, id, Some("a"));
             let (status, page) = api.get(&format!("/v1/events?cursor={cursor}"), Some(ONLY_A)).await;
             assert_eq!(status, StatusCode::OK, "{received_at} {id:?}: {page}");
-            assert!(sources_of(&page).iter().all(|s| s == "a"), "a forged cursor widened the view: {page}");
+            assert!(
+                sources_of(&page).iter().all(|s| s == "a"),
+                "a forged cursor widened the view: {page}"
+            );
         }
     }
-    let (status, page) = api.get(&format!("/v1/events?cursor={}", forge(i64::MAX, b"zzzzzzzz", Some("a"))), Some(ONLY_A)).await;
-    assert_eq!((status, page["events"].as_array().unwrap().len()), (StatusCode::OK, 5), "{page}");
+    let (status, page) = api
+        .get(
+            &format!("/v1/events?cursor={}", forge(i64::MAX, b"zzzzzzzz", Some("a"))),
+            Some(ONLY_A),
+        )
+        .await;
+    assert_eq!(
+        (status, page["events"].as_array().unwrap().len()),
+        (StatusCode::OK, 5),
+        "{page}"
+    );
     // Ids that are too short, too long or not UTF-8 are malformed. (The bounds
     // the decoder applies are 8 and 136 bytes; real ids are 36.)
     for id in [&b""[..], b"z", &[b'f'; 137], b"\xff\xfe\xff\xfe\xff\xfe\xff\xfe"] {
-        let (status, body) = api.get(&format!("/v1/events?cursor={}", forge(0, id, Some("a"))), Some(ONLY_A)).await;
-        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_cursor"), "{body}");
+        let (status, body) = api
+            .get(&format!("/v1/events?cursor={}", forge(0, id, Some("a"))), Some(ONLY_A))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_cursor"),
+            "{body}"
+        );
     }
     api.assert_clean();
 }
@@ -237,40 +359,91 @@ async fn odd_authorization_headers_and_event_ids_are_refused_cleanly() {
     let api = api().await;
     let huge = "t".repeat(60_000);
     let headers = [
-        "Bearer".to_owned(), "Bearer ".to_owned(), "bearer\tquery".to_owned(), format!("Basic {ADMIN}"),
-        format!("Bearer {ADMIN}x"), format!("Bearer  {}", &ADMIN[1..]), format!("Bearer {huge}"), format!("Token {ADMIN}"), ADMIN.to_owned(),
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "bearer\tquery".to_owned(),
+        format!("Basic {ADMIN}"),
+        format!("Bearer {ADMIN}x"),
+        format!("Bearer  {}", &ADMIN[1..]),
+        format!("Bearer {huge}"),
+        format!("Token {ADMIN}"),
+        ADMIN.to_owned(),
     ];
     for header in &headers {
-        let response = api.http.get(api.gateway.query_url("/v1/events")).header("authorization", header).send().await.unwrap();
+        let response = api
+            .http
+            .get(api.gateway.query_url("/v1/events"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
-        assert!([StatusCode::UNAUTHORIZED, StatusCode::BAD_REQUEST, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE].contains(&status), "{status}");
+        assert!(
+            [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::BAD_REQUEST,
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            ]
+            .contains(&status),
+            "{status}"
+        );
         assert!(!response.text().await.unwrap().contains(ADMIN));
     }
     let ids = [
-        "..%2F..%2Fetc%2Fpasswd".to_owned(), "%00".to_owned(), "%FF%FE".to_owned(), "x".repeat(10_000),
-        "%E2%80%AE".to_owned(), "'%20OR%201=1--".to_owned(), "%2e%2e".to_owned(), api.b[0].to_uppercase(),
+        "..%2F..%2Fetc%2Fpasswd".to_owned(),
+        "%00".to_owned(),
+        "%FF%FE".to_owned(),
+        "x".repeat(10_000),
+        "%E2%80%AE".to_owned(),
+        "'%20OR%201=1--".to_owned(),
+        "%2e%2e".to_owned(),
+        api.b[0].to_uppercase(),
     ];
     for id in &ids {
         for suffix in ["", "/body"] {
             let (status, body) = api.get(&format!("/v1/events/{id}{suffix}"), Some(ADMIN)).await;
             assert!(status.is_client_error(), "{suffix} {status} {body}");
         }
-        let (status, body, _) = api.send(reqwest::Method::POST, &format!("/v1/events/{id}/replay"), Some(ADMIN)).await;
+        let (status, body, _) = api
+            .send(reqwest::Method::POST, &format!("/v1/events/{id}/replay"), Some(ADMIN))
+            .await;
         assert!(status.is_client_error(), "replay {status} {body}");
     }
     // A restricted token neither sees nor replays the other source's events, whatever the path says.
-    for path in [format!("/v1/events/{}", api.b[0]), format!("/v1/events/{}/body", api.b[0])] {
+    for path in [
+        format!("/v1/events/{}", api.b[0]),
+        format!("/v1/events/{}/body", api.b[0]),
+    ] {
         assert_eq!(api.get(&path, Some(ONLY_A)).await.0, StatusCode::FORBIDDEN, "{path}");
     }
-    let (status, _, _) = api.send(reqwest::Method::POST, &format!("/v1/events/{}/replay", api.a[0]), Some(ONLY_A)).await;
+    let (status, _, _) = api
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/events/{}/replay", api.a[0]),
+            Some(ONLY_A),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let metrics = reqwest::get(api.gateway.metrics_url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(api.gateway.metrics_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let routes: BTreeSet<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("hookgate_query_duration_seconds_count{"))
         .filter_map(|l| l.split("route=\"").nth(1)?.split('"').next())
         .collect();
-    let known = ["/v1/events", "/v1/events/stream", "/v1/events/{id}", "/v1/events/{id}/body", "/v1/events/{id}/replay", "/v1/openapi.json", "unmatched"];
+    let known = [
+        "/v1/events",
+        "/v1/events/stream",
+        "/v1/events/{id}",
+        "/v1/events/{id}/body",
+        "/v1/events/{id}/replay",
+        "/v1/openapi.json",
+        "unmatched",
+    ];
     assert!(routes.iter().all(|r| known.contains(r)), "{routes:?}");
     api.assert_clean();
 }

@@ -49,9 +49,18 @@ fn tansu(partitions: i32) -> Cluster {
 
 impl Cluster {
     fn new(bootstrap: String, topic: String, embedded: Option<EmbeddedBroker>, tansu: Option<common::Broker>) -> Self {
-        let endpoint = KafkaEndpoint { bootstrap: bootstrap.clone(), options: Default::default() };
+        let endpoint = KafkaEndpoint {
+            bootstrap: bootstrap.clone(),
+            options: Default::default(),
+        };
         let publisher = Publisher::new(endpoint, Duration::from_secs(5)).expect("publisher");
-        Cluster { bootstrap, topic, publisher, _embedded: embedded, _tansu: tansu }
+        Cluster {
+            bootstrap,
+            topic,
+            publisher,
+            _embedded: embedded,
+            _tansu: tansu,
+        }
     }
 
     /// The indexer's endpoint. The mock cluster only rebalances a group that
@@ -59,7 +68,10 @@ impl Cluster {
     /// so restarts in these tests need a short one.
     fn endpoint(&self) -> KafkaEndpoint {
         let options = [("session.timeout.ms".to_owned(), "6000".to_owned())].into();
-        KafkaEndpoint { bootstrap: self.bootstrap.clone(), options }
+        KafkaEndpoint {
+            bootstrap: self.bootstrap.clone(),
+            options,
+        }
     }
 }
 
@@ -72,7 +84,10 @@ struct Running {
 impl Running {
     async fn stop(self) -> IndexerReport {
         self.stop.send(true).unwrap();
-        tokio::time::timeout(WAIT, self.task).await.expect("indexer stops").expect("indexer task")
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("indexer stops")
+            .expect("indexer task")
     }
 }
 
@@ -84,13 +99,19 @@ fn start_indexer(cluster: &Cluster, store: &Store, live: &LiveFeed, group: &str)
     };
     let indexer = Indexer::new(&cluster.endpoint(), &settings, store.clone(), Some(live.clone())).expect("indexer");
     let (stop, shutdown) = watch::channel(false);
-    Running { stop, task: tokio::spawn(indexer.run(shutdown)) }
+    Running {
+        stop,
+        task: tokio::spawn(indexer.run(shutdown)),
+    }
 }
 
 async fn publish_one(publisher: &Publisher, topic: &str, n: u64) -> String {
     let envelope = envelope("github", "push", now_micros(), n);
     let key = envelope.id.clone();
-    publisher.publish_envelope(&envelope, topic, Some(key.as_bytes()), WAIT).await.expect("acked");
+    publisher
+        .publish_envelope(&envelope, topic, Some(key.as_bytes()), WAIT)
+        .await
+        .expect("acked");
     envelope.id
 }
 
@@ -117,8 +138,10 @@ async fn published_envelopes_are_indexed_with_their_provenance() {
     let events = store.list(&EventFilter::default(), None, 1000).await.unwrap();
     let stored: HashSet<String> = events.iter().map(|e| e.id.clone()).collect();
     assert_eq!(stored, ids);
-    let provenance: HashSet<(i32, i64)> =
-        events.iter().map(|e| (e.provenance.partition, e.provenance.offset)).collect();
+    let provenance: HashSet<(i32, i64)> = events
+        .iter()
+        .map(|e| (e.provenance.partition, e.provenance.offset))
+        .collect();
     assert_eq!(provenance.len(), 50, "each event has its own partition/offset");
     assert!(events.iter().all(|e| e.provenance.topic == TOPIC));
     // Every new event went to the live tail too.
@@ -138,7 +161,10 @@ async fn restart_mid_stream(cluster: Cluster, store: Store) {
     for n in 0..before {
         publish(&cluster, n).await;
     }
-    wait_until(WAIT, "the first events", || async { count(&store).await == before as usize }).await;
+    wait_until(WAIT, "the first events", || async {
+        count(&store).await == before as usize
+    })
+    .await;
     let (publisher, topic) = (cluster.publisher.clone(), cluster.topic.clone());
     let producing = tokio::spawn(async move {
         for n in before..before + during {
@@ -146,17 +172,31 @@ async fn restart_mid_stream(cluster: Cluster, store: Store) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    wait_until(WAIT, "indexing while producing", || async { count(&store).await >= (before + 20) as usize }).await;
+    wait_until(WAIT, "indexing while producing", || async {
+        count(&store).await >= (before + 20) as usize
+    })
+    .await;
     let first = first.stop().await;
     assert!(!producing.is_finished(), "the restart happens while events keep coming");
     let second = start_indexer(&cluster, &store, &live, "g-restart");
     producing.await.unwrap();
     let total = before + during;
-    wait_until(WAIT, "every event indexed", || async { count(&store).await == total as usize }).await;
+    wait_until(WAIT, "every event indexed", || async {
+        count(&store).await == total as usize
+    })
+    .await;
     let second = second.stop().await;
     assert!(second.inserted > 0);
-    assert_eq!(first.inserted + second.inserted, total, "no event lost or doubled: {first:?} {second:?}");
-    assert_eq!(first.records + second.records, total, "the restart resumed from the committed offsets");
+    assert_eq!(
+        first.inserted + second.inserted,
+        total,
+        "no event lost or doubled: {first:?} {second:?}"
+    );
+    assert_eq!(
+        first.records + second.records,
+        total,
+        "the restart resumed from the committed offsets"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,11 +223,18 @@ async fn undecodable_records_are_skipped_and_indexing_goes_on() {
     let cluster = cluster(1);
     let store = sqlite_memory().await;
     let indexer = start_indexer(&cluster, &store, &LiveFeed::default(), "g-garbage");
-    let garbage =
-        OutgoingRecord { topic: &cluster.topic, key: None, payload: b"\xff\xff\xff not protobuf", headers: &[] };
+    let garbage = OutgoingRecord {
+        topic: &cluster.topic,
+        key: None,
+        payload: b"\xff\xff\xff not protobuf",
+        headers: &[],
+    };
     cluster.publisher.publish(garbage, WAIT).await.expect("acked");
     let id = publish(&cluster, 1).await;
-    wait_until(WAIT, "the valid event", || async { store.get(&id).await.unwrap().is_some() }).await;
+    wait_until(WAIT, "the valid event", || async {
+        store.get(&id).await.unwrap().is_some()
+    })
+    .await;
     let report = indexer.stop().await;
     assert_eq!((report.records, report.inserted, report.decode_failures), (2, 1, 1));
 }
@@ -198,11 +245,22 @@ async fn a_replayed_record_keeps_one_row_and_the_original_provenance() {
     let store = sqlite_memory().await;
     let indexer = start_indexer(&cluster, &store, &LiveFeed::default(), "g-replay");
     let mut original = envelope("github", "push", now_micros(), 1);
-    let first = cluster.publisher.publish_envelope(&original, TOPIC, None, WAIT).await.unwrap();
+    let first = cluster
+        .publisher
+        .publish_envelope(&original, TOPIC, None, WAIT)
+        .await
+        .unwrap();
     original.replay = true;
-    cluster.publisher.publish_envelope(&original, TOPIC, None, WAIT).await.unwrap();
+    cluster
+        .publisher
+        .publish_envelope(&original, TOPIC, None, WAIT)
+        .await
+        .unwrap();
     let sentinel = publish(&cluster, 2).await;
-    wait_until(WAIT, "the sentinel", || async { store.get(&sentinel).await.unwrap().is_some() }).await;
+    wait_until(WAIT, "the sentinel", || async {
+        store.get(&sentinel).await.unwrap().is_some()
+    })
+    .await;
     let report = indexer.stop().await;
     assert_eq!((report.records, report.inserted), (3, 2));
     let stored = store.get(&original.id).await.unwrap().unwrap();
@@ -216,9 +274,16 @@ async fn events_older_than_retention_are_not_indexed() {
     let store = sqlite_memory().await;
     let indexer = start_indexer(&cluster, &store, &LiveFeed::default(), "g-expired");
     let old = envelope("github", "push", now_micros() - 2 * 3600 * 1_000_000, 1);
-    cluster.publisher.publish_envelope(&old, TOPIC, None, WAIT).await.unwrap();
+    cluster
+        .publisher
+        .publish_envelope(&old, TOPIC, None, WAIT)
+        .await
+        .unwrap();
     let fresh = publish(&cluster, 2).await;
-    wait_until(WAIT, "the fresh event", || async { store.get(&fresh).await.unwrap().is_some() }).await;
+    wait_until(WAIT, "the fresh event", || async {
+        store.get(&fresh).await.unwrap().is_some()
+    })
+    .await;
     let report = indexer.stop().await;
     assert_eq!((report.records, report.inserted, report.expired), (2, 1, 1));
     assert!(store.get(&old.id).await.unwrap().is_none());

@@ -19,7 +19,9 @@ fn config(bootstrap: &str, topic: &str, rest: &str) -> String {
 }
 
 fn github_source() -> String {
-    format!("[[sources]]\nname = \"github\"\nverify = \"github\"\nsecrets = [\"wrong-old-secret\", \"{GITHUB_SECRET}\"]\n")
+    format!(
+        "[[sources]]\nname = \"github\"\nverify = \"github\"\nsecrets = [\"wrong-old-secret\", \"{GITHUB_SECRET}\"]\n"
+    )
 }
 
 /// Signature headers for `body` as the named source of `config_text` would send them.
@@ -29,11 +31,22 @@ fn sign(config_text: &str, source: &str, body: &[u8], delivery: &str) -> Vec<(ht
     let mut signer = source.clone();
     // Sign with the secret the test means (the last one), as a provider holding only the current secret would.
     signer.secrets = vec![source.secrets.last().unwrap().clone()];
-    Verifier::from_source(&signer).unwrap().sign(body, delivery, SystemTime::now()).unwrap()
+    Verifier::from_source(&signer)
+        .unwrap()
+        .sign(body, delivery, SystemTime::now())
+        .unwrap()
 }
 
-fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(http::HeaderName, http::HeaderValue)]) -> reqwest::RequestBuilder {
-    let mut request = client.post(url).body(body.to_vec()).header("content-type", "application/json");
+fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    headers: &[(http::HeaderName, http::HeaderValue)],
+) -> reqwest::RequestBuilder {
+    let mut request = client
+        .post(url)
+        .body(body.to_vec())
+        .header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -53,7 +66,12 @@ fn setup(rest: &str) -> Setup {
     create_topic(&broker.bootstrap(), &topic, 3);
     let config = config(&broker.bootstrap(), &topic, rest);
     let gateway = Gateway::start(&config, "ingest");
-    Setup { broker, topic, config, gateway }
+    Setup {
+        broker,
+        topic,
+        config,
+        gateway,
+    }
 }
 
 #[tokio::test]
@@ -64,9 +82,15 @@ async fn signed_github_webhook_lands_in_kafka_byte_for_byte() {
     let mut headers = sign(&s.config, "github", body, &delivery);
     headers.push(("x-github-event".parse().unwrap(), "ping".parse().unwrap()));
     headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
-    headers.push(("authorization".parse().unwrap(), "Bearer not-for-kafka".parse().unwrap()));
+    headers.push((
+        "authorization".parse().unwrap(),
+        "Bearer not-for-kafka".parse().unwrap(),
+    ));
     let client = reqwest::Client::new();
-    let response = post(&client, &s.gateway.url("/webhooks/github?x=1"), body, &headers).send().await.unwrap();
+    let response = post(&client, &s.gateway.url("/webhooks/github?x=1"), body, &headers)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["topic"], s.topic.as_str());
@@ -89,7 +113,14 @@ async fn signed_github_webhook_lands_in_kafka_byte_for_byte() {
     assert_eq!(envelope.client_addr, "127.0.0.1");
     assert!(!envelope.replay);
     let verification = envelope.verification.as_ref().unwrap();
-    assert_eq!((verification.scheme.as_str(), verification.verified, verification.secret_index), ("github", true, 1));
+    assert_eq!(
+        (
+            verification.scheme.as_str(),
+            verification.verified,
+            verification.secret_index
+        ),
+        ("github", true, 1)
+    );
     assert_eq!(envelope.header("x-github-delivery"), Some(delivery.as_bytes()));
     assert_eq!(envelope.header("authorization"), Some(&b"[redacted]"[..]));
     assert_eq!(record.header("hookgate-id"), Some(envelope.id.as_str()));
@@ -99,7 +130,12 @@ async fn signed_github_webhook_lands_in_kafka_byte_for_byte() {
 }
 
 /// (source, body, extra headers, expected event type).
-type PresetCase = (&'static str, String, &'static [(&'static str, &'static str)], &'static str);
+type PresetCase = (
+    &'static str,
+    String,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
 
 #[tokio::test]
 async fn every_preset_accepts_its_providers_signature() {
@@ -112,9 +148,24 @@ async fn every_preset_accepts_its_providers_signature() {
     let s = setup(&[stripe, shopify, slack, standard, hmac].concat());
     let client = reqwest::Client::new();
     let cases: [PresetCase; 5] = [
-        ("stripe", r#"{"id":"evt_1","type":"charge.succeeded"}"#.into(), &[], "charge.succeeded"),
-        ("shopify", r#"{"id":1}"#.into(), &[("x-shopify-topic", "orders/create"), ("x-shopify-webhook-id", "w-1")], "orders/create"),
-        ("slack", r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#.into(), &[], "app_mention"),
+        (
+            "stripe",
+            r#"{"id":"evt_1","type":"charge.succeeded"}"#.into(),
+            &[],
+            "charge.succeeded",
+        ),
+        (
+            "shopify",
+            r#"{"id":1}"#.into(),
+            &[("x-shopify-topic", "orders/create"), ("x-shopify-webhook-id", "w-1")],
+            "orders/create",
+        ),
+        (
+            "slack",
+            r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#.into(),
+            &[],
+            "app_mention",
+        ),
         ("std", r#"{"type":"invoice.paid"}"#.into(), &[], "invoice.paid"),
         ("custom", r#"{"n":1}"#.into(), &[("x-delivery", "d-1")], ""),
     ];
@@ -123,13 +174,34 @@ async fn every_preset_accepts_its_providers_signature() {
         for (name, value) in *extra {
             headers.push((name.parse().unwrap(), value.parse().unwrap()));
         }
-        let response = post(&client, &s.gateway.url(&format!("/webhooks/{source}")), body.as_bytes(), &headers).send().await.unwrap();
+        let response = post(
+            &client,
+            &s.gateway.url(&format!("/webhooks/{source}")),
+            body.as_bytes(),
+            &headers,
+        )
+        .send()
+        .await
+        .unwrap();
         let status = response.status();
-        assert_eq!(status, StatusCode::ACCEPTED, "{source}: {}", response.text().await.unwrap());
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{source}: {}",
+            response.text().await.unwrap()
+        );
         // Tampered body: same signature, one byte changed.
         let mut tampered = body.clone().into_bytes();
         tampered[2] ^= 1;
-        let response = post(&client, &s.gateway.url(&format!("/webhooks/{source}")), &tampered, &headers).send().await.unwrap();
+        let response = post(
+            &client,
+            &s.gateway.url(&format!("/webhooks/{source}")),
+            &tampered,
+            &headers,
+        )
+        .send()
+        .await
+        .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{source}");
     }
     let records = consume_all(&s.broker.bootstrap(), &s.topic, cases.len(), Duration::from_secs(20));
@@ -147,10 +219,21 @@ async fn slack_url_verification_is_answered_and_not_published() {
     let s = setup("[[sources]]\nname = \"slack\"\nverify = \"slack\"\nsecrets = [\"slack-signing-secret\"]\n");
     let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
     let headers = sign(&s.config, "slack", body, "x");
-    let response = post(&reqwest::Client::new(), &s.gateway.url("/webhooks/slack"), body, &headers).send().await.unwrap();
+    let response = post(
+        &reqwest::Client::new(),
+        &s.gateway.url("/webhooks/slack"),
+        body,
+        &headers,
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let answer: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(answer["challenge"], "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+    assert_eq!(
+        answer["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
     assert!(consume_all(&s.broker.bootstrap(), &s.topic, 0, Duration::from_secs(3)).is_empty());
 }
 
@@ -162,11 +245,23 @@ async fn bad_signatures_get_401_with_a_reason_code_and_no_expected_signature() {
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[], "missing_signature"),
         (&[("x-hub-signature-256", "sha256=nothex!")], "malformed_signature"),
-        (&[("x-hub-signature-256", "sha256=0000000000000000000000000000000000000000000000000000000000000000")], "invalid_signature"),
+        (
+            &[(
+                "x-hub-signature-256",
+                "sha256=0000000000000000000000000000000000000000000000000000000000000000",
+            )],
+            "invalid_signature",
+        ),
     ];
     for (headers, code) in cases {
-        let headers: Vec<_> = headers.iter().map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap())).collect();
-        let response = post(&client, &s.gateway.url("/webhooks/github"), body, &headers).send().await.unwrap();
+        let headers: Vec<_> = headers
+            .iter()
+            .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
+            .collect();
+        let response = post(&client, &s.gateway.url("/webhooks/github"), body, &headers)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let text = response.text().await.unwrap();
         let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -174,11 +269,22 @@ async fn bad_signatures_get_401_with_a_reason_code_and_no_expected_signature() {
         let good = sign(&s.config, "github", body, "d");
         let signature = good.iter().find(|(name, _)| name == "x-hub-signature-256").unwrap();
         let expected = signature.1.to_str().unwrap().trim_start_matches("sha256=");
-        assert!(!text.contains(expected), "the answer must not reveal the expected signature");
+        assert!(
+            !text.contains(expected),
+            "the answer must not reveal the expected signature"
+        );
     }
     assert!(consume_all(&s.broker.bootstrap(), &s.topic, 0, Duration::from_secs(2)).is_empty());
-    let metrics = reqwest::get(s.gateway.metrics_url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"hookgate_verify_failures_total{source="github",reason="invalid_signature"} 1"#), "{metrics}");
+    let metrics = reqwest::get(s.gateway.metrics_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hookgate_verify_failures_total{source="github",reason="invalid_signature"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -189,13 +295,29 @@ async fn stale_timestamps_are_refused() {
     let verifier = Verifier::from_source(&config.sources[0]).unwrap();
     let old = SystemTime::now() - Duration::from_secs(3600);
     let headers = verifier.sign(body, "d", old).unwrap();
-    let response = post(&reqwest::Client::new(), &s.gateway.url("/webhooks/stripe"), body, &headers).send().await.unwrap();
+    let response = post(
+        &reqwest::Client::new(),
+        &s.gateway.url("/webhooks/stripe"),
+        body,
+        &headers,
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "stale_timestamp");
     let future = SystemTime::now() + Duration::from_secs(3600);
     let headers = verifier.sign(body, "d", future).unwrap();
-    let response = post(&reqwest::Client::new(), &s.gateway.url("/webhooks/stripe"), body, &headers).send().await.unwrap();
+    let response = post(
+        &reqwest::Client::new(),
+        &s.gateway.url("/webhooks/stripe"),
+        body,
+        &headers,
+    )
+    .send()
+    .await
+    .unwrap();
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "future_timestamp");
 }
@@ -208,15 +330,24 @@ async fn a_repeated_delivery_gets_200_with_the_original_id_and_is_published_once
     let delivery = unique("delivery");
     let mut headers = sign(&s.config, "github", body, &delivery);
     headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
-    let first = post(&client, &s.gateway.url("/webhooks/github"), body, &headers).send().await.unwrap();
+    let first = post(&client, &s.gateway.url("/webhooks/github"), body, &headers)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let first: serde_json::Value = first.json().await.unwrap();
-    let again = post(&client, &s.gateway.url("/webhooks/github"), body, &headers).send().await.unwrap();
+    let again = post(&client, &s.gateway.url("/webhooks/github"), body, &headers)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
     let again: serde_json::Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["duplicate"], true);
-    assert_eq!(consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(
+        consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(10)).len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -233,14 +364,23 @@ async fn concurrent_identical_deliveries_publish_exactly_once() {
     let statuses: Vec<u16> = responses.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| [200, 202, 409].contains(s)), "{statuses:?}");
-    assert_eq!(consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(
+        consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(10)).len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn unknown_sources_get_404_without_a_new_metric_series() {
     let s = setup(&github_source());
     let client = reqwest::Client::new();
-    for path in ["/webhooks/nope", "/webhooks/..%2f..%2fetc", "/webhooks/github/extra", "/other", "/webhooks/%00"] {
+    for path in [
+        "/webhooks/nope",
+        "/webhooks/..%2f..%2fetc",
+        "/webhooks/github/extra",
+        "/other",
+        "/webhooks/%00",
+    ] {
         let response = client.post(s.gateway.url(path)).body("x").send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         let answer: serde_json::Value = response.json().await.unwrap();
@@ -248,7 +388,12 @@ async fn unknown_sources_get_404_without_a_new_metric_series() {
     }
     let response = client.get(s.gateway.url("/webhooks/github")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let metrics = reqwest::get(s.gateway.metrics_url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(s.gateway.metrics_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let sources: std::collections::BTreeSet<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("hookgate_requests_total{"))
@@ -261,19 +406,33 @@ async fn unknown_sources_get_404_without_a_new_metric_series() {
 async fn oversized_bodies_get_413_declared_or_streamed() {
     let s = setup("[[sources]]\nname = \"small\"\nverify = \"none\"\nmax_body_bytes = 1024\n");
     let client = reqwest::Client::new();
-    let response = client.post(s.gateway.url("/webhooks/small")).body(vec![b'a'; 4096]).send().await.unwrap();
+    let response = client
+        .post(s.gateway.url("/webhooks/small"))
+        .body(vec![b'a'; 4096])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "body_too_large");
     // Chunked, no Content-Length: refused once the streamed bytes pass the limit.
     let chunks = futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'b'; 512])));
-    let response = client.post(s.gateway.url("/webhooks/small")).body(reqwest::Body::wrap_stream(chunks)).send().await;
+    let response = client
+        .post(s.gateway.url("/webhooks/small"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
     match response {
         Ok(response) => assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE),
         Err(error) => assert!(error.is_request() || error.is_body(), "{error}"),
     }
     // A fresh connection: the server closes one whose body it refused to read.
-    let exact = reqwest::Client::new().post(s.gateway.url("/webhooks/small")).body(vec![b'c'; 1024]).send().await.unwrap();
+    let exact = reqwest::Client::new()
+        .post(s.gateway.url("/webhooks/small"))
+        .body(vec![b'c'; 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(exact.status(), StatusCode::ACCEPTED);
 }
 
@@ -283,7 +442,12 @@ async fn quotas_answer_429_with_retry_after() {
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let response = client.post(s.gateway.url("/webhooks/limited")).body("{}").send().await.unwrap();
+        let response = client
+            .post(s.gateway.url("/webhooks/limited"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
             assert!(retry >= 1);
@@ -304,8 +468,22 @@ async fn per_client_ip_quota_applies_across_sources() {
                 [[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n";
     let s = setup(rest);
     let client = reqwest::Client::new();
-    assert_eq!(client.post(s.gateway.url("/webhooks/a")).body("{}").send().await.unwrap().status(), StatusCode::ACCEPTED);
-    let response = client.post(s.gateway.url("/webhooks/b")).body("{}").send().await.unwrap();
+    assert_eq!(
+        client
+            .post(s.gateway.url("/webhooks/a"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let response = client
+        .post(s.gateway.url("/webhooks/b"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "rate_limited_client");
@@ -318,12 +496,24 @@ async fn a_dead_broker_means_503_within_the_deadline_never_2xx() {
     let text = config(&bootstrap, "webhooks", rest).replace("[ingest]\n", "[ingest]\ndeadline = \"2s\"\n");
     let gateway = Gateway::start(&text, "ingest");
     let started = std::time::Instant::now();
-    let response = reqwest::Client::new().post(gateway.url("/webhooks/demo")).body("{}").send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(gateway.url("/webhooks/demo"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     let answer: serde_json::Value = response.json().await.unwrap();
-    assert!(["publish_timeout", "broker_error", "deadline_exceeded"].contains(&answer["error"]["code"].as_str().unwrap()), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(6), "answered after {:?}", started.elapsed());
+    assert!(
+        ["publish_timeout", "broker_error", "deadline_exceeded"].contains(&answer["error"]["code"].as_str().unwrap()),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "answered after {:?}",
+        started.elapsed()
+    );
     let ready = reqwest::get(gateway.metrics_url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -332,13 +522,29 @@ async fn a_dead_broker_means_503_within_the_deadline_never_2xx() {
 async fn an_in_flight_duplicate_gets_409_and_a_failed_publish_frees_the_key() {
     // Nothing listens on the broker port, so a publish stays pending until the deadline.
     let bootstrap = format!("127.0.0.1:{}", common::dead_port());
-    let text = config(&bootstrap, "webhooks", "[[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:x-id\"\n")
-        .replace("[ingest]\n", "[ingest]\ndeadline = \"3s\"\n");
+    let text = config(
+        &bootstrap,
+        "webhooks",
+        "[[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:x-id\"\n",
+    )
+    .replace("[ingest]\n", "[ingest]\ndeadline = \"3s\"\n");
     let gateway = Gateway::start(&text, "ingest");
     let client = reqwest::Client::new();
-    let first = tokio::spawn(client.post(gateway.url("/webhooks/demo")).header("x-id", "same").body("{}").send());
+    let first = tokio::spawn(
+        client
+            .post(gateway.url("/webhooks/demo"))
+            .header("x-id", "same")
+            .body("{}")
+            .send(),
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = client.post(gateway.url("/webhooks/demo")).header("x-id", "same").body("{}").send().await.unwrap();
+    let second = client
+        .post(gateway.url("/webhooks/demo"))
+        .header("x-id", "same")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.status(), StatusCode::CONFLICT);
     assert_eq!(second.headers()["retry-after"], "1");
     let answer: serde_json::Value = second.json().await.unwrap();
@@ -346,18 +552,39 @@ async fn an_in_flight_duplicate_gets_409_and_a_failed_publish_frees_the_key() {
     let first = first.await.unwrap().unwrap();
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
     // The failed publish released the key: the retry is tried again (and fails again: still no broker), not 409.
-    let retry = client.post(gateway.url("/webhooks/demo")).header("x-id", "same").body("{}").send().await.unwrap();
+    let retry = client
+        .post(gateway.url("/webhooks/demo"))
+        .header("x-id", "same")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(retry.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let metrics = reqwest::get(gateway.metrics_url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"hookgate_duplicates_total{source="demo",state="in_flight"} 1"#), "{metrics}");
+    let metrics = reqwest::get(gateway.metrics_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hookgate_duplicates_total{source="demo",state="in_flight"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[test]
 fn slow_headers_and_dripped_bodies_are_cut_off() {
     use std::io::{Read, Write};
     let broker = Broker::any();
-    let text = config(&broker.bootstrap(), "webhooks", "[[sources]]\nname = \"demo\"\nverify = \"none\"\n")
-        .replace("[ingest]\n", "[ingest]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\n");
+    let text = config(
+        &broker.bootstrap(),
+        "webhooks",
+        "[[sources]]\nname = \"demo\"\nverify = \"none\"\n",
+    )
+    .replace(
+        "[ingest]\n",
+        "[ingest]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\n",
+    );
     let gateway = Gateway::start(&text, "ingest");
     let addr = gateway.ingest.unwrap();
     // Headers never finished: the connection is closed.
@@ -371,7 +598,8 @@ fn slow_headers_and_dripped_bodies_are_cut_off() {
     // Body announced but dripped: 408.
     let mut drip = std::net::TcpStream::connect(addr).unwrap();
     drip.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    drip.write_all(b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":").unwrap();
+    drip.write_all(b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        .unwrap();
     let mut buffer = [0u8; 512];
     let read = drip.read(&mut buffer).unwrap();
     let answer = String::from_utf8_lossy(&buffer[..read]);
@@ -385,7 +613,9 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let mut gateway = s.gateway;
     let client = reqwest::Client::new();
     let url = gateway.url("/webhooks/demo");
-    let requests: Vec<_> = (0..20).map(|i| tokio::spawn(client.post(&url).body(format!("{{\"n\":{i}}}")).send())).collect();
+    let requests: Vec<_> = (0..20)
+        .map(|i| tokio::spawn(client.post(&url).body(format!("{{\"n\":{i}}}")).send()))
+        .collect();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let status = tokio::task::spawn_blocking(move || {
         let status = gateway.terminate(Duration::from_secs(30));
@@ -402,7 +632,11 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     assert!(status.success(), "{status}\n{logs}");
     assert!(logs.contains("producer flushed"), "{logs}");
     let records = consume_all(&s.broker.bootstrap(), &s.topic, accepted, Duration::from_secs(10));
-    assert!(records.len() >= accepted, "every 2xx is in the topic: {} < {accepted}", records.len());
+    assert!(
+        records.len() >= accepted,
+        "every 2xx is in the topic: {} < {accepted}",
+        records.len()
+    );
 }
 
 #[test]
@@ -412,20 +646,35 @@ fn secrets_never_reach_the_logs() {
     let mut gateway = Gateway::start_with_env(&text, "ingest", &[("HG_TEST_SECRET", "env-secret-value-456")]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let _ = reqwest::Client::new().post(gateway.url("/webhooks/gh")).header("x-hub-signature-256", "sha256=00").body("{}").send().await;
+        let _ = reqwest::Client::new()
+            .post(gateway.url("/webhooks/gh"))
+            .header("x-hub-signature-256", "sha256=00")
+            .body("{}")
+            .send()
+            .await;
     });
     gateway.terminate(Duration::from_secs(20));
     let logs = gateway.logs();
-    assert!(!logs.contains("env-secret-value-456") && !logs.contains("literal-secret-value-123"), "{logs}");
-    assert!(logs.contains("written literally"), "the literal secret draws a warning: {logs}");
+    assert!(
+        !logs.contains("env-secret-value-456") && !logs.contains("literal-secret-value-123"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("written literally"),
+        "the literal secret draws a warning: {logs}"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_topic_is_reported_at_start_and_answers_503() {
     let broker = Broker::any();
     let topic = unique("never-created");
-    let text = config(&broker.bootstrap(), &topic, "[[sources]]\nname = \"demo\"\nverify = \"none\"\n")
-        .replace("[ingest]\n", "[ingest]\ndeadline = \"2s\"\n");
+    let text = config(
+        &broker.bootstrap(),
+        &topic,
+        "[[sources]]\nname = \"demo\"\nverify = \"none\"\n",
+    )
+    .replace("[ingest]\n", "[ingest]\ndeadline = \"2s\"\n");
     let gateway = Gateway::start(&text, "ingest");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !gateway.logs().contains("topics missing") {
@@ -433,6 +682,11 @@ async fn a_missing_topic_is_reported_at_start_and_answers_503() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gateway.logs().contains(&topic));
-    let response = reqwest::Client::new().post(gateway.url("/webhooks/demo")).body("{}").send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(gateway.url("/webhooks/demo"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -39,7 +39,10 @@ async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
 /// A client that opened a request and stalls in the middle of its headers.
 async fn stalled_from(from: &str, to: SocketAddr) -> TcpStream {
     let mut stream = connect_from(from, to).await;
-    stream.write_all(b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"POST /webhooks/demo HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     stream
 }
 
@@ -51,17 +54,29 @@ async fn read_all(stream: &mut TcpStream, wait: Duration) -> String {
 }
 
 fn client_from(from: &str) -> reqwest::Client {
-    reqwest::Client::builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
+    reqwest::Client::builder()
+        .local_address(from.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
 }
 
 async fn metrics(gateway: &Gateway) -> String {
-    reqwest::get(gateway.metrics_url("/metrics")).await.unwrap().text().await.unwrap()
+    reqwest::get(gateway.metrics_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn one_client_address_cannot_hold_more_than_its_connections() {
     let broker = Broker::any();
-    let gateway = gateway(&broker.bootstrap(), "max_connections_per_ip = 3\nheader_timeout = \"2s\"", "");
+    let gateway = gateway(
+        &broker.bootstrap(),
+        "max_connections_per_ip = 3\nheader_timeout = \"2s\"",
+        "",
+    );
     let addr = gateway.ingest.unwrap();
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -72,18 +87,35 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
     let started = Instant::now();
     let mut fourth = connect_from("127.0.0.1", addr).await;
     let answer = read_all(&mut fourth, Duration::from_secs(3)).await;
-    assert!(answer.starts_with("HTTP/1.1 429") && answer.contains("too_many_connections"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 429") && answer.contains("too_many_connections"),
+        "{answer}"
+    );
     assert!(answer.contains("retry-after: 1"), "{answer}");
-    assert!(started.elapsed() < Duration::from_millis(500), "refused after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "refused after {:?}",
+        started.elapsed()
+    );
     // Another client is not affected.
-    let other = client_from("127.0.0.2").post(gateway.url("/webhooks/demo")).body("{}").send().await.unwrap();
+    let other = client_from("127.0.0.2")
+        .post(gateway.url("/webhooks/demo"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), StatusCode::ACCEPTED);
     assert!(metrics(&gateway).await.contains("hookgate_connections_refused_total 1"));
     // Once the stalled connections time out, the address is served again.
     for stream in &mut held {
         read_all(stream, Duration::from_secs(5)).await;
     }
-    let again = client_from("127.0.0.1").post(gateway.url("/webhooks/demo")).body("{}").send().await.unwrap();
+    let again = client_from("127.0.0.1")
+        .post(gateway.url("/webhooks/demo"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::ACCEPTED);
     assert!(gateway.panics().is_empty());
 }
@@ -91,7 +123,11 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
 #[tokio::test]
 async fn beyond_max_connections_new_connections_wait_for_a_free_slot() {
     let broker = Broker::any();
-    let gateway = gateway(&broker.bootstrap(), "max_connections = 4\nmax_connections_per_ip = 4\nheader_timeout = \"2s\"", "");
+    let gateway = gateway(
+        &broker.bootstrap(),
+        "max_connections = 4\nmax_connections_per_ip = 4\nheader_timeout = \"2s\"",
+        "",
+    );
     let addr = gateway.ingest.unwrap();
     let mut held = Vec::new();
     for _ in 0..4 {
@@ -100,10 +136,18 @@ async fn beyond_max_connections_new_connections_wait_for_a_free_slot() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The fifth waits in the kernel's backlog until the header timeout frees a slot; then it is served.
     let started = Instant::now();
-    let fifth = client_from("127.0.0.3").post(gateway.url("/webhooks/demo")).body("{}").send().await.unwrap();
+    let fifth = client_from("127.0.0.3")
+        .post(gateway.url("/webhooks/demo"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     let waited = started.elapsed();
     assert_eq!(fifth.status(), StatusCode::ACCEPTED);
-    assert!(waited > Duration::from_millis(1200) && waited < Duration::from_secs(5), "served after {waited:?}");
+    assert!(
+        waited > Duration::from_millis(1200) && waited < Duration::from_secs(5),
+        "served after {waited:?}"
+    );
     drop(held);
     assert!(gateway.panics().is_empty());
 }
@@ -115,17 +159,26 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
     let gateway = gateway(&bootstrap, "max_in_flight = 2\ndeadline = \"3s\"", "");
     let client = reqwest::Client::new();
     let url = gateway.url("/webhooks/demo");
-    let pending: Vec<_> = (0..2).map(|_| tokio::spawn(client.post(&url).body("{}").send())).collect();
+    let pending: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(client.post(&url).body("{}").send()))
+        .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     let third = client.post(&url).body("{}").send().await.unwrap();
     assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(started.elapsed() < Duration::from_millis(500), "answered after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "answered after {:?}",
+        started.elapsed()
+    );
     assert!(third.headers().contains_key("retry-after"));
     let answer: serde_json::Value = third.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "overloaded");
     for request in pending {
-        assert_eq!(request.await.unwrap().unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            request.await.unwrap().unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
     assert!(gateway.panics().is_empty());
 }
@@ -140,13 +193,24 @@ async fn the_dedup_store_forgets_its_oldest_keys_beyond_max_keys() {
     for n in 0..300 {
         assert_eq!(post(format!("key-{n}")).await.unwrap().status(), StatusCode::ACCEPTED);
     }
-    assert_eq!(post("key-299".into()).await.unwrap().status(), StatusCode::OK, "recent keys are remembered");
-    assert_eq!(post("key-0".into()).await.unwrap().status(), StatusCode::ACCEPTED, "the oldest are forgotten");
+    assert_eq!(
+        post("key-299".into()).await.unwrap().status(),
+        StatusCode::OK,
+        "recent keys are remembered"
+    );
+    assert_eq!(
+        post("key-0".into()).await.unwrap().status(),
+        StatusCode::ACCEPTED,
+        "the oldest are forgotten"
+    );
     // The periodic sweep reports the bound.
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         let text = metrics(&gateway).await;
-        let keys = text.lines().find_map(|l| l.strip_prefix("hookgate_dedup_keys ")).and_then(|v| v.parse::<f64>().ok());
+        let keys = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hookgate_dedup_keys "))
+            .and_then(|v| v.parse::<f64>().ok());
         if keys.is_some_and(|k| k > 0.0) {
             assert!(keys.unwrap() <= 100.0, "{text}");
             break;
@@ -166,7 +230,10 @@ async fn per_client_rate_limit_state_is_bounded_and_newcomers_wait() {
     let url = gateway.url("/webhooks/demo");
     let from = |ip: String| client.post(&url).header("x-forwarded-for", ip).body("{}").send();
     for n in 0..20 {
-        assert_eq!(from(format!("198.51.100.{n}")).await.unwrap().status(), StatusCode::ACCEPTED);
+        assert_eq!(
+            from(format!("198.51.100.{n}")).await.unwrap().status(),
+            StatusCode::ACCEPTED
+        );
     }
     // The table is full of active clients: a newcomer is told to come back, nobody is evicted.
     let newcomer = from("203.0.113.7".into()).await.unwrap();
@@ -174,6 +241,10 @@ async fn per_client_rate_limit_state_is_bounded_and_newcomers_wait() {
     assert!(newcomer.headers().contains_key("retry-after"));
     let answer: serde_json::Value = newcomer.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "rate_limited_client");
-    assert_eq!(from("198.51.100.0".into()).await.unwrap().status(), StatusCode::ACCEPTED, "known clients keep their quota");
+    assert_eq!(
+        from("198.51.100.0".into()).await.unwrap().status(),
+        StatusCode::ACCEPTED,
+        "known clients keep their quota"
+    );
     assert!(gateway.panics().is_empty());
 }

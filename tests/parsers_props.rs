@@ -14,7 +14,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use hookgate::config::{Config, HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, Secret, SignatureEncoding, SourceConfig};
+use hookgate::config::{
+    Config, HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, Secret, SignatureEncoding, SourceConfig,
+};
 use hookgate::envelope::WebhookEnvelope;
 use hookgate::ingest::{client_ip, extract, LazyJson};
 use hookgate::verify::{Verifier, VerifyError};
@@ -35,7 +37,12 @@ enum Stamped {
 }
 
 fn stamped() -> impl Strategy<Value = Stamped> {
-    prop_oneof![Just(Stamped::Stripe), Just(Stamped::Slack), Just(Stamped::Standard), Just(Stamped::Hmac)]
+    prop_oneof![
+        Just(Stamped::Stripe),
+        Just(Stamped::Slack),
+        Just(Stamped::Standard),
+        Just(Stamped::Hmac)
+    ]
 }
 
 fn stamped_verifier(kind: Stamped, tolerance: Duration) -> Verifier {
@@ -169,21 +176,35 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,300}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::btree_map(prop_oneof![Just("id".to_owned()), Just("type".to_owned()), "[a-z~/]{1,4}"], inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map(
+                prop_oneof![Just("id".to_owned()), Just("type".to_owned()), "[a-z~/]{1,4}"],
+                inner,
+                0..4
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 fn pointer() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![Just("id".to_owned()), Just("type".to_owned()), Just("0".to_owned()), "[a-z~01/]{0,4}"], 0..4)
-        .prop_map(|parts| parts.iter().map(|p| format!("/{p}")).collect())
+    proptest::collection::vec(
+        prop_oneof![
+            Just("id".to_owned()),
+            Just("type".to_owned()),
+            Just("0".to_owned()),
+            "[a-z~01/]{0,4}"
+        ],
+        0..4,
+    )
+    .prop_map(|parts| parts.iter().map(|p| format!("/{p}")).collect())
 }
 
 proptest! {
@@ -283,19 +304,24 @@ fn wild_value() -> BoxedStrategy<toml::Value> {
         ".{0,12}".prop_map(toml::Value::String),
         any::<i64>().prop_map(toml::Value::Integer),
         any::<bool>().prop_map(toml::Value::Boolean),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(toml::Value::Float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(toml::Value::Float),
     ];
     leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..3).prop_map(toml::Value::Array),
-            proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..3).prop_map(|m| toml::Value::Table(m.into_iter().collect())),
+            proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
+                .prop_map(|m| toml::Value::Table(m.into_iter().collect())),
         ]
     })
     .boxed()
 }
 
 fn text(choices: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
-    proptest::sample::select(choices).prop_map(|s| toml::Value::String(s.to_owned())).boxed()
+    proptest::sample::select(choices)
+        .prop_map(|s| toml::Value::String(s.to_owned()))
+        .boxed()
 }
 
 fn int(range: std::ops::Range<i64>) -> BoxedStrategy<toml::Value> {
@@ -303,8 +329,10 @@ fn int(range: std::ops::Range<i64>) -> BoxedStrategy<toml::Value> {
 }
 
 fn table(keys: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
-    let entries: Vec<_> =
-        keys.iter().map(|k| proptest::option::weighted(0.35, fitting(k)).prop_map(move |v| (k.to_string(), v))).collect();
+    let entries: Vec<_> = keys
+        .iter()
+        .map(|k| proptest::option::weighted(0.35, fitting(k)).prop_map(move |v| (k.to_string(), v)))
+        .collect();
     entries
         .prop_map(|entries| toml::Value::Table(entries.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()))
         .boxed()
@@ -312,21 +340,58 @@ fn table(keys: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
 
 /// Mostly a value of the right shape for `key` (valid or subtly not), sometimes anything.
 fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
-    const DURATIONS: &[&str] = &["5s", "8s", "0s", "72h", "30d", "1ms", "10s", "2m", "1h", "-1s", "5 parsecs"];
-    const ADDRS: &[&str] = &["127.0.0.1:0", "0.0.0.0:8081", "[::1]:0", "127.0.0.1:9464", "127.0.0.1:8080", "localhost:80"];
+    const DURATIONS: &[&str] = &[
+        "5s",
+        "8s",
+        "0s",
+        "72h",
+        "30d",
+        "1ms",
+        "10s",
+        "2m",
+        "1h",
+        "-1s",
+        "5 parsecs",
+    ];
+    const ADDRS: &[&str] = &[
+        "127.0.0.1:0",
+        "0.0.0.0:8081",
+        "[::1]:0",
+        "127.0.0.1:9464",
+        "127.0.0.1:8080",
+        "localhost:80",
+    ];
     let shaped = match key {
         "listen" => text(ADDRS),
         "deadline" | "header_timeout" | "body_timeout" | "window" | "retention" | "tolerance" => text(DURATIONS),
-        "max_body_bytes" | "max_connections" | "max_connections_per_ip" | "max_in_flight" | "max_keys" | "max_tracked_clients"
-        | "embedded_partitions" | "per_second" | "burst" => int(0..5),
-        "client_ip_header" | "header" | "timestamp_header" => text(&["x-forwarded-for", "x-ts", "bad header", "", "X-Sig"]),
-        "redact_headers" | "scopes" => proptest::collection::vec(text(&["authorization", "read", "replay", "write", ""]), 0..3)
-            .prop_map(toml::Value::Array)
-            .boxed(),
+        "max_body_bytes"
+        | "max_connections"
+        | "max_connections_per_ip"
+        | "max_in_flight"
+        | "max_keys"
+        | "max_tracked_clients"
+        | "embedded_partitions"
+        | "per_second"
+        | "burst" => int(0..5),
+        "client_ip_header" | "header" | "timestamp_header" => {
+            text(&["x-forwarded-for", "x-ts", "bad header", "", "X-Sig"])
+        }
+        "redact_headers" | "scopes" => {
+            proptest::collection::vec(text(&["authorization", "read", "replay", "write", ""]), 0..3)
+                .prop_map(toml::Value::Array)
+                .boxed()
+        }
         "brokers" => text(&["127.0.0.1:9092", " ", ""]),
         "topic" | "name" | "consumer_group" => text(&["webhooks", "a", "b", "", "a b", "../x"]),
         "options" => proptest::collection::btree_map(
-            proptest::sample::select(vec!["linger.ms", "acks", "retries", "enable.idempotence", "max.in.flight.requests.per.connection", "x"]),
+            proptest::sample::select(vec![
+                "linger.ms",
+                "acks",
+                "retries",
+                "enable.idempotence",
+                "max.in.flight.requests.per.connection",
+                "x",
+            ]),
             text(&["0", "1", "6", "all", "env:HOOKGATE_PROPS_UNSET", "-1"]),
             0..3,
         )
@@ -335,20 +400,58 @@ fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
         "redis" => text(&["redis://127.0.0.1:1", "http://x", ""]),
         "store" => text(&["sqlite://x.db", "postgres://u@h/db", "mysql://x", ""]),
         "per_client_ip" | "rate_limit" => table(&["per_second", "burst"]),
-        "tokens" => proptest::collection::vec(table(&["token", "scopes", "sources"]), 0..2).prop_map(toml::Value::Array).boxed(),
-        "token" => text(&["literal-token", "env:HOOKGATE_PROPS_UNSET", ""]),
-        "sources" => proptest::collection::vec(text(&["a", "b", "nope"]), 0..2).prop_map(toml::Value::Array).boxed(),
-        "verify" => text(&["github", "stripe", "shopify", "slack", "standard-webhooks", "hmac", "none", "gitlab"]),
-        "secrets" => proptest::collection::vec(text(&["s3cret", "whsec_c2VjcmV0", "whsec_!!!", "whpk_AAAA", "env:HOOKGATE_PROPS_UNSET", ""]), 0..3)
+        "tokens" => proptest::collection::vec(table(&["token", "scopes", "sources"]), 0..2)
             .prop_map(toml::Value::Array)
             .boxed(),
-        "hmac" => table(&["header", "algorithm", "encoding", "prefix", "signed", "timestamp_header"]),
+        "token" => text(&["literal-token", "env:HOOKGATE_PROPS_UNSET", ""]),
+        "sources" => proptest::collection::vec(text(&["a", "b", "nope"]), 0..2)
+            .prop_map(toml::Value::Array)
+            .boxed(),
+        "verify" => text(&[
+            "github",
+            "stripe",
+            "shopify",
+            "slack",
+            "standard-webhooks",
+            "hmac",
+            "none",
+            "gitlab",
+        ]),
+        "secrets" => proptest::collection::vec(
+            text(&[
+                "s3cret",
+                "whsec_c2VjcmV0",
+                "whsec_!!!",
+                "whpk_AAAA",
+                "env:HOOKGATE_PROPS_UNSET",
+                "",
+            ]),
+            0..3,
+        )
+        .prop_map(toml::Value::Array)
+        .boxed(),
+        "hmac" => table(&[
+            "header",
+            "algorithm",
+            "encoding",
+            "prefix",
+            "signed",
+            "timestamp_header",
+        ]),
         "algorithm" => text(&["sha1", "sha256", "sha512", "md5"]),
         "encoding" => text(&["hex", "base64", "base32"]),
         "prefix" => text(&["", "sha256=", "v0="]),
         "signed" => text(&["{body}", "{header:x-ts}.{body}", "{body", "{header:}", "{nope}", ""]),
         "key" => text(&["id", "dedup_key", "none", "random"]),
-        "dedup_key" | "event_type" => text(&["header:x-id", "json:/id", "json:id", "none", "body:/id", "header:bad name", ""]),
+        "dedup_key" | "event_type" => text(&[
+            "header:x-id",
+            "json:/id",
+            "json:id",
+            "none",
+            "body:/id",
+            "header:bad name",
+            "",
+        ]),
         _ => wild_value(),
     };
     prop_oneof![19 => shaped, 1 => wild_value()].boxed()
@@ -356,7 +459,10 @@ fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
 
 /// A section with some of its own keys, and now and then one it does not have.
 fn section(keys: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
-    (table(keys), proptest::option::weighted(0.05, ("[a-z_]{1,8}", wild_value())))
+    (
+        table(keys),
+        proptest::option::weighted(0.05, ("[a-z_]{1,8}", wild_value())),
+    )
         .prop_map(|(mut table, stray)| {
             if let (toml::Value::Table(t), Some((k, v))) = (&mut table, stray) {
                 t.insert(k, v);
@@ -369,8 +475,16 @@ fn section(keys: &'static [&'static str]) -> BoxedStrategy<toml::Value> {
 fn config_table() -> impl Strategy<Value = toml::Table> {
     let sections = (
         proptest::option::of(section(&[
-            "listen", "max_body_bytes", "deadline", "header_timeout", "body_timeout", "client_ip_header", "max_connections",
-            "max_connections_per_ip", "max_in_flight", "redact_headers",
+            "listen",
+            "max_body_bytes",
+            "deadline",
+            "header_timeout",
+            "body_timeout",
+            "client_ip_header",
+            "max_connections",
+            "max_connections_per_ip",
+            "max_in_flight",
+            "redact_headers",
         ])),
         proptest::option::of(section(&["brokers", "topic", "options", "embedded_partitions"])),
         proptest::option::of(section(&["window", "max_keys", "redis"])),
@@ -378,13 +492,32 @@ fn config_table() -> impl Strategy<Value = toml::Table> {
         proptest::option::of(section(&["listen", "store", "retention", "tokens", "consumer_group"])),
         proptest::option::of(section(&["listen"])),
         proptest::collection::vec(
-            section(&["name", "verify", "secrets", "hmac", "topic", "key", "rate_limit", "max_body_bytes", "dedup_key", "event_type", "tolerance"]),
+            section(&[
+                "name",
+                "verify",
+                "secrets",
+                "hmac",
+                "topic",
+                "key",
+                "rate_limit",
+                "max_body_bytes",
+                "dedup_key",
+                "event_type",
+                "tolerance",
+            ]),
             0..3,
         ),
     );
     sections.prop_map(|(ingest, kafka, dedup, rate_limit, query, metrics, sources)| {
         let mut table = toml::Table::new();
-        let named = [("ingest", ingest), ("kafka", kafka), ("dedup", dedup), ("rate_limit", rate_limit), ("query", query), ("metrics", metrics)];
+        let named = [
+            ("ingest", ingest),
+            ("kafka", kafka),
+            ("dedup", dedup),
+            ("rate_limit", rate_limit),
+            ("query", query),
+            ("metrics", metrics),
+        ];
         for (name, value) in named {
             if let Some(value) = value {
                 table.insert(name.to_owned(), value);
@@ -445,9 +578,17 @@ struct QueryApi {
 fn query_api() -> &'static QueryApi {
     static API: OnceLock<QueryApi> = OnceLock::new();
     API.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let base = runtime.block_on(serve_query_api());
-        QueryApi { runtime, base, http: reqwest::Client::new() }
+        QueryApi {
+            runtime,
+            base,
+            http: reqwest::Client::new(),
+        }
     })
 }
 
@@ -455,9 +596,15 @@ async fn serve_query_api() -> String {
     use hookgate::history::{router, ApiState, EventRecord, LiveFeed, Provenance, Store};
     use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
     let broker = Box::leak(Box::new(EmbeddedBroker::start(&["webhooks".into()], 1).unwrap()));
-    let endpoint = KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options: Default::default() };
+    let endpoint = KafkaEndpoint {
+        bootstrap: broker.bootstrap_servers().to_owned(),
+        options: Default::default(),
+    };
     let publisher = Publisher::new(endpoint, Duration::from_secs(1)).unwrap();
-    let config = Config::from_toml("[[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n").unwrap();
+    let config = Config::from_toml(
+        "[[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n",
+    )
+    .unwrap();
     let store = Store::open("sqlite::memory:").await.unwrap();
     let records: Vec<EventRecord> = (0..6u8)
         .map(|n| {
@@ -469,7 +616,11 @@ async fn serve_query_api() -> String {
                 dedup_key: format!("d{n}"),
                 ..Default::default()
             };
-            let provenance = Provenance { topic: "webhooks".into(), partition: 0, offset: i64::from(n) };
+            let provenance = Provenance {
+                topic: "webhooks".into(),
+                partition: 0,
+                offset: i64::from(n),
+            };
             EventRecord::from_envelope(&envelope, provenance, 1).unwrap()
         })
         .collect();
@@ -486,7 +637,12 @@ async fn serve_query_api() -> String {
 impl QueryApi {
     fn get(&self, path_and_query: &str) -> (u16, Value) {
         self.runtime.block_on(async {
-            let response = self.http.get(format!("{}{path_and_query}", self.base)).send().await.unwrap();
+            let response = self
+                .http
+                .get(format!("{}{path_and_query}", self.base))
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             (status, response.json().await.unwrap_or(Value::Null))
         })
@@ -496,19 +652,52 @@ impl QueryApi {
 /// Query strings built from the parameters' own names and plausible and implausible values, percent-escapes included.
 fn query_string() -> impl Strategy<Value = String> {
     let name = prop_oneof![
-        proptest::sample::select(vec!["source", "type", "since", "until", "dedup_key", "verified", "limit", "cursor"]).prop_map(str::to_owned),
+        proptest::sample::select(vec![
+            "source",
+            "type",
+            "since",
+            "until",
+            "dedup_key",
+            "verified",
+            "limit",
+            "cursor"
+        ])
+        .prop_map(str::to_owned),
         "[a-z_%0-9]{0,6}",
     ];
     let value = prop_oneof![
         proptest::sample::select(vec![
-            "a", "b", "push", "true", "false", "1", "1000", "1001", "0", "-1", "2024-05-01T14:00:00Z", "2023-11-14T22:13:20.000003Z",
-            "9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "%ZZ", "%00", "%F0%9F%92%A9", "AQAAAAAAAAAA", "",
+            "a",
+            "b",
+            "push",
+            "true",
+            "false",
+            "1",
+            "1000",
+            "1001",
+            "0",
+            "-1",
+            "2024-05-01T14:00:00Z",
+            "2023-11-14T22:13:20.000003Z",
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "%ZZ",
+            "%00",
+            "%F0%9F%92%A9",
+            "AQAAAAAAAAAA",
+            "",
         ])
         .prop_map(str::to_owned),
         "[ -~]{0,24}".prop_map(|v| v.replace(['&', '#', ' '], "")),
         "[A-Za-z0-9_-]{0,80}",
     ];
-    proptest::collection::vec((name, value), 0..5).prop_map(|pairs| pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&"))
+    proptest::collection::vec((name, value), 0..5).prop_map(|pairs| {
+        pairs
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    })
 }
 
 proptest! {

@@ -15,14 +15,21 @@ fn publisher(broker: &EmbeddedBroker, options: &[(&str, &str)]) -> Publisher {
 }
 
 fn envelope() -> WebhookEnvelope {
-    WebhookEnvelope { id: hookgate::envelope::new_event_id().to_string(), source: "s".into(), ..Default::default() }
+    WebhookEnvelope {
+        id: hookgate::envelope::new_event_id().to_string(),
+        source: "s".into(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn an_acked_publish_reports_where_the_record_went() {
     let broker = EmbeddedBroker::start(&["t".into()], 2).unwrap();
     let publisher = publisher(&broker, &[]);
-    let ack = publisher.publish_envelope(&envelope(), "t", Some(b"k"), Duration::from_secs(5)).await.unwrap();
+    let ack = publisher
+        .publish_envelope(&envelope(), "t", Some(b"k"), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(ack.topic, "t");
     assert!(ack.partition == 0 || ack.partition == 1);
     assert!(ack.offset >= 0);
@@ -36,11 +43,17 @@ async fn a_full_queue_fails_fast_instead_of_waiting() {
     let publisher = publisher(&broker, &[("queue.buffering.max.messages", "1"), ("linger.ms", "2000")]);
     let first = tokio::spawn({
         let publisher = publisher.clone();
-        async move { publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await }
+        async move {
+            publisher
+                .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
+                .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    let second = publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await;
+    let second = publisher
+        .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
+        .await;
     assert_eq!(second.unwrap_err(), PublishError::QueueFull);
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(first.await.unwrap().is_ok());
@@ -50,16 +63,24 @@ async fn a_full_queue_fails_fast_instead_of_waiting() {
 async fn a_fatal_error_marks_the_producer_unhealthy_until_it_is_rebuilt() {
     let broker = EmbeddedBroker::start(&["t".into()], 1).unwrap();
     let publisher = publisher(&broker, &[]);
-    publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await.unwrap();
+    publisher
+        .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
+        .await
+        .unwrap();
     publisher.inject_fatal_error();
     let deadline = Instant::now() + Duration::from_secs(5);
     while publisher.producer_healthy() {
         assert!(Instant::now() < deadline, "fatal error never noticed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let failed = publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await;
+    let failed = publisher
+        .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
+        .await;
     assert_eq!(failed.unwrap_err(), PublishError::Fatal);
     publisher.rebuild().await;
     assert!(publisher.producer_healthy());
-    publisher.publish_envelope(&envelope(), "t", None, Duration::from_secs(5)).await.unwrap();
+    publisher
+        .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
+        .await
+        .unwrap();
 }

@@ -70,7 +70,10 @@ fn http() -> reqwest::Client {
 
 async fn serve(store: Store, live: LiveFeed, heartbeat: Duration) -> Api {
     let broker = EmbeddedBroker::start(&topics(), 1).unwrap();
-    let endpoint = KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options: Default::default() };
+    let endpoint = KafkaEndpoint {
+        bootstrap: broker.bootstrap_servers().to_owned(),
+        options: Default::default(),
+    };
     let publisher = Publisher::new(endpoint, Duration::from_secs(1)).unwrap();
     let config = Arc::new(Config::from_toml(CONFIG).unwrap());
     let (stop, shutdown) = watch::channel(false);
@@ -81,9 +84,19 @@ async fn serve(store: Store, live: LiveFeed, heartbeat: Duration) -> Api {
     let mut until = shutdown;
     tokio::spawn(async move {
         let stopped = async move { drop(until.wait_for(|s| *s).await) };
-        axum::serve(listener, router(state)).with_graceful_shutdown(stopped).await.unwrap();
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(stopped)
+            .await
+            .unwrap();
     });
-    Api { base, http: http(), store, live, broker: Some(broker), stop }
+    Api {
+        base,
+        http: http(),
+        store,
+        live,
+        broker: Some(broker),
+        stop,
+    }
 }
 
 impl Api {
@@ -106,7 +119,12 @@ impl Api {
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn code(body: &Value) -> &str {
@@ -131,21 +149,40 @@ async fn events_are_listed_fetched_and_served_raw() {
 
     let (status, detail) = api.get(&format!("/v1/events/{}", text.summary.id), Some("admin")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((detail["body_encoding"].as_str(), detail["body"].as_str()), (Some("utf8"), Some("{\"n\":2}")));
-    assert_eq!(detail["headers"][1], serde_json::json!({ "name": "X-Binary", "value_base64": "//4=" }));
+    assert_eq!(
+        (detail["body_encoding"].as_str(), detail["body"].as_str()),
+        (Some("utf8"), Some("{\"n\":2}"))
+    );
+    assert_eq!(
+        detail["headers"][1],
+        serde_json::json!({ "name": "X-Binary", "value_base64": "//4=" })
+    );
     assert_eq!(detail["verification"]["verified"], true);
-    let (_, detail) = api.get(&format!("/v1/events/{}", binary.summary.id), Some("admin")).await;
-    assert_eq!((detail["body_encoding"].as_str(), detail["body"].as_str()), (Some("base64"), Some("/wAB")));
+    let (_, detail) = api
+        .get(&format!("/v1/events/{}", binary.summary.id), Some("admin"))
+        .await;
+    assert_eq!(
+        (detail["body_encoding"].as_str(), detail["body"].as_str()),
+        (Some("base64"), Some("/wAB"))
+    );
 
     let raw = api
-        .request(reqwest::Method::GET, &format!("/v1/events/{}/body", binary.summary.id), Some("admin"))
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/events/{}/body", binary.summary.id),
+            Some("admin"),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(raw.headers()["content-type"], "application/octet-stream");
     assert_eq!(raw.bytes().await.unwrap().as_ref(), &[0xff, 0x00, 0x01]);
     let raw = api
-        .request(reqwest::Method::GET, &format!("/v1/events/{}/body", text.summary.id), Some("admin"))
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/events/{}/body", text.summary.id),
+            Some("admin"),
+        )
         .send()
         .await
         .unwrap();
@@ -159,7 +196,9 @@ async fn walk_while_events_arrive(kind: &str) {
     let test_store = TestStore::open(kind).await;
     let store = test_store.store();
     let base = now_micros() - 3_600_000_000;
-    let events: Vec<EventRecord> = (0..3000).map(|n| record("github", "push", base + (n / 3) as i64, n)).collect();
+    let events: Vec<EventRecord> = (0..3000)
+        .map(|n| record("github", "push", base + (n / 3) as i64, n))
+        .collect();
     for chunk in events.chunks(500) {
         store.insert_batch(chunk).await.unwrap();
     }
@@ -168,7 +207,10 @@ async fn walk_while_events_arrive(kind: &str) {
     let writer = tokio::spawn(async move {
         let mut n = 10_000;
         while !*writer_stopped.borrow_and_update() {
-            store.insert_batch(&[record("github", "push", now_micros(), n)]).await.unwrap();
+            store
+                .insert_batch(&[record("github", "push", now_micros(), n)])
+                .await
+                .unwrap();
             n += 1;
             let _ = tokio::time::timeout(Duration::from_millis(2), writer_stopped.changed()).await;
         }
@@ -187,7 +229,10 @@ async fn walk_while_events_arrive(kind: &str) {
     }
     writer_stop.send(true).unwrap();
     assert!(writer.await.unwrap() > 0, "events arrived during the walk");
-    let first = seen.iter().position(|id| *id == events[2999].summary.id).expect("the newest seeded event");
+    let first = seen
+        .iter()
+        .position(|id| *id == events[2999].summary.id)
+        .expect("the newest seeded event");
     let walked = &seen[first..];
     let unique: HashSet<&String> = walked.iter().collect();
     assert_eq!(unique.len(), walked.len(), "no repeats");
@@ -248,23 +293,38 @@ async fn tokens_scopes_and_sources_decide_401_and_403() {
     let stripe = record("stripe", "charge", 2_000, 2);
     api.store.insert_batch(&[github.clone(), stripe.clone()]).await.unwrap();
     for token in [None, Some("wrong")] {
-        let response = api.request(reqwest::Method::GET, "/v1/events", token).send().await.unwrap();
+        let response = api
+            .request(reqwest::Method::GET, "/v1/events", token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        assert!(response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
         assert_eq!(code(&response.json().await.unwrap()), "unauthorized");
     }
-    let replay = api.post(&format!("/v1/events/{}/replay", github.summary.id), Some("read-all")).await;
+    let replay = api
+        .post(&format!("/v1/events/{}/replay", github.summary.id), Some("read-all"))
+        .await;
     assert_eq!(replay.status(), StatusCode::FORBIDDEN);
     // A source-restricted token sees its sources only.
     let (_, page) = api.get("/v1/events", Some("github-team")).await;
     assert_eq!(ids(&page), vec![github.summary.id.clone()]);
     let (status, body) = api.get("/v1/events?source=stripe", Some("github-team")).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
-    let (status, _) = api.get(&format!("/v1/events/{}", stripe.summary.id), Some("github-team")).await;
+    let (status, _) = api
+        .get(&format!("/v1/events/{}", stripe.summary.id), Some("github-team"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = api.get(&format!("/v1/events/{}/body", stripe.summary.id), Some("github-team")).await;
+    let (status, _) = api
+        .get(&format!("/v1/events/{}/body", stripe.summary.id), Some("github-team"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let replay = api.post(&format!("/v1/events/{}/replay", stripe.summary.id), Some("github-team")).await;
+    let replay = api
+        .post(&format!("/v1/events/{}/replay", stripe.summary.id), Some("github-team"))
+        .await;
     assert_eq!(replay.status(), StatusCode::FORBIDDEN);
     let (status, page) = api.get("/v1/events", Some("read-all")).await;
     assert_eq!((status, ids(&page).len()), (StatusCode::OK, 2));
@@ -282,19 +342,54 @@ async fn bad_requests_get_stable_codes() {
     let (_, page) = api.get("/v1/events?limit=1", Some("admin")).await;
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
     let cases = [
-        ("/v1/events?limit=0".to_owned(), StatusCode::BAD_REQUEST, "invalid_filter", "`limit`"),
-        ("/v1/events?since=yesterday".to_owned(), StatusCode::BAD_REQUEST, "invalid_filter", "`since`"),
-        ("/v1/events?verified=maybe".to_owned(), StatusCode::BAD_REQUEST, "invalid_filter", "`verified`"),
-        ("/v1/events?colour=red".to_owned(), StatusCode::BAD_REQUEST, "unknown_parameter", "`colour`"),
-        ("/v1/events?cursor=bm9wZQ".to_owned(), StatusCode::BAD_REQUEST, "invalid_cursor", "cursor"),
-        (format!("/v1/events?limit=1&cursor={cursor}x"), StatusCode::BAD_REQUEST, "invalid_cursor", "cursor"),
+        (
+            "/v1/events?limit=0".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            "`limit`",
+        ),
+        (
+            "/v1/events?since=yesterday".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            "`since`",
+        ),
+        (
+            "/v1/events?verified=maybe".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            "`verified`",
+        ),
+        (
+            "/v1/events?colour=red".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "unknown_parameter",
+            "`colour`",
+        ),
+        (
+            "/v1/events?cursor=bm9wZQ".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            "cursor",
+        ),
+        (
+            format!("/v1/events?limit=1&cursor={cursor}x"),
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            "cursor",
+        ),
         (
             format!("/v1/events?type=push&cursor={cursor}"),
             StatusCode::BAD_REQUEST,
             "invalid_cursor",
             "different filters",
         ),
-        ("/v1/events/stream?limit=3".to_owned(), StatusCode::BAD_REQUEST, "unknown_parameter", "`limit`"),
+        (
+            "/v1/events/stream?limit=3".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "unknown_parameter",
+            "`limit`",
+        ),
         (
             "/v1/events/0190b6d2-0000-7000-8000-00000000ffff".to_owned(),
             StatusCode::NOT_FOUND,
@@ -306,14 +401,28 @@ async fn bad_requests_get_stable_codes() {
     for (path, status, expected_code, message) in cases {
         let (got, body) = api.get(&path, Some("admin")).await;
         assert_eq!((got, code(&body)), (status, expected_code), "{path}: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains(message), "{path}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(message),
+            "{path}: {body}"
+        );
     }
-    let (status, page) = api.get(&format!("/v1/events?limit=1&cursor={cursor}"), Some("admin")).await;
-    assert_eq!((status, ids(&page)), (StatusCode::OK, vec![events[1].summary.id.clone()]));
-    let response = api.request(reqwest::Method::DELETE, "/v1/events", Some("admin")).send().await.unwrap();
+    let (status, page) = api
+        .get(&format!("/v1/events?limit=1&cursor={cursor}"), Some("admin"))
+        .await;
+    assert_eq!(
+        (status, ids(&page)),
+        (StatusCode::OK, vec![events[1].summary.id.clone()])
+    );
+    let response = api
+        .request(reqwest::Method::DELETE, "/v1/events", Some("admin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(code(&response.json().await.unwrap()), "method_not_allowed");
-    let replay = api.post("/v1/events/0190b6d2-0000-7000-8000-00000000ffff/replay", Some("admin")).await;
+    let replay = api
+        .post("/v1/events/0190b6d2-0000-7000-8000-00000000ffff/replay", Some("admin"))
+        .await;
     assert_eq!(replay.status(), StatusCode::NOT_FOUND);
 }
 
@@ -325,10 +434,18 @@ struct SseReader {
 
 impl SseReader {
     async fn open(api_base: &str, path: &str, token: &str) -> SseReader {
-        let response = http().get(format!("{api_base}{path}")).bearer_auth(token).send().await.unwrap();
+        let response = http()
+            .get(format!("{api_base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        let mut reader = SseReader { response, buffer: String::new() };
+        let mut reader = SseReader {
+            response,
+            buffer: String::new(),
+        };
         assert!(reader.next().await.contains("connected"));
         reader
     }
@@ -341,7 +458,9 @@ impl SseReader {
                 self.buffer.drain(..end + 2);
                 return block;
             }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk()).await.expect("an SSE block in time");
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("an SSE block in time");
             let chunk = chunk.unwrap().expect("the stream stays open");
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
@@ -406,28 +525,47 @@ async fn a_slow_reader_is_told_how_many_events_it_missed() {
 
 /// The record at `offset` of `topic` partition 0.
 async fn read_record(bootstrap: &str, topic: &str, offset: i64) -> (WebhookEnvelope, Vec<(String, String)>) {
-    let consumer: StreamConsumer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "replay-check").create().unwrap();
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "replay-check")
+        .create()
+        .unwrap();
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Offset(offset)).unwrap();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Offset(offset))
+        .unwrap();
     consumer.assign(&assignment).unwrap();
     let message = tokio::time::timeout(WAIT, consumer.recv()).await.unwrap().unwrap();
     let headers = message.headers().unwrap();
     let headers = headers
         .iter()
-        .map(|h| (h.key.to_owned(), String::from_utf8(h.value.unwrap_or_default().to_vec()).unwrap()))
+        .map(|h| {
+            (
+                h.key.to_owned(),
+                String::from_utf8(h.value.unwrap_or_default().to_vec()).unwrap(),
+            )
+        })
         .collect();
-    (WebhookEnvelope::from_bytes(message.payload().unwrap()).unwrap(), headers)
+    (
+        WebhookEnvelope::from_bytes(message.payload().unwrap()).unwrap(),
+        headers,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_publishes_the_original_envelope_marked_as_a_replay() {
     let mut api = serve(sqlite_memory().await, LiveFeed::default(), Duration::from_secs(15)).await;
     let original = envelope("stripe", "charge.succeeded", now_micros(), 4);
-    let provenance = Provenance { topic: "webhooks.stripe".into(), partition: 0, offset: 0 };
+    let provenance = Provenance {
+        topic: "webhooks.stripe".into(),
+        partition: 0,
+        offset: 0,
+    };
     let stored = EventRecord::from_envelope(&original, provenance, now_micros()).unwrap();
     api.store.insert_batch(&[stored]).await.unwrap();
-    let response = api.post(&format!("/v1/events/{}/replay", original.id), Some("admin")).await;
+    let response = api
+        .post(&format!("/v1/events/{}/replay", original.id), Some("admin"))
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let ack: Value = response.json().await.unwrap();
     assert_eq!(
@@ -436,17 +574,28 @@ async fn replay_publishes_the_original_envelope_marked_as_a_replay() {
     );
     let bootstrap = api.broker.as_ref().unwrap().bootstrap_servers().to_owned();
     let (replayed, headers) = read_record(&bootstrap, "webhooks.stripe", ack["offset"].as_i64().unwrap()).await;
-    assert_eq!(replayed, WebhookEnvelope { replay: true, ..original.clone() });
+    assert_eq!(
+        replayed,
+        WebhookEnvelope {
+            replay: true,
+            ..original.clone()
+        }
+    );
     assert!(headers.contains(&(HEADER_REPLAY.to_owned(), "true".to_owned())));
     assert!(headers.contains(&(HEADER_ID.to_owned(), original.id.clone())));
 
     // With the broker gone, the replay is not acknowledged: 503, never 2xx.
     drop(api.broker.take());
-    let response = api.post(&format!("/v1/events/{}/replay", original.id), Some("admin")).await;
+    let response = api
+        .post(&format!("/v1/events/{}/replay", original.id), Some("admin"))
+        .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().await.unwrap();
-    assert!(["publish_timeout", "broker_error", "queue_full", "producer_fatal"].contains(&code(&body)), "{body}");
+    assert!(
+        ["publish_timeout", "broker_error", "queue_full", "producer_fatal"].contains(&code(&body)),
+        "{body}"
+    );
     api.stop.send(true).unwrap();
 }
 
@@ -458,15 +607,30 @@ async fn the_openapi_document_lists_every_route_and_method() {
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     let paths = document["paths"].as_object().unwrap();
     let routes = hookgate::history::api::route_paths();
-    assert_eq!(paths.len(), routes.len(), "the document describes no route the router lacks");
+    assert_eq!(
+        paths.len(),
+        routes.len(),
+        "the document describes no route the router lacks"
+    );
     for route in routes {
-        let described = paths.get(route).unwrap_or_else(|| panic!("{route} is not in the OpenAPI document"));
+        let described = paths
+            .get(route)
+            .unwrap_or_else(|| panic!("{route} is not in the OpenAPI document"));
         let url = route.replace("{id}", "0190b6d2-0000-7000-8000-00000000ffff");
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let status = api.request(method.clone(), &url, Some("admin")).send().await.unwrap().status();
+            let status = api
+                .request(method.clone(), &url, Some("admin"))
+                .send()
+                .await
+                .unwrap()
+                .status();
             let documented = described.get(method.as_str().to_lowercase()).is_some();
-            assert_eq!(status != StatusCode::METHOD_NOT_ALLOWED, documented, "{method} {route}: {status}");
+            assert_eq!(
+                status != StatusCode::METHOD_NOT_ALLOWED,
+                documented,
+                "{method} {route}: {status}"
+            );
         }
     }
 }
@@ -477,40 +641,75 @@ async fn the_query_role_indexes_streams_replays_and_shuts_down() {
     let mut config = Config::from_toml(CONFIG).unwrap();
     config.query.store = format!("sqlite://{}", dir.path().join("history.db").display());
     let broker = EmbeddedBroker::start(&topics(), 1).unwrap();
-    let endpoint = KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options: Default::default() };
+    let endpoint = KafkaEndpoint {
+        bootstrap: broker.bootstrap_servers().to_owned(),
+        options: Default::default(),
+    };
     let publisher = Publisher::new(endpoint.clone(), Duration::from_secs(5)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, shutdown) = watch::channel(false);
-    let service = QueryService::start(Arc::new(config), endpoint, publisher.clone(), listener, shutdown).await.unwrap();
+    let service = QueryService::start(Arc::new(config), endpoint, publisher.clone(), listener, shutdown)
+        .await
+        .unwrap();
     assert!(service.store_ready().await);
     let base = format!("http://{}", service.local_addr());
     let mut tail = SseReader::open(&base, "/v1/events/stream", "admin").await;
 
     let original = envelope("github", "push", now_micros(), 1);
-    publisher.publish_envelope(&original, "webhooks", Some(original.id.as_bytes()), WAIT).await.unwrap();
+    publisher
+        .publish_envelope(&original, "webhooks", Some(original.id.as_bytes()), WAIT)
+        .await
+        .unwrap();
     let block = tail.next_event().await;
-    assert!(block.contains(&original.id), "the stream delivers an event published after it opened: {block}");
-    let body =
-        http().get(format!("{base}/v1/events/{}/body", original.id)).bearer_auth("read-all").send().await.unwrap();
+    assert!(
+        block.contains(&original.id),
+        "the stream delivers an event published after it opened: {block}"
+    );
+    let body = http()
+        .get(format!("{base}/v1/events/{}/body", original.id))
+        .bearer_auth("read-all")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(body.bytes().await.unwrap(), original.body);
 
-    let replay =
-        http().post(format!("{base}/v1/events/{}/replay", original.id)).bearer_auth("admin").send().await.unwrap();
+    let replay = http()
+        .post(format!("{base}/v1/events/{}/replay", original.id))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), StatusCode::ACCEPTED);
     // One partition: once a later event is indexed, so is the replayed record.
     let sentinel = envelope("github", "push", now_micros(), 2);
-    publisher.publish_envelope(&sentinel, "webhooks", None, WAIT).await.unwrap();
+    publisher
+        .publish_envelope(&sentinel, "webhooks", None, WAIT)
+        .await
+        .unwrap();
     let client = http();
     wait_until(WAIT, "the sentinel", || async {
         let url = format!("{base}/v1/events/{}", sentinel.id);
         client.get(url).bearer_auth("admin").send().await.unwrap().status() == StatusCode::OK
     })
     .await;
-    let page: Value =
-        client.get(format!("{base}/v1/events")).bearer_auth("admin").send().await.unwrap().json().await.unwrap();
-    assert_eq!(ids(&page), vec![sentinel.id.clone(), original.id.clone()], "the replay added no row");
+    let page: Value = client
+        .get(format!("{base}/v1/events"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&page),
+        vec![sentinel.id.clone(), original.id.clone()],
+        "the replay added no row"
+    );
 
     stop.send(true).unwrap();
-    tokio::time::timeout(WAIT, service.join()).await.expect("shutdown completes with a stream open");
+    tokio::time::timeout(WAIT, service.join())
+        .await
+        .expect("shutdown completes with a stream open");
     drop(tail);
 }

@@ -51,10 +51,20 @@ fn spec(flavor: Flavor) -> Option<HmacSpec> {
     let (algorithm, encoding, prefix, signed, timestamp_header) = match flavor {
         Flavor::Preset(_) => return None,
         Flavor::HmacSha1HexPrefixed => (HmacAlgorithm::Sha1, SignatureEncoding::Hex, "sha1=", "{body}", None),
-        Flavor::HmacSha256Base64 => (HmacAlgorithm::Sha256, SignatureEncoding::Base64, "", "{header:x-id}:{body}", None),
-        Flavor::HmacSha512Timestamped => {
-            (HmacAlgorithm::Sha512, SignatureEncoding::Hex, "", "{header:x-ts}.{body}", Some("x-ts".to_owned()))
-        }
+        Flavor::HmacSha256Base64 => (
+            HmacAlgorithm::Sha256,
+            SignatureEncoding::Base64,
+            "",
+            "{header:x-id}:{body}",
+            None,
+        ),
+        Flavor::HmacSha512Timestamped => (
+            HmacAlgorithm::Sha512,
+            SignatureEncoding::Hex,
+            "",
+            "{header:x-ts}.{body}",
+            Some("x-ts".to_owned()),
+        ),
     };
     Some(HmacSpec {
         header: "x-signature".into(),
@@ -73,9 +83,10 @@ fn source(flavor: Flavor, secrets: &[Vec<u8>]) -> SourceConfig {
         _ => Preset::Hmac,
     };
     let secret = |raw: &Vec<u8>| match verify {
-        Preset::StandardWebhooks => {
-            Secret::from_bytes(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw)))
-        }
+        Preset::StandardWebhooks => Secret::from_bytes(format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )),
         _ => Secret::from_bytes(raw.clone()),
     };
     SourceConfig {
@@ -98,7 +109,11 @@ fn verifier(flavor: Flavor, secrets: &[Vec<u8>]) -> Verifier {
 }
 
 fn signed(verifier: &Verifier, body: &[u8], now: SystemTime) -> HeaderMap {
-    verifier.sign(body, "evt_prop", now).expect("signs").into_iter().collect()
+    verifier
+        .sign(body, "evt_prop", now)
+        .expect("signs")
+        .into_iter()
+        .collect()
 }
 
 /// The header carrying the signature itself, per flavor.

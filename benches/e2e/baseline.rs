@@ -46,29 +46,44 @@ async fn serve(producer: FutureProducer, topic: &'static str) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     println!("listening addr={}", listener.local_addr().expect("local addr"));
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let producer = producer.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| forward(producer.clone(), topic, request));
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
 
-async fn forward(producer: FutureProducer, topic: &str, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn forward(
+    producer: FutureProducer,
+    topic: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
     let Ok(body) = body.collect().await.map(|collected| collected.to_bytes()) else {
         return Ok(answer(StatusCode::BAD_REQUEST, Bytes::new()));
     };
-    let key = parts.headers.get("x-github-delivery").map(|value| value.as_bytes()).unwrap_or_default();
+    let key = parts
+        .headers
+        .get("x-github-delivery")
+        .map(|value| value.as_bytes())
+        .unwrap_or_default();
     let mut record = FutureRecord::to(topic).payload(&body[..]).key(key);
     if with_headers() {
         record = record.headers(routing_headers(key));
     }
     Ok(match producer.send(record, Duration::from_secs(8)).await {
         Ok(delivery) => {
-            let text = format!("{{\"partition\":{},\"offset\":{}}}", delivery.partition, delivery.offset);
+            let text = format!(
+                "{{\"partition\":{},\"offset\":{}}}",
+                delivery.partition, delivery.offset
+            );
             answer(StatusCode::ACCEPTED, Bytes::from(text))
         }
         Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, Bytes::new()),
@@ -86,10 +101,22 @@ fn with_headers() -> bool {
 fn routing_headers(key: &[u8]) -> OwnedHeaders {
     let id = std::str::from_utf8(key).unwrap_or_default();
     OwnedHeaders::new_with_capacity(4)
-        .insert(Header { key: "hookgate-id", value: Some("0190c1c2-7b3e-7c4d-8e5f-0a1b2c3d4e5f") })
-        .insert(Header { key: "hookgate-source", value: Some("github") })
-        .insert(Header { key: "hookgate-schema", value: Some("hookgate.v1.WebhookEnvelope") })
-        .insert(Header { key: "hookgate-event-type", value: Some(id) })
+        .insert(Header {
+            key: "hookgate-id",
+            value: Some("0190c1c2-7b3e-7c4d-8e5f-0a1b2c3d4e5f"),
+        })
+        .insert(Header {
+            key: "hookgate-source",
+            value: Some("github"),
+        })
+        .insert(Header {
+            key: "hookgate-schema",
+            value: Some("hookgate.v1.WebhookEnvelope"),
+        })
+        .insert(Header {
+            key: "hookgate-event-type",
+            value: Some(id),
+        })
 }
 
 fn answer(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {

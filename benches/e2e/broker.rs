@@ -17,7 +17,11 @@ pub(crate) enum Broker {
     /// The in-process mock cluster.
     Mock(EmbeddedBroker),
     /// A Tansu process and its storage directory.
-    Tansu { child: Child, port: u16, _dir: tempfile::TempDir },
+    Tansu {
+        child: Child,
+        port: u16,
+        _dir: tempfile::TempDir,
+    },
 }
 
 impl Broker {
@@ -31,11 +35,22 @@ impl Broker {
     pub(crate) fn tansu(topics: &[&str]) -> Option<Broker> {
         let binary = tansu_binary()?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("tansu.log")).expect("tansu log");
         let child = Command::new(&binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -50,7 +65,15 @@ impl Broker {
         }
         for topic in topics {
             let status = Command::new(&binary)
-                .args(["topic", "create", topic, "--partitions", &PARTITIONS.to_string(), "--broker", &url])
+                .args([
+                    "topic",
+                    "create",
+                    topic,
+                    "--partitions",
+                    &PARTITIONS.to_string(),
+                    "--broker",
+                    &url,
+                ])
                 .stdout(Stdio::null())
                 .status()
                 .expect("tansu topic create");
@@ -110,6 +133,10 @@ fn tansu_binary() -> Option<PathBuf> {
     if candidate.is_file() {
         return Some(candidate);
     }
-    let found = Command::new("tansu").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let found = Command::new("tansu")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     found.is_ok_and(|s| s.success()).then(|| PathBuf::from("tansu"))
 }

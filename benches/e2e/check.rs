@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -52,7 +52,11 @@ pub(crate) fn watermarks(bootstrap: &str, topic: &str) -> Result<Marks, KafkaErr
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
     let span = partitions.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
-    let mut marks = Marks { partitions, low: vec![0; span], high: vec![0; span] };
+    let mut marks = Marks {
+        partitions,
+        low: vec![0; span],
+        high: vec![0; span],
+    };
     for &p in &marks.partitions {
         let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(30))?;
         (marks.low[p as usize], marks.high[p as usize]) = (low, high);
@@ -89,13 +93,17 @@ pub(crate) fn readback(
             eprintln!("e2e: {topic}: {} records read back so far", result.records);
             progress = Instant::now();
         }
-        let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         result.records += 1;
         let p = message.partition() as usize;
         next[p] = next[p].max(message.offset() + 1);
         let payload = message.payload().unwrap_or_default();
         let delivery = if enveloped {
-            WebhookEnvelope::from_bytes(payload).ok().and_then(|e| crate::load::delivery_in_body(&e.body))
+            WebhookEnvelope::from_bytes(payload)
+                .ok()
+                .and_then(|e| crate::load::delivery_in_body(&e.body))
         } else {
             crate::load::delivery_in_body(payload)
         };
@@ -106,7 +114,11 @@ pub(crate) fn readback(
     result.complete = partitions.iter().all(|&p| next[p as usize] >= high[p as usize]);
     result.bad_offsets = bad_offsets(accepted, high);
     for acked in accepted {
-        let floor = usize::try_from(acked.partition).ok().and_then(|p| low.get(p)).copied().unwrap_or(0);
+        let floor = usize::try_from(acked.partition)
+            .ok()
+            .and_then(|p| low.get(p))
+            .copied()
+            .unwrap_or(0);
         if seen[acked.delivery as usize] {
             result.found += 1;
         } else if floor > 0 && acked.offset < floor {
@@ -125,7 +137,11 @@ fn bad_offsets(accepted: &[Acked], high: &[i64]) -> u64 {
     let mut seen = std::collections::HashSet::with_capacity(accepted.len());
     let mut bad = 0;
     for acked in accepted.iter().filter(|a| a.offset >= 0) {
-        let end = usize::try_from(acked.partition).ok().and_then(|p| high.get(p)).copied().unwrap_or(0);
+        let end = usize::try_from(acked.partition)
+            .ok()
+            .and_then(|p| high.get(p))
+            .copied()
+            .unwrap_or(0);
         if acked.offset >= end || !seen.insert((acked.partition, acked.offset)) {
             bad += 1;
         }

@@ -39,7 +39,10 @@ pub(crate) fn measure() -> Measured {
                 .output()
                 .expect("dedup memory child");
             let text = String::from_utf8_lossy(&output.stdout);
-            let rss = text.lines().find_map(|l| l.strip_prefix("rss_bytes=")?.parse().ok()).expect("child reports rss");
+            let rss = text
+                .lines()
+                .find_map(|l| l.strip_prefix("rss_bytes=")?.parse().ok())
+                .expect("child reports rss");
             (keys, rss)
         })
         .collect();
@@ -48,7 +51,10 @@ pub(crate) fn measure() -> Measured {
 
 /// The child: fills a store with `E2E_KEYS` keys and prints `rss_bytes=<n>`.
 pub(crate) fn run() {
-    let keys: u64 = std::env::var("E2E_KEYS").ok().and_then(|n| n.parse().ok()).expect("E2E_KEYS");
+    let keys: u64 = std::env::var("E2E_KEYS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .expect("E2E_KEYS");
     let dedup = Dedup::in_memory(Duration::from_secs(72 * 3600), 5_000_000);
     let id = uuid::Uuid::now_v7().to_string();
     for n in 0..keys {

@@ -87,20 +87,30 @@ impl Phase {
 
     /// Answers that were not 2xx, and requests without an answer.
     pub(crate) fn errors(&self) -> u64 {
-        self.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum::<u64>() + self.failed
+        self.statuses
+            .iter()
+            .filter(|(s, _)| !(200..300).contains(*s))
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            + self.failed
     }
 
     fn record(&mut self, delivery: u64, started: Instant, outcome: Option<Answer>) {
         match outcome {
             Some((status, body)) => {
-                self.latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+                self.latencies
+                    .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
                 *self.statuses.entry(status.as_u16()).or_default() += 1;
                 if !status.is_success() {
                     self.samples.entry(status.as_u16()).or_insert(body);
                 } else {
                     let partition = json_number(&body, "partition").unwrap_or(-1) as i32;
                     let offset = json_number(&body, "offset").unwrap_or(-1);
-                    self.accepted.push(Acked { delivery, partition, offset });
+                    self.accepted.push(Acked {
+                        delivery,
+                        partition,
+                        offset,
+                    });
                 }
             }
             None => self.failed += 1,
@@ -124,7 +134,10 @@ impl Deliveries {
             .replace("env:E2E_GITHUB_SECRET", crate::server::GITHUB_SECRET);
         let mut config = hookgate::config::Config::from_toml(&config).expect("bench config parses");
         let source = config.sources.remove(0);
-        Deliveries { signer: Verifier::from_source(&source).expect("signer"), next: AtomicU64::new(0) }
+        Deliveries {
+            signer: Verifier::from_source(&source).expect("signer"),
+            next: AtomicU64::new(0),
+        }
     }
 
     /// Deliveries handed out so far.
@@ -160,7 +173,8 @@ fn delivery_id(n: u64) -> String {
 
 /// A ~1 KiB JSON push event whose first field is the delivery id.
 fn body(delivery: &str) -> Vec<u8> {
-    let head = format!(r#"{{"id":"{delivery}","ref":"refs/heads/main","repository":{{"full_name":"octo/hello"}},"commits":""#);
+    let head =
+        format!(r#"{{"id":"{delivery}","ref":"refs/heads/main","repository":{{"full_name":"octo/hello"}},"commits":""#);
     let mut body = head.into_bytes();
     body.resize(BODY_BYTES - 2, b'c');
     body.extend_from_slice(b"\"}");
@@ -179,7 +193,10 @@ fn json_number(body: &[u8], name: &str) -> Option<i64> {
     let key = format!("\"{name}\":");
     let at = body.windows(key.len()).position(|w| w == key.as_bytes())? + key.len();
     let rest = &body[at..];
-    let end = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'-')).unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|b| !(b.is_ascii_digit() || *b == b'-'))
+        .unwrap_or(rest.len());
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
@@ -198,7 +215,12 @@ pub(crate) struct Client {
 impl Client {
     /// A client of the server at `addr`.
     pub(crate) fn new(addr: SocketAddr, deliveries: Arc<Deliveries>) -> Arc<Client> {
-        Arc::new(Client { addr, host: addr.to_string(), idle: Mutex::new(Vec::new()), deliveries })
+        Arc::new(Client {
+            addr,
+            host: addr.to_string(),
+            idle: Mutex::new(Vec::new()),
+            deliveries,
+        })
     }
 
     /// The next delivery: its number and its request.
@@ -208,7 +230,10 @@ impl Client {
 
     /// Sends a request and reads the answer; `None` without an answer in time.
     async fn exchange(&self, request: Request<Full<Bytes>>) -> Option<Answer> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.send(request)).await.ok().flatten()
+        tokio::time::timeout(REQUEST_TIMEOUT, self.send(request))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn send(&self, request: Request<Full<Bytes>>) -> Option<Answer> {
@@ -296,7 +321,10 @@ pub(crate) async fn open_loop(client: &Arc<Client>, rate: f64, duration: Duratio
             phase.lock().unwrap().record(n, due, status);
         });
     }
-    let drained = tokio::time::timeout(REQUEST_TIMEOUT * 2, async { while requests.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(REQUEST_TIMEOUT * 2, async {
+        while requests.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
         let left = requests.len() as u64;
         requests.abort_all();

@@ -58,12 +58,19 @@ impl Settings {
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let seconds = |name: &str, default: &str| Duration::from_secs_f64(var(name, default).parse().expect(name));
         Settings {
-            brokers: var("E2E_BROKERS", "mock,tansu").split(',').map(str::trim).map(str::to_owned).collect(),
+            brokers: var("E2E_BROKERS", "mock,tansu")
+                .split(',')
+                .map(str::trim)
+                .map(str::to_owned)
+                .collect(),
             open_seconds: seconds("E2E_SECONDS", "5"),
             peak_seconds: seconds("E2E_PEAK_SECONDS", "4"),
             peak_rounds: var("E2E_PEAK_ROUNDS", "3").parse().expect("E2E_PEAK_ROUNDS"),
             connections: var("E2E_CONNECTIONS", "1024").parse().expect("E2E_CONNECTIONS"),
-            rates: var("E2E_RATES", "0.25,0.5,0.75").split(',').map(|r| r.trim().parse().expect("E2E_RATES")).collect(),
+            rates: var("E2E_RATES", "0.25,0.5,0.75")
+                .split(',')
+                .map(|r| r.trim().parse().expect("E2E_RATES"))
+                .collect(),
         }
     }
 
@@ -103,7 +110,11 @@ fn main() -> std::process::ExitCode {
 
 fn orchestrate() -> std::process::ExitCode {
     let settings = Settings::from_env();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let machine = report::MachineUse::start();
     let mut reports = Vec::new();
     for kind in &settings.brokers {
@@ -119,7 +130,11 @@ fn orchestrate() -> std::process::ExitCode {
             other => panic!("unknown broker `{other}` in E2E_BROKERS: expected mock or tansu"),
         };
         eprintln!("e2e: broker {} at {}", broker.name(), broker.bootstrap());
-        let plan = if kind == "tansu" { settings.for_tansu() } else { settings.clone() };
+        let plan = if kind == "tansu" {
+            settings.for_tansu()
+        } else {
+            settings.clone()
+        };
         let mut report = runtime.block_on(run_pair(&broker, &plan));
         report.broker_cpu = broker.cpu_seconds();
         reports.push(report);
@@ -157,7 +172,12 @@ impl Subject {
         let deliveries = Arc::new(Deliveries::new());
         let client = Client::new(server.addr, deliveries.clone());
         let report = ServerReport::default();
-        Subject { server, client, deliveries, report }
+        Subject {
+            server,
+            client,
+            deliveries,
+            report,
+        }
     }
 
     /// Runs one phase, adding its 2xx deliveries to the read-back list; returns it with the CPU seconds it cost.
@@ -184,12 +204,16 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
     for subject in &mut subjects {
         eprintln!("e2e: warming up {}", subject.server.name);
         let client = subject.client.clone();
-        subject.measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2))).await;
+        subject
+            .measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2)))
+            .await;
     }
     for round in 0..settings.peak_rounds {
         for subject in &mut subjects {
             let client = subject.client.clone();
-            let (phase, cpu) = subject.measure(load::closed_loop(&client, settings.connections, settings.peak_seconds)).await;
+            let (phase, cpu) = subject
+                .measure(load::closed_loop(&client, settings.connections, settings.peak_seconds))
+                .await;
             eprintln!(
                 "e2e: {} peak round {}: {:.0} req/s; answers {:?}, {} unanswered",
                 subject.server.name,
@@ -208,8 +232,13 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         let rate = (baseline_peak * fraction).max(1.0);
         for subject in &mut subjects {
             let client = subject.client.clone();
-            let (phase, cpu) = subject.measure(load::open_loop(&client, rate, settings.open_seconds)).await;
-            let statuses = format!("{:?}, {} unanswered, samples {:?}", phase.statuses, phase.failed, phase.samples);
+            let (phase, cpu) = subject
+                .measure(load::open_loop(&client, rate, settings.open_seconds))
+                .await;
+            let statuses = format!(
+                "{:?}, {} unanswered, samples {:?}",
+                phase.statuses, phase.failed, phase.samples
+            );
             let measured = Measured::of(phase, cpu, rate);
             eprintln!(
                 "e2e: {} at {:.0} req/s: p50 {:.2} ms, p99 {:.2} ms; answers {statuses}",
@@ -221,11 +250,17 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
     let mut marks = Vec::new();
     for topic in [BASELINE_TOPIC, HOOKGATE_TOPIC] {
         let bootstrap = bootstrap.clone();
-        marks.push(tokio::task::spawn_blocking(move || check::watermarks(&bootstrap, topic)).await.expect("watermarks"));
+        marks.push(
+            tokio::task::spawn_blocking(move || check::watermarks(&bootstrap, topic))
+                .await
+                .expect("watermarks"),
+        );
     }
     let mut reports = Vec::new();
-    for ((subject, (topic, enveloped)), marks) in
-        subjects.iter_mut().zip([(BASELINE_TOPIC, false), (HOOKGATE_TOPIC, true)]).zip(marks)
+    for ((subject, (topic, enveloped)), marks) in subjects
+        .iter_mut()
+        .zip([(BASELINE_TOPIC, false), (HOOKGATE_TOPIC, true)])
+        .zip(marks)
     {
         subject.client.close();
         subject.report.alive = subject.server.alive();
@@ -239,7 +274,11 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         let bootstrap = bootstrap.clone();
         let count = accepted.len() as u64;
         // Tansu's sqlite storage serves fetches of a big topic very slowly: its read-back is best effort.
-        let time = if broker.is_tansu() { Duration::from_secs(20) } else { Duration::from_secs(120) };
+        let time = if broker.is_tansu() {
+            Duration::from_secs(20)
+        } else {
+            Duration::from_secs(120)
+        };
         let readback = tokio::task::spawn_blocking(move || {
             let marks = marks?;
             check::readback(&bootstrap, topic, &marks, &accepted, enveloped, time)
@@ -256,5 +295,9 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         }
         reports.push(std::mem::take(&mut subject.report));
     }
-    BrokerReport { broker: broker.name(), servers: reports, broker_cpu: None }
+    BrokerReport {
+        broker: broker.name(),
+        servers: reports,
+        broker_cpu: None,
+    }
 }

@@ -84,7 +84,12 @@ impl MachineUse {
     /// Readings at the start of the run.
     pub(crate) fn start() -> MachineUse {
         let (busy, steal) = machine_seconds();
-        MachineUse { started: std::time::Instant::now(), busy, steal, ours: crate::server::cpu_seconds_of("self", true) }
+        MachineUse {
+            started: std::time::Instant::now(),
+            busy,
+            steal,
+            ours: crate::server::cpu_seconds_of("self", true),
+        }
     }
 
     /// One line on CPU time used by other processes and stolen by the hypervisor since `start`.
@@ -188,8 +193,16 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
             mib(hook.idle_rss),
             check(hook.idle_rss < IDLE_RSS_TARGET)
         );
-        println!("| peak RSS | {} | {} | {:.2} |", mib(base.peak_rss), mib(hook.peak_rss), hook.peak_rss as f64 / base.peak_rss as f64);
-        println!("| requests sent / non-2xx or unanswered | {} / {} | {} / {} | |", base.issued, base.errors, hook.issued, hook.errors);
+        println!(
+            "| peak RSS | {} | {} | {:.2} |",
+            mib(base.peak_rss),
+            mib(hook.peak_rss),
+            hook.peak_rss as f64 / base.peak_rss as f64
+        );
+        println!(
+            "| requests sent / non-2xx or unanswered | {} / {} | {} / {} | |",
+            base.issued, base.errors, hook.issued, hook.errors
+        );
         for server in [base, hook] {
             sound &= server.alive;
             // A read-back that could not finish (Tansu) proves nothing either way; a record found missing, or an
@@ -238,7 +251,11 @@ fn print_memory(memory: &DedupMemory) {
     println!("| keys held | process RSS | bytes per key over the empty store |");
     println!("|---:|---:|---:|");
     for &(keys, rss) in &memory.rss {
-        let per_key = if keys == 0 { "-".to_owned() } else { format!("{:.1}", memory.bytes_per_key(keys)) };
+        let per_key = if keys == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1}", memory.bytes_per_key(keys))
+        };
         println!("| {keys} | {} | {per_key} |", mib(rss));
     }
     println!();

@@ -92,12 +92,18 @@ impl Server {
     /// Starts the baseline forwarder publishing to `topic`.
     pub(crate) fn baseline(bootstrap: &str, topic: &str) -> Server {
         let mut command = Command::new(std::env::current_exe().expect("own path"));
-        command.env(crate::ROLE_VAR, "baseline").env("E2E_BROKERS", bootstrap).env("E2E_TOPIC", topic);
+        command
+            .env(crate::ROLE_VAR, "baseline")
+            .env("E2E_BROKERS", bootstrap)
+            .env("E2E_TOPIC", topic);
         Self::spawn("baseline", command, |log| listening(log, "listening addr="))
     }
 
     fn spawn(name: &'static str, mut command: Command, addr: impl Fn(&str) -> Option<SocketAddr>) -> Server {
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let log = Arc::new(Mutex::new(String::new()));
         collect(child.stdout.take().expect("stdout"), log.clone());
@@ -109,7 +115,14 @@ impl Server {
                 // The metrics listener is announced after the ingest listener.
                 if name != "hookgate" || listening(&text, "role=\"metrics\" addr=").is_some() {
                     eprintln!("e2e: {name} (pid {}) listening on {addr}", child.id());
-                    return Server { name, child, addr, metrics: None, log, _dir: None };
+                    return Server {
+                        name,
+                        child,
+                        addr,
+                        metrics: None,
+                        log,
+                        _dir: None,
+                    };
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -133,7 +146,10 @@ impl Server {
     /// Resident memory now and at its highest, in bytes.
     pub(crate) fn rss(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        (status_kib(&status, "VmRSS:") * 1024, status_kib(&status, "VmHWM:") * 1024)
+        (
+            status_kib(&status, "VmRSS:") * 1024,
+            status_kib(&status, "VmHWM:") * 1024,
+        )
     }
 
     /// True while the process runs.
@@ -184,7 +200,10 @@ pub(crate) fn cpu_seconds_of(pid: &str, children: bool) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which is in parentheses and may contain spaces):
     // utime, stime, cutime, cstime are the 14th to 17th fields of the line.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
     let wanted: &[usize] = if children { &[11, 12, 13, 14] } else { &[11, 12] };
     let ticks: u64 = wanted.iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
     ticks as f64 / clock_ticks_per_second()

@@ -4,8 +4,8 @@
 //! a reused buffer, as the handler does), its record headers, decoding.
 
 use criterion::{Criterion, Throughput};
-use http::{HeaderMap, HeaderName, HeaderValue};
 use hookgate::envelope::{new_event_id, EnvelopeRef, Header, Verification, VerificationRef, WebhookEnvelope};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::fixtures::json_body;
 
@@ -22,7 +22,10 @@ const HEADERS: [(&str, &str); 12] = [
     ("x-github-hook-installation-target-id", "79929171"),
     ("x-github-hook-installation-target-type", "repository"),
     ("x-hub-signature", "sha1=0b7ee4ba6d1b8e1d5a9cf3c59c4a4c1c9a7b8e11"),
-    ("x-hub-signature-256", "sha256=6c4b1b5d4e1a0f3e2d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e"),
+    (
+        "x-hub-signature-256",
+        "sha256=6c4b1b5d4e1a0f3e2d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e",
+    ),
 ];
 
 pub(crate) fn bench(c: &mut Criterion) {
@@ -30,8 +33,10 @@ pub(crate) fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("envelope");
     group.throughput(Throughput::Elements(1));
     group.bench_function("encode_1k", |b| b.iter(|| envelope.to_bytes()));
-    let headers: HeaderMap =
-        HEADERS.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v))).collect();
+    let headers: HeaderMap = HEADERS
+        .iter()
+        .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+        .collect();
     let redact = [http::header::AUTHORIZATION, http::header::COOKIE];
     let borrowed = EnvelopeRef {
         id: &envelope.id,
@@ -46,7 +51,11 @@ pub(crate) fn bench(c: &mut Criterion) {
         content_type: &envelope.content_type,
         body: &envelope.body,
         dedup_key: &envelope.dedup_key,
-        verification: Some(VerificationRef { scheme: "github", verified: true, secret_index: 0 }),
+        verification: Some(VerificationRef {
+            scheme: "github",
+            verified: true,
+            secret_index: 0,
+        }),
         client_addr: &envelope.client_addr,
         replay: false,
     };
@@ -79,12 +88,19 @@ fn envelope() -> WebhookEnvelope {
         query: String::new(),
         headers: HEADERS
             .iter()
-            .map(|(name, value)| Header { name: (*name).into(), value: bytes::Bytes::from_static(value.as_bytes()) })
+            .map(|(name, value)| Header {
+                name: (*name).into(),
+                value: bytes::Bytes::from_static(value.as_bytes()),
+            })
             .collect(),
         content_type: "application/json".into(),
         body: json_body(1024, "6f1c2a40-8be5-11ee-8c90-0242ac120002").into(),
         dedup_key: "6f1c2a40-8be5-11ee-8c90-0242ac120002".into(),
-        verification: Some(Verification { scheme: "github".into(), verified: true, secret_index: 0 }),
+        verification: Some(Verification {
+            scheme: "github".into(),
+            verified: true,
+            secret_index: 0,
+        }),
         client_addr: "192.0.2.1".into(),
         replay: false,
     }

@@ -15,14 +15,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
-use http::{Request, StatusCode};
-use http_body_util::Full;
 use hookgate::config::Config;
 use hookgate::dedup::Dedup;
 use hookgate::ingest::{prepare_sources, Ingest};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
 use hookgate::ratelimit::RateLimiter;
 use hookgate::verify::Verifier;
+use http::{Request, StatusCode};
+use http_body_util::Full;
 
 use crate::fixtures::json_body;
 
@@ -73,23 +73,37 @@ impl Bench {
 }
 
 pub(crate) fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut config = Config::from_toml(CONFIG).expect("bench config parses");
     let broker = EmbeddedBroker::start(&config.topics(), 3).expect("mock cluster");
     config.kafka.brokers = Some(broker.bootstrap_servers().to_owned());
     let bench = runtime.block_on(async {
         hookgate::telemetry::install();
-        let endpoint = KafkaEndpoint { bootstrap: broker.bootstrap_servers().to_owned(), options: config.kafka.options.clone() };
+        let endpoint = KafkaEndpoint {
+            bootstrap: broker.bootstrap_servers().to_owned(),
+            options: config.kafka.options.clone(),
+        };
         let publisher = Publisher::new(endpoint, Duration::from_secs(5)).expect("producer");
         let sources = prepare_sources(&config).expect("sources");
         let limiter = Arc::new(RateLimiter::new(&config));
         let dedup = Dedup::in_memory(config.dedup.window, config.dedup.max_keys);
         let signer = Verifier::from_source(&config.sources[0]).expect("signer");
         let ingest = Arc::new(Ingest::new(&config, sources, limiter, dedup, publisher));
-        Bench { ingest, signer, next: AtomicU64::new(0), peer: "192.0.2.1:40000".parse().unwrap() }
+        Bench {
+            ingest,
+            signer,
+            next: AtomicU64::new(0),
+            peer: "192.0.2.1:40000".parse().unwrap(),
+        }
     });
     // Warm the producer (metadata, idempotence handshake) and hold one acked delivery.
-    let status = runtime.block_on(bench.ingest.clone().handle(bench.request(Some("held")), bench.peer)).status();
+    let status = runtime
+        .block_on(bench.ingest.clone().handle(bench.request(Some("held")), bench.peer))
+        .status();
     assert_eq!(status, StatusCode::ACCEPTED);
 
     let mut group = c.benchmark_group("handler");
@@ -97,14 +111,24 @@ pub(crate) fn bench(c: &mut Criterion) {
     group.bench_function("publish_one", |b| {
         b.to_async(&runtime).iter_batched(
             || bench.request(None),
-            |request| async { expect(bench.ingest.clone().handle(request, bench.peer).await.status(), StatusCode::ACCEPTED) },
+            |request| async {
+                expect(
+                    bench.ingest.clone().handle(request, bench.peer).await.status(),
+                    StatusCode::ACCEPTED,
+                )
+            },
             BatchSize::SmallInput,
         )
     });
     group.bench_function("duplicate", |b| {
         b.to_async(&runtime).iter_batched(
             || bench.request(Some("held")),
-            |request| async { expect(bench.ingest.clone().handle(request, bench.peer).await.status(), StatusCode::OK) },
+            |request| async {
+                expect(
+                    bench.ingest.clone().handle(request, bench.peer).await.status(),
+                    StatusCode::OK,
+                )
+            },
             BatchSize::SmallInput,
         )
     });
@@ -113,7 +137,9 @@ pub(crate) fn bench(c: &mut Criterion) {
         b.to_async(&runtime).iter_batched(
             || (0..BATCH).map(|_| bench.request(None)).collect::<Vec<_>>(),
             |requests| async {
-                let handles = requests.into_iter().map(|request| tokio::spawn(bench.ingest.clone().handle(request, bench.peer)));
+                let handles = requests
+                    .into_iter()
+                    .map(|request| tokio::spawn(bench.ingest.clone().handle(request, bench.peer)));
                 for handle in handles.collect::<Vec<_>>() {
                     expect(handle.await.expect("handler task").status(), StatusCode::ACCEPTED);
                 }

@@ -6,9 +6,9 @@ use std::time::SystemTime;
 use base64::Engine;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ed25519_dalek::{Signer, SigningKey};
-use http::{HeaderMap, HeaderName, HeaderValue};
 use hookgate::config::Secret;
 use hookgate::verify::Verifier;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::fixtures::{json_body, sources};
 
@@ -38,7 +38,11 @@ pub(crate) fn bench(c: &mut Criterion) {
 
 /// The headers a genuine sender would add (`none` adds nothing).
 fn signed(verifier: &Verifier, body: &[u8], now: SystemTime) -> HeaderMap {
-    verifier.sign(body, "evt_1", now).unwrap_or_default().into_iter().collect()
+    verifier
+        .sign(body, "evt_1", now)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 /// A Standard Webhooks source holding an Ed25519 public key (`whpk_`, `v1a`),
@@ -46,16 +50,30 @@ fn signed(verifier: &Verifier, body: &[u8], now: SystemTime) -> HeaderMap {
 fn ed25519(body: &[u8]) -> (Verifier, HeaderMap) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let signing = SigningKey::from_bytes(&[7; 32]);
-    let mut source = sources().into_iter().find(|s| s.name == "standard-webhooks").expect("source");
-    source.secrets = vec![Secret::from_bytes(format!("whpk_{}", b64.encode(signing.verifying_key().as_bytes())))];
+    let mut source = sources()
+        .into_iter()
+        .find(|s| s.name == "standard-webhooks")
+        .expect("source");
+    source.secrets = vec![Secret::from_bytes(format!(
+        "whpk_{}",
+        b64.encode(signing.verifying_key().as_bytes())
+    ))];
     let verifier = Verifier::from_source(&source).expect("whpk_ source");
-    let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let mut message = format!("evt_1.{stamp}.").into_bytes();
     message.extend_from_slice(body);
     let signature = format!("v1a,{}", b64.encode(signing.sign(&message).to_bytes()));
-    let headers = [("webhook-id", "evt_1".to_owned()), ("webhook-timestamp", stamp), ("webhook-signature", signature)]
-        .into_iter()
-        .map(|(name, value)| (HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap()))
-        .collect();
+    let headers = [
+        ("webhook-id", "evt_1".to_owned()),
+        ("webhook-timestamp", stamp),
+        ("webhook-signature", signature),
+    ]
+    .into_iter()
+    .map(|(name, value)| (HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap()))
+    .collect();
     (verifier, headers)
 }

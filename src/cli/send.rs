@@ -54,14 +54,19 @@ fn send(args: SendArgs) -> anyhow::Result<bool> {
         .find(|s| s.name == args.source)
         .ok_or_else(|| anyhow::anyhow!("no source named `{}` in the configuration", args.source))?;
     let verifier = Verifier::from_source(source).map_err(|p| anyhow::anyhow!("{}: {}", p.key, p.message))?;
-    let delivery_id = args.delivery_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let delivery_id = args
+        .delivery_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let body = match (&args.data, &args.body_file) {
         (Some(data), _) => data.clone().into_bytes(),
         (None, Some(path)) => std::fs::read(path)?,
         (None, None) => sample_body(source.verify, &delivery_id).into_bytes(),
     };
     let mut headers = provider_headers(source, &delivery_id);
-    let signature = verifier.sign(&body, &delivery_id, SystemTime::now()).map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+    let signature = verifier
+        .sign(&body, &delivery_id, SystemTime::now())
+        .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
     for (name, value) in signature {
         headers.retain(|(existing, _)| *existing != name);
         headers.push((name, value));
@@ -82,7 +87,10 @@ fn post(url: &str, headers: Vec<(HeaderName, HeaderValue)>, body: Vec<u8>) -> an
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        let mut request = client.post(url).header(http::header::CONTENT_TYPE, "application/json").body(body);
+        let mut request = client
+            .post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -123,10 +131,18 @@ fn provider_headers(source: &SourceConfig, delivery_id: &str) -> Vec<(HeaderName
 /// A small body in the shape the provider sends, carrying the delivery id where the preset looks for it.
 fn sample_body(preset: Preset, delivery_id: &str) -> String {
     let body = match preset {
-        Preset::Github => serde_json::json!({"zen": "Keep it logically awesome.", "hook_id": 1, "hookgate_delivery": delivery_id}),
-        Preset::Stripe => serde_json::json!({"id": format!("evt_{delivery_id}"), "object": "event", "type": "hookgate.test", "data": {"object": {}}}),
-        Preset::Slack => serde_json::json!({"type": "event_callback", "event_id": delivery_id, "event": {"type": "app_mention", "text": "hello from hookgate send"}}),
-        Preset::StandardWebhooks => serde_json::json!({"type": "hookgate.test", "timestamp": chrono::Utc::now().to_rfc3339(), "data": {}}),
+        Preset::Github => {
+            serde_json::json!({"zen": "Keep it logically awesome.", "hook_id": 1, "hookgate_delivery": delivery_id})
+        }
+        Preset::Stripe => {
+            serde_json::json!({"id": format!("evt_{delivery_id}"), "object": "event", "type": "hookgate.test", "data": {"object": {}}})
+        }
+        Preset::Slack => {
+            serde_json::json!({"type": "event_callback", "event_id": delivery_id, "event": {"type": "app_mention", "text": "hello from hookgate send"}})
+        }
+        Preset::StandardWebhooks => {
+            serde_json::json!({"type": "hookgate.test", "timestamp": chrono::Utc::now().to_rfc3339(), "data": {}})
+        }
         _ => serde_json::json!({"id": delivery_id, "type": "hookgate.test", "message": "hello from hookgate send"}),
     };
     body.to_string()

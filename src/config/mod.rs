@@ -215,11 +215,14 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Self, LoadError> {
         let mut figment = Figment::new();
         if let Some(path) = path {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| LoadError::Read(path.display().to_string(), e))?;
+            let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read(path.display().to_string(), e))?;
             figment = figment.merge(Toml::string(&text));
         }
-        figment = figment.merge(Env::prefixed("HOOKGATE_").filter(|k| k.as_str().contains("__")).split("__"));
+        figment = figment.merge(
+            Env::prefixed("HOOKGATE_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         let mut config: Config = figment.extract().map_err(|e| LoadError::Parse(Box::new(e)))?;
         if path.is_none() && config.sources.is_empty() {
             config.sources.push(SourceConfig::demo());
@@ -229,7 +232,9 @@ impl Config {
 
     /// Parses TOML text without environment overrides (tests, `check-config` on stdin).
     pub fn from_toml(text: &str) -> Result<Self, LoadError> {
-        Figment::from(Toml::string(text)).extract().map_err(|e| LoadError::Parse(Box::new(e)))
+        Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| LoadError::Parse(Box::new(e)))
     }
 }
 
@@ -246,7 +251,9 @@ pub enum LoadError {
 
 /// `user:password@` in a URL with the password replaced, for Debug output.
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     match rest.split_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
@@ -317,19 +324,31 @@ impl Default for IngestConfig {
 
 impl Default for KafkaConfig {
     fn default() -> Self {
-        Self { brokers: None, topic: "webhooks".into(), options: BTreeMap::new(), embedded_partitions: 3 }
+        Self {
+            brokers: None,
+            topic: "webhooks".into(),
+            options: BTreeMap::new(),
+            embedded_partitions: 3,
+        }
     }
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        Self { window: Duration::from_secs(72 * 3600), max_keys: 5_000_000, redis: None }
+        Self {
+            window: Duration::from_secs(72 * 3600),
+            max_keys: 5_000_000,
+            redis: None,
+        }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { per_client_ip: None, max_tracked_clients: 100_000 }
+        Self {
+            per_client_ip: None,
+            max_tracked_clients: 100_000,
+        }
     }
 }
 
@@ -347,7 +366,9 @@ impl Default for QueryConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { listen: ([127, 0, 0, 1], 9464).into() }
+        Self {
+            listen: ([127, 0, 0, 1], 9464).into(),
+        }
     }
 }
 
@@ -372,11 +393,15 @@ mod tests {
     #[test]
     fn kafka_option_values_resolve_like_secrets() {
         std::env::set_var("HOOKGATE_TEST_SASL_PW", "pw");
-        let config = Config::from_toml("[kafka.options]\n\"sasl.password\" = \"env:HOOKGATE_TEST_SASL_PW\"\n\"linger.ms\" = \"5\"\n").unwrap();
+        let config = Config::from_toml(
+            "[kafka.options]\n\"sasl.password\" = \"env:HOOKGATE_TEST_SASL_PW\"\n\"linger.ms\" = \"5\"\n",
+        )
+        .unwrap();
         let options = config.kafka.resolved_options().unwrap();
         assert_eq!(options["sasl.password"], "pw");
         assert_eq!(options["linger.ms"], "5");
-        let broken = Config::from_toml("[kafka.options]\n\"sasl.password\" = \"env:HOOKGATE_TEST_UNSET_PW\"\n").unwrap();
+        let broken =
+            Config::from_toml("[kafka.options]\n\"sasl.password\" = \"env:HOOKGATE_TEST_UNSET_PW\"\n").unwrap();
         assert_eq!(broken.kafka.resolved_options().unwrap_err().0, "sasl.password");
     }
 }

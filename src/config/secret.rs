@@ -41,7 +41,10 @@ impl Secret {
             let value = std::env::var(name).map_err(|_| SecretError::MissingEnv(name.to_owned()))?;
             (value.into_bytes(), reference.to_owned())
         } else if let Some(path) = reference.strip_prefix("file:") {
-            let raw = std::fs::read(path).map_err(|source| SecretError::File { path: path.to_owned(), source })?;
+            let raw = std::fs::read(path).map_err(|source| SecretError::File {
+                path: path.to_owned(),
+                source,
+            })?;
             (trim_trailing_newline(raw), reference.to_owned())
         } else {
             (reference.as_bytes().to_vec(), "literal".to_owned())
@@ -49,12 +52,18 @@ impl Secret {
         if bytes.is_empty() {
             return Err(SecretError::Empty);
         }
-        Ok(Self { bytes: bytes.into(), origin: origin.into() })
+        Ok(Self {
+            bytes: bytes.into(),
+            origin: origin.into(),
+        })
     }
 
     /// Builds a secret from raw bytes (tests, benchmarks, `hookgate send`).
     pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Self {
-        Self { bytes: bytes.into().into(), origin: "literal".into() }
+        Self {
+            bytes: bytes.into().into(),
+            origin: "literal".into(),
+        }
     }
 
     /// The secret material. Callers must not log it.
@@ -123,6 +132,9 @@ mod tests {
         let secret = Secret::resolve(&format!("file:{}", path.display())).unwrap();
         assert_eq!(secret.expose(), b"xyz");
         assert!(Secret::resolve("file:/nonexistent/hookgate-secret").is_err());
-        assert!(matches!(Secret::resolve("env:HOOKGATE_EMPTY_SECRET_X").unwrap_err(), SecretError::MissingEnv(_)));
+        assert!(matches!(
+            Secret::resolve("env:HOOKGATE_EMPTY_SECRET_X").unwrap_err(),
+            SecretError::MissingEnv(_)
+        ));
     }
 }

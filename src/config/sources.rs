@@ -195,12 +195,16 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// The deduplication key spec in force.
     pub fn dedup_key(&self) -> KeySpec {
-        self.dedup_key.clone().unwrap_or_else(|| self.verify.default_dedup_key())
+        self.dedup_key
+            .clone()
+            .unwrap_or_else(|| self.verify.default_dedup_key())
     }
 
     /// The event type spec in force.
     pub fn event_type(&self) -> KeySpec {
-        self.event_type.clone().unwrap_or_else(|| self.verify.default_event_type())
+        self.event_type
+            .clone()
+            .unwrap_or_else(|| self.verify.default_event_type())
     }
 
     /// The timestamp tolerance in force.

@@ -42,13 +42,21 @@ struct Findings(Vec<ConfigIssue>);
 
 impl Findings {
     fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue { severity: Severity::Error, key: key.into(), message: message.into() });
+        self.0.push(ConfigIssue {
+            severity: Severity::Error,
+            key: key.into(),
+            message: message.into(),
+        });
     }
     fn error_count(&self) -> usize {
         self.0.iter().filter(|i| i.severity == Severity::Error).count()
     }
     fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue { severity: Severity::Warning, key: key.into(), message: message.into() });
+        self.0.push(ConfigIssue {
+            severity: Severity::Warning,
+            key: key.into(),
+            message: message.into(),
+        });
     }
 }
 
@@ -67,7 +75,10 @@ impl Config {
         let mut names = HashSet::new();
         for (index, source) in self.sources.iter().enumerate() {
             if !names.insert(source.name.as_str()) {
-                findings.error(format!("sources[{index}].name"), format!("source `{}` is defined twice", source.name));
+                findings.error(
+                    format!("sources[{index}].name"),
+                    format!("source `{}` is defined twice", source.name),
+                );
             }
             check_source(index, source, &mut findings);
         }
@@ -76,7 +87,10 @@ impl Config {
 
     /// The findings that prevent start-up.
     pub fn errors(&self) -> Vec<ConfigIssue> {
-        self.validate().into_iter().filter(|i| i.severity == Severity::Error).collect()
+        self.validate()
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .collect()
     }
 
     fn check_ingest(&self, findings: &mut Findings) {
@@ -87,7 +101,10 @@ impl Config {
         if ingest.deadline.is_zero() {
             findings.error("ingest.deadline", "must be greater than 0");
         } else if ingest.deadline.as_secs() >= 10 {
-            findings.warn("ingest.deadline", "10s or more: GitHub gives up after 10s, so senders may time out before hookgate answers 503");
+            findings.warn(
+                "ingest.deadline",
+                "10s or more: GitHub gives up after 10s, so senders may time out before hookgate answers 503",
+            );
         }
         if ingest.header_timeout.is_zero() {
             findings.error("ingest.header_timeout", "must be greater than 0");
@@ -101,7 +118,10 @@ impl Config {
         self.check_connections(findings);
         if let Some(header) = &ingest.client_ip_header {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                findings.error("ingest.client_ip_header", format!("`{header}` is not a valid header name"));
+                findings.error(
+                    "ingest.client_ip_header",
+                    format!("`{header}` is not a valid header name"),
+                );
             }
         }
     }
@@ -128,7 +148,10 @@ impl Config {
         }
         if let Some(brokers) = &self.kafka.brokers {
             if brokers.trim().is_empty() {
-                findings.error("kafka.brokers", "must list at least one host:port (omit it for the embedded broker)");
+                findings.error(
+                    "kafka.brokers",
+                    "must list at least one host:port (omit it for the embedded broker)",
+                );
             }
         }
         if self.kafka.embedded_partitions < 1 {
@@ -172,16 +195,25 @@ impl Config {
             findings.error("query.retention", "must be greater than 0");
         }
         if query.tokens.is_empty() && !query.listen.ip().is_loopback() {
-            findings.error("query.tokens", "the query API listens beyond loopback, so at least one token is required");
+            findings.error(
+                "query.tokens",
+                "the query API listens beyond loopback, so at least one token is required",
+            );
         }
         let sources: HashSet<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
         for (index, token) in query.tokens.iter().enumerate() {
             let key = format!("query.tokens[{index}]");
             if token.scopes.is_empty() {
-                findings.error(format!("{key}.scopes"), "must grant at least one of \"read\", \"replay\"");
+                findings.error(
+                    format!("{key}.scopes"),
+                    "must grant at least one of \"read\", \"replay\"",
+                );
             }
             if token.token.is_literal() {
-                findings.warn(format!("{key}.token"), "written literally; prefer env:NAME or file:PATH");
+                findings.warn(
+                    format!("{key}.token"),
+                    "written literally; prefer env:NAME or file:PATH",
+                );
             }
             for name in token.sources.iter().flatten() {
                 if !sources.contains(name.as_str()) {
@@ -221,19 +253,31 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
     let errors_before = findings.error_count();
     let valid_name = !source.name.is_empty()
         && source.name.len() <= 64
-        && source.name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && source
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !valid_name {
-        findings.error(format!("{key}.name"), "must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'");
+        findings.error(
+            format!("{key}.name"),
+            "must be 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'",
+        );
     }
     match (source.verify, source.secrets.is_empty()) {
         (Preset::None, false) => findings.error(format!("{key}.secrets"), "verify = \"none\" takes no secrets"),
         (Preset::None, true) => findings.warn(format!("{key}.verify"), "\"none\": requests are not authenticated"),
-        (_, true) => findings.error(format!("{key}.secrets"), "at least one secret is required to verify signatures"),
+        (_, true) => findings.error(
+            format!("{key}.secrets"),
+            "at least one secret is required to verify signatures",
+        ),
         (_, false) => {}
     }
     for (i, secret) in source.secrets.iter().enumerate() {
         if secret.is_literal() {
-            findings.warn(format!("{key}.secrets[{i}]"), "written literally; prefer env:NAME or file:PATH");
+            findings.warn(
+                format!("{key}.secrets[{i}]"),
+                "written literally; prefer env:NAME or file:PATH",
+            );
         }
     }
     match (source.verify, &source.hmac) {
@@ -281,13 +325,18 @@ mod tests {
             verify = "github"
             secrets = ["env:HOOKGATE_VALIDATE_TEST_GH"]
         "#;
-        let errors: Vec<_> = issues(text).into_iter().filter(|i| i.severity == Severity::Error).collect();
+        let errors: Vec<_> = issues(text)
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .collect();
         assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]
     fn unknown_keys_are_rejected_with_their_name() {
-        let err = Config::from_toml("[ingest]\nlisten_port = 1\n").unwrap_err().to_string();
+        let err = Config::from_toml("[ingest]\nlisten_port = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listen_port"), "{err}");
     }
 
@@ -302,7 +351,12 @@ mod tests {
             verify = "none"
         "#;
         let found = issues(text);
-        assert!(found.iter().any(|i| i.key == "sources[0].secrets" && i.severity == Severity::Error), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|i| i.key == "sources[0].secrets" && i.severity == Severity::Error),
+            "{found:?}"
+        );
         assert!(found.iter().any(|i| i.key == "sources[1].name"), "{found:?}");
     }
 
@@ -330,9 +384,18 @@ mod tests {
     fn per_ip_connection_limit_is_checked_and_warned_about_behind_a_proxy() {
         let source = "[[sources]]\nname = \"a\"\nverify = \"none\"\n";
         let zero = issues(&format!("[ingest]\nmax_connections_per_ip = 0\n{source}"));
-        assert!(zero.iter().any(|i| i.key == "ingest.max_connections_per_ip" && i.severity == Severity::Error), "{zero:?}");
+        assert!(
+            zero.iter()
+                .any(|i| i.key == "ingest.max_connections_per_ip" && i.severity == Severity::Error),
+            "{zero:?}"
+        );
         let proxied = issues(&format!("[ingest]\nclient_ip_header = \"x-forwarded-for\"\n{source}"));
-        assert!(proxied.iter().any(|i| i.key == "ingest.max_connections_per_ip" && i.severity == Severity::Warning), "{proxied:?}");
+        assert!(
+            proxied
+                .iter()
+                .any(|i| i.key == "ingest.max_connections_per_ip" && i.severity == Severity::Warning),
+            "{proxied:?}"
+        );
         assert!(!issues(source).iter().any(|i| i.key == "ingest.max_connections_per_ip"));
     }
 }

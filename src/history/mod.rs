@@ -81,12 +81,20 @@ impl QueryService {
             Store::Sqlite(_) => None,
         };
         let indexer_feed = notifications.is_none().then(|| live.clone());
-        let indexer = Indexer::new(&endpoint, &IndexerSettings::from_config(&config), store.clone(), indexer_feed)?;
+        let indexer = Indexer::new(
+            &endpoint,
+            &IndexerSettings::from_config(&config),
+            store.clone(),
+            indexer_feed,
+        )?;
         let retention = config.query.retention;
         let state = ApiState::new(store.clone(), config, publisher, live.clone(), shutdown.clone());
         let mut tasks = vec![
             ("indexer", tokio::spawn(indexer.run(shutdown.clone()).map(drop))),
-            ("retention", tokio::spawn(retention::run(store.clone(), retention, shutdown.clone()))),
+            (
+                "retention",
+                tokio::spawn(retention::run(store.clone(), retention, shutdown.clone())),
+            ),
         ];
         if let Some((shared, pg_listener)) = notifications {
             let relay = live::relay_notifications(shared, pg_listener, live, shutdown.clone());

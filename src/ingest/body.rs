@@ -12,7 +12,12 @@ use hyper::body::Body;
 use super::error::IngestError;
 
 /// Reads the whole body, at most `limit` bytes, within `timeout`.
-pub(super) async fn read_limited<B>(headers: &HeaderMap, body: B, limit: u64, timeout: Duration) -> Result<Bytes, IngestError>
+pub(super) async fn read_limited<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Bytes, IngestError>
 where
     B: Body<Data = Bytes> + Unpin,
 {

@@ -57,7 +57,10 @@ pub(super) struct ClientSlot {
 impl PerClientConnections {
     /// A table allowing `max` open connections per client.
     pub(super) fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self { max, open: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        })
     }
 
     /// A slot for a new connection from `ip`, or `None` when the client holds `max` already.
@@ -69,7 +72,10 @@ impl PerClientConnections {
             return None;
         }
         *count += 1;
-        Some(ClientSlot { table: self.clone(), key })
+        Some(ClientSlot {
+            table: self.clone(),
+            key,
+        })
     }
 
     /// Clients with at least one open connection.
@@ -126,7 +132,10 @@ mod tests {
         let a = table.try_acquire(ip("10.0.0.1")).unwrap();
         let _b = table.try_acquire(ip("10.0.0.1")).unwrap();
         assert!(table.try_acquire(ip("10.0.0.1")).is_none());
-        assert!(table.try_acquire(ip("10.0.0.2")).is_some(), "other clients are not affected");
+        assert!(
+            table.try_acquire(ip("10.0.0.2")).is_some(),
+            "other clients are not affected"
+        );
         drop(a);
         assert!(table.try_acquire(ip("10.0.0.1")).is_some());
     }
@@ -134,7 +143,9 @@ mod tests {
     #[test]
     fn entries_disappear_with_the_last_connection() {
         let table = PerClientConnections::new(3);
-        let slots: Vec<_> = (0..50).map(|i| table.try_acquire(ip(&format!("10.0.1.{i}"))).unwrap()).collect();
+        let slots: Vec<_> = (0..50)
+            .map(|i| table.try_acquire(ip(&format!("10.0.1.{i}"))).unwrap())
+            .collect();
         assert_eq!(table.clients(), 50);
         drop(slots);
         assert_eq!(table.clients(), 0);

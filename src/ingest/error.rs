@@ -141,14 +141,23 @@ impl IngestError {
 
     /// The complete HTTP answer.
     pub fn into_response(self) -> Response<IngestBody> {
-        let body = ErrorAnswer { error: ErrorDetail { code: self.code(), message: &self.to_string() } };
+        let body = ErrorAnswer {
+            error: ErrorDetail {
+                code: self.code(),
+                message: &self.to_string(),
+            },
+        };
         let mut response = json_response(self.status(), &body);
         if let Some(wait) = self.retry_after() {
             let seconds = wait.as_secs().max(1);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if matches!(self, IngestError::MethodNotAllowed) {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
         response
     }
@@ -173,7 +182,9 @@ pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Respon
     let text = serde_json::to_vec(body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(text)));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -193,7 +204,10 @@ mod tests {
 
     #[test]
     fn rate_limit_retry_after_is_whole_seconds_at_least_one() {
-        let limited = Limited { scope: LimitScope::ClientIp, retry_after: Duration::from_millis(10) };
+        let limited = Limited {
+            scope: LimitScope::ClientIp,
+            retry_after: Duration::from_millis(10),
+        };
         let response = IngestError::RateLimited(limited).into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");

@@ -29,7 +29,9 @@ impl<'a> LazyJson<'a> {
 
     fn value(&mut self) -> Option<&Value> {
         let body = self.body;
-        self.parsed.get_or_insert_with(|| serde_json::from_slice(body).ok()).as_ref()
+        self.parsed
+            .get_or_insert_with(|| serde_json::from_slice(body).ok())
+            .as_ref()
     }
 }
 
@@ -73,7 +75,9 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted_header: Option<&
 }
 
 fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.parse::<IpAddr>().ok().or_else(|| text.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
 }
 
 #[cfg(test)]
@@ -81,16 +85,28 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v)))
+            .collect()
     }
 
     #[test]
     fn header_and_json_pointer_specs() {
         let h = headers(&[("x-github-delivery", " abc ")]);
         let mut json = LazyJson::new(br#"{"id":"evt_1","n":7,"o":{}}"#);
-        assert_eq!(extract(&KeySpec::Header("x-github-delivery".into()), &h, &mut json).as_deref(), Some("abc"));
-        assert_eq!(extract(&KeySpec::Json("/id".into()), &h, &mut json).as_deref(), Some("evt_1"));
-        assert_eq!(extract(&KeySpec::Json("/n".into()), &h, &mut json).as_deref(), Some("7"));
+        assert_eq!(
+            extract(&KeySpec::Header("x-github-delivery".into()), &h, &mut json).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            extract(&KeySpec::Json("/id".into()), &h, &mut json).as_deref(),
+            Some("evt_1")
+        );
+        assert_eq!(
+            extract(&KeySpec::Json("/n".into()), &h, &mut json).as_deref(),
+            Some("7")
+        );
         assert_eq!(extract(&KeySpec::Json("/o".into()), &h, &mut json), None);
         assert_eq!(extract(&KeySpec::Json("/missing".into()), &h, &mut json), None);
         assert_eq!(extract(&KeySpec::None, &h, &mut json), None);

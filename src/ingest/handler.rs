@@ -50,7 +50,12 @@ thread_local! {
 #[derive(Debug)]
 enum Accepted {
     /// Published and acknowledged by the broker at this partition and offset.
-    Published { id: Uuid, route: Arc<Route>, partition: i32, offset: i64 },
+    Published {
+        id: Uuid,
+        route: Arc<Route>,
+        partition: i32,
+        offset: i64,
+    },
     /// Already published earlier under `id`.
     Duplicate { id: String },
     /// Slack's url_verification handshake, answered without publishing.
@@ -109,9 +114,19 @@ pub struct Ingest {
 impl Ingest {
     /// Builds the listener state from a validated configuration. Metric
     /// handles bind to the recorder installed at this point.
-    pub fn new(config: &Config, sources: Sources, limiter: Arc<RateLimiter>, dedup: Dedup, publisher: Publisher) -> Self {
-        let mut redact: Vec<HeaderName> =
-            config.ingest.redact_headers.iter().filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()).collect();
+    pub fn new(
+        config: &Config,
+        sources: Sources,
+        limiter: Arc<RateLimiter>,
+        dedup: Dedup,
+        publisher: Publisher,
+    ) -> Self {
+        let mut redact: Vec<HeaderName> = config
+            .ingest
+            .redact_headers
+            .iter()
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
         redact.dedup();
         let routes = sources
             .into_iter()
@@ -144,7 +159,11 @@ impl Ingest {
         let started = Instant::now();
         self.in_flight_gauge.increment(1.0);
         let (metrics, result) = match self.route(&request) {
-            Ok(route) => (&route.metrics, self.process(route.clone(), request, peer, started + self.deadline).await),
+            Ok(route) => (
+                &route.metrics,
+                self.process(route.clone(), request, peer, started + self.deadline)
+                    .await,
+            ),
             Err(error) => (&self.unknown, Err(error)),
         };
         self.in_flight_gauge.decrement(1.0);
@@ -157,7 +176,11 @@ impl Ingest {
     }
 
     fn route<B>(&self, request: &Request<B>) -> Result<&Arc<Route>, IngestError> {
-        let name = request.uri().path().strip_prefix("/webhooks/").ok_or(IngestError::NotFound)?;
+        let name = request
+            .uri()
+            .path()
+            .strip_prefix("/webhooks/")
+            .ok_or(IngestError::NotFound)?;
         let route = self.routes.get(name).ok_or(IngestError::UnknownSource)?;
         if request.method() != Method::POST {
             return Err(IngestError::MethodNotAllowed);
@@ -181,15 +204,24 @@ impl Ingest {
             metrics.rate_limited(limited.scope.as_str());
             IngestError::RateLimited(limited)
         })?;
-        let permit = self.in_flight.clone().try_acquire_owned().map_err(|_| IngestError::Overloaded)?;
+        let permit = self
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Overloaded)?;
         let (parts, body) = request.into_parts();
-        let body_time = self.body_timeout.min(deadline.saturating_duration_since(Instant::now()));
+        let body_time = self
+            .body_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
         let body = read_limited(&parts.headers, body, source.max_body, body_time).await?;
         let received = SystemTime::now();
-        let verified = source.verifier.verify(&parts.headers, &body, received).map_err(|reason| {
-            metrics.verify_failure(reason.code());
-            IngestError::Unauthorized(reason)
-        })?;
+        let verified = source
+            .verifier
+            .verify(&parts.headers, &body, received)
+            .map_err(|reason| {
+                metrics.verify_failure(reason.code());
+                IngestError::Unauthorized(reason)
+            })?;
         if source.answers_slack_challenge {
             if let Some(challenge) = slack_url_verification_challenge(&body) {
                 return Ok(Accepted::Challenge(challenge));
@@ -236,14 +268,25 @@ impl Ingest {
             RecordKey::DedupKey => Some(id.as_bytes()),
             RecordKey::None => None,
         };
-        let headers = RecordHeaders::new(id, &source.name, delivery.event_type.as_deref().unwrap_or_default(), false);
+        let headers = RecordHeaders::new(
+            id,
+            &source.name,
+            delivery.event_type.as_deref().unwrap_or_default(),
+            false,
+        );
         PAYLOAD.with(|buffer| {
             let mut payload = buffer.borrow_mut();
             payload.clear();
             let mut addr = [0u8; IP_TEXT_MAX];
             let client = ip_text(client, &mut addr);
-            self.envelope(source, parts, body, client, verified, delivery, id).encode_into(&mut payload);
-            let record = OutgoingRecord { topic: &source.topic, key, payload: &payload, headers: headers.as_slice() };
+            self.envelope(source, parts, body, client, verified, delivery, id)
+                .encode_into(&mut payload);
+            let record = OutgoingRecord {
+                topic: &source.topic,
+                key,
+                payload: &payload,
+                headers: headers.as_slice(),
+            };
             let pending = self.publisher.enqueue(record);
             if payload.capacity() > MAX_KEPT_PAYLOAD_BUFFER {
                 *payload = Vec::new();
@@ -253,20 +296,37 @@ impl Ingest {
     }
 
     /// The event id, dedup key and event type of a request.
-    fn delivery(source: &Source, metrics: &SourceMetrics, headers: &HeaderMap, body: &[u8], received: SystemTime) -> Delivery {
+    fn delivery(
+        source: &Source,
+        metrics: &SourceMetrics,
+        headers: &HeaderMap,
+        body: &[u8],
+        received: SystemTime,
+    ) -> Delivery {
         let mut json = LazyJson::new(body);
         let dedup_key = extract(&source.dedup_key, headers, &mut json);
         let event_type = extract(&source.event_type, headers, &mut json);
         if dedup_key.is_none() && source.dedup_key != KeySpec::None {
             metrics.dedup_key_missing();
         }
-        Delivery { id: new_event_id(), dedup_key, event_type, received_at_unix_micros: unix_micros(received) }
+        Delivery {
+            id: new_event_id(),
+            dedup_key,
+            event_type,
+            received_at_unix_micros: unix_micros(received),
+        }
     }
 
     /// Reserves the dedup key: `Ok(Ok(ticket))` to publish (no ticket without
     /// a key), `Ok(Err(answer))` for a duplicate of an acked event.
-    async fn reserve(&self, route: &Route, delivery: &Delivery) -> Result<Result<Option<Ticket>, Accepted>, IngestError> {
-        let Some(key) = &delivery.dedup_key else { return Ok(Ok(None)) };
+    async fn reserve(
+        &self,
+        route: &Route,
+        delivery: &Delivery,
+    ) -> Result<Result<Option<Ticket>, Accepted>, IngestError> {
+        let Some(key) = &delivery.dedup_key else {
+            return Ok(Ok(None));
+        };
         let mut id = Uuid::encode_buffer();
         let id = delivery.id.hyphenated().encode_lower(&mut id);
         match self.dedup.reserve(&route.source.name, key, id).await {
@@ -338,14 +398,24 @@ async fn settle(
                     tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
                 }
             }
-            Ok(Accepted::Published { id: delivery.id, route, partition, offset })
+            Ok(Accepted::Published {
+                id: delivery.id,
+                route,
+                partition,
+                offset,
+            })
         }
         Err(error) => Err(publish_failed(&route, &delivery, ticket, error).await),
     }
 }
 
 /// Counts and logs a publish that was not acknowledged, and frees its dedup key.
-async fn publish_failed(route: &Route, delivery: &Delivery, ticket: Option<Ticket>, error: PublishError) -> IngestError {
+async fn publish_failed(
+    route: &Route,
+    delivery: &Delivery,
+    ticket: Option<Ticket>,
+    error: PublishError,
+) -> IngestError {
     route.metrics.publish_failure(error.code());
     let (source, id) = (&route.source.name, delivery.id);
     tracing::warn!(%source, %id, %error, "publish failed; answering 503");
@@ -379,7 +449,9 @@ where
     F::Output: Send + 'static,
 {
     fn new(future: F) -> Self {
-        Self { future: Some(Box::pin(future)) }
+        Self {
+            future: Some(Box::pin(future)),
+        }
     }
 }
 
@@ -437,14 +509,36 @@ struct ChallengeAnswer<'a> {
 
 fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>) {
     match accepted {
-        Accepted::Published { id, route, partition, offset } => {
+        Accepted::Published {
+            id,
+            route,
+            partition,
+            offset,
+        } => {
             let mut text = Uuid::encode_buffer();
             let id = id.hyphenated().encode_lower(&mut text);
-            let body = PublishedAnswer { id, offset, partition, topic: &route.source.topic };
+            let body = PublishedAnswer {
+                id,
+                offset,
+                partition,
+                topic: &route.source.topic,
+            };
             ("accepted", json_response(StatusCode::ACCEPTED, &body))
         }
-        Accepted::Duplicate { id } => ("duplicate", json_response(StatusCode::OK, &DuplicateAnswer { duplicate: true, id: &id })),
-        Accepted::Challenge(challenge) => ("challenge", json_response(StatusCode::OK, &ChallengeAnswer { challenge: &challenge })),
+        Accepted::Duplicate { id } => (
+            "duplicate",
+            json_response(
+                StatusCode::OK,
+                &DuplicateAnswer {
+                    duplicate: true,
+                    id: &id,
+                },
+            ),
+        ),
+        Accepted::Challenge(challenge) => (
+            "challenge",
+            json_response(StatusCode::OK, &ChallengeAnswer { challenge: &challenge }),
+        ),
     }
 }
 
@@ -463,7 +557,9 @@ fn ip_text(ip: IpAddr, buf: &mut [u8; IP_TEXT_MAX]) -> &str {
 }
 
 fn unix_micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -472,11 +568,22 @@ mod tests {
 
     #[test]
     fn answers_keep_the_key_order_of_the_json_values_they_replace() {
-        let published = PublishedAnswer { id: "i", offset: -1, partition: 2, topic: "t\"x" };
+        let published = PublishedAnswer {
+            id: "i",
+            offset: -1,
+            partition: 2,
+            topic: "t\"x",
+        };
         let expected = serde_json::json!({"id": "i", "topic": "t\"x", "partition": 2, "offset": -1}).to_string();
         assert_eq!(serde_json::to_string(&published).unwrap(), expected);
-        let duplicate = DuplicateAnswer { duplicate: true, id: "i" };
-        assert_eq!(serde_json::to_string(&duplicate).unwrap(), serde_json::json!({"id": "i", "duplicate": true}).to_string());
+        let duplicate = DuplicateAnswer {
+            duplicate: true,
+            id: "i",
+        };
+        assert_eq!(
+            serde_json::to_string(&duplicate).unwrap(),
+            serde_json::json!({"id": "i", "duplicate": true}).to_string()
+        );
     }
 
     #[test]
@@ -499,6 +606,9 @@ mod tests {
         // Poll once (pending), then drop it as hyper drops the request future of a closed connection.
         assert!(tokio::time::timeout(Duration::from_millis(10), future).await.is_err());
         go_tx.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), done_rx).await.expect("finished in its own task").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), done_rx)
+            .await
+            .expect("finished in its own task")
+            .unwrap();
     }
 }

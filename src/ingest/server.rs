@@ -44,7 +44,12 @@ pub struct ServerLimits {
 }
 
 /// Serves webhooks on `listener` until `shutdown` turns true, then drains.
-pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLimits, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    ingest: Arc<Ingest>,
+    limits: ServerLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
@@ -81,7 +86,10 @@ pub async fn serve(listener: TcpListener, ingest: Arc<Ingest>, limits: ServerLim
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some webhook connections were still open after the drain timeout");
     }
 }
@@ -116,11 +124,16 @@ where
     B: Body<Data = Bytes> + Unpin,
 {
     if head_bytes(request.headers()) > MAX_HEADER_BYTES {
-        let error = IngestError::HeadersTooLarge { limit: MAX_HEADER_BYTES };
-        metrics::counter!(names::REQUESTS, "source" => names::UNKNOWN_SOURCE, "outcome" => error.outcome()).increment(1);
+        let error = IngestError::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        };
+        metrics::counter!(names::REQUESTS, "source" => names::UNKNOWN_SOURCE, "outcome" => error.outcome())
+            .increment(1);
         let mut response = error.into_response();
         // Whoever sends this much is not a webhook provider: do not keep the connection.
-        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return response;
     }
     ingest.handle(request, peer).await
@@ -128,7 +141,10 @@ where
 
 /// Bytes the headers took on the wire (name, ": ", value, CRLF).
 fn head_bytes(headers: &HeaderMap) -> usize {
-    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
 }
 
 #[cfg(test)]

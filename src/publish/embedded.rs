@@ -34,8 +34,14 @@ impl EmbeddedBroker {
             .name("hookgate-embedded-broker".into())
             .spawn(move || run_cluster(&topics, partitions, &ready_tx, &stop_rx))
             .map_err(|e| EmbeddedError(e.to_string()))?;
-        let bootstrap = ready_rx.recv().map_err(|_| EmbeddedError("broker thread exited".into()))??;
-        Ok(Self { bootstrap, stop: Some(stop_tx), thread: Some(thread) })
+        let bootstrap = ready_rx
+            .recv()
+            .map_err(|_| EmbeddedError("broker thread exited".into()))??;
+        Ok(Self {
+            bootstrap,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     /// Bootstrap servers any Kafka client can use.

@@ -101,7 +101,11 @@ impl PendingAck {
     /// retried duplicate without one). After a timeout the record may still
     /// be written: librdkafka keeps trying until its own message timeout.
     pub async fn wait(self, timeout: Duration) -> Result<(i32, i64), PublishError> {
-        let PendingAck { publisher, slot, delivery } = self;
+        let PendingAck {
+            publisher,
+            slot,
+            delivery,
+        } = self;
         match tokio::time::timeout(timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(_canceled)) => Err(PublishError::Broker("delivery report lost".into())),
@@ -150,7 +154,9 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("endpoint", &self.shared.endpoint).finish_non_exhaustive()
+        f.debug_struct("Publisher")
+            .field("endpoint", &self.shared.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +173,9 @@ impl Publisher {
             broker_reachable: AtomicBool::new(false),
         };
         metrics::gauge!(names::KAFKA_PRODUCER_HEALTHY).set(1.0);
-        Ok(Self { shared: Arc::new(shared) })
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
     }
 
     /// The cluster this publisher writes to.
@@ -178,7 +186,11 @@ impl Publisher {
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
     pub async fn publish(&self, record: OutgoingRecord<'_>, timeout: Duration) -> Result<Ack, PublishError> {
         let (partition, offset) = self.enqueue(record)?.wait(timeout).await?;
-        Ok(Ack { topic: record.topic.to_owned(), partition, offset })
+        Ok(Ack {
+            topic: record.topic.to_owned(),
+            partition,
+            offset,
+        })
     }
 
     /// Hands one record to the producer without waiting: librdkafka copies
@@ -192,14 +204,23 @@ impl Publisher {
         }
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in record.headers {
-            headers = headers.insert(Header { key, value: Some(*value) });
+            headers = headers.insert(Header {
+                key,
+                value: Some(*value),
+            });
         }
-        let mut future_record = FutureRecord::<[u8], [u8]>::to(record.topic).payload(record.payload).headers(headers);
+        let mut future_record = FutureRecord::<[u8], [u8]>::to(record.topic)
+            .payload(record.payload)
+            .headers(headers);
         if let Some(key) = record.key {
             future_record = future_record.key(key);
         }
         match slot.producer.send_result(future_record) {
-            Ok(delivery) => Ok(PendingAck { publisher: self.clone(), slot, delivery }),
+            Ok(delivery) => Ok(PendingAck {
+                publisher: self.clone(),
+                slot,
+                delivery,
+            }),
             Err((error, _)) => Err(self.classify(&slot, &error)),
         }
     }
@@ -214,7 +235,16 @@ impl Publisher {
     ) -> Result<Ack, PublishError> {
         let payload = envelope.to_bytes();
         let headers = envelope.record_headers();
-        self.publish(OutgoingRecord { topic, key, payload: &payload, headers: &headers }, timeout).await
+        self.publish(
+            OutgoingRecord {
+                topic,
+                key,
+                payload: &payload,
+                headers: &headers,
+            },
+            timeout,
+        )
+        .await
     }
 
     fn classify(&self, slot: &Slot, error: &KafkaError) -> PublishError {
@@ -301,7 +331,9 @@ impl Publisher {
     /// Waits until every queued record got its verdict, at most `timeout`.
     pub async fn flush(&self, timeout: Duration) -> bool {
         let producer = self.shared.slot.load().producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(timeout).is_ok()).await.unwrap_or(false)
+        tokio::task::spawn_blocking(move || producer.flush(timeout).is_ok())
+            .await
+            .unwrap_or(false)
     }
 
     /// Raises a fatal error in the live producer, as librdkafka would.

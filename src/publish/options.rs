@@ -5,18 +5,39 @@ use std::collections::BTreeMap;
 
 /// Options hookgate sets itself and that users may not override, with the reason.
 const FIXED: &[(&str, &str)] = &[
-    ("acks", "hookgate always uses acks=all: a 2xx means every in-sync replica has the event"),
-    ("request.required.acks", "hookgate always uses acks=all: a 2xx means every in-sync replica has the event"),
-    ("enable.idempotence", "hookgate always enables the idempotent producer, so retries never duplicate records"),
+    (
+        "acks",
+        "hookgate always uses acks=all: a 2xx means every in-sync replica has the event",
+    ),
+    (
+        "request.required.acks",
+        "hookgate always uses acks=all: a 2xx means every in-sync replica has the event",
+    ),
+    (
+        "enable.idempotence",
+        "hookgate always enables the idempotent producer, so retries never duplicate records",
+    ),
     ("enable.gapless.guarantee", "set by hookgate"),
     ("bootstrap.servers", "use kafka.brokers"),
     ("metadata.broker.list", "use kafka.brokers"),
-    ("message.timeout.ms", "derived from ingest.deadline, so the broker verdict arrives before the sender gives up"),
-    ("delivery.timeout.ms", "derived from ingest.deadline, so the broker verdict arrives before the sender gives up"),
+    (
+        "message.timeout.ms",
+        "derived from ingest.deadline, so the broker verdict arrives before the sender gives up",
+    ),
+    (
+        "delivery.timeout.ms",
+        "derived from ingest.deadline, so the broker verdict arrives before the sender gives up",
+    ),
     ("transactional.id", "transactions are not used by hookgate"),
     ("group.id", "use query.consumer_group"),
-    ("enable.auto.commit", "the indexer commits offsets itself after writing the store"),
-    ("auto.offset.reset", "the indexer starts from the earliest offset on first start"),
+    (
+        "enable.auto.commit",
+        "the indexer commits offsets itself after writing the store",
+    ),
+    (
+        "auto.offset.reset",
+        "the indexer starts from the earliest offset on first start",
+    ),
     ("enable.partition.eof", "managed by the indexer"),
 ];
 
@@ -24,7 +45,11 @@ const FIXED: &[(&str, &str)] = &[
 const FLOORS: &[(&str, i64, &str)] = &[
     ("retries", 1, "retries must stay enabled (at least 1)"),
     ("message.send.max.retries", 1, "retries must stay enabled (at least 1)"),
-    ("max.in.flight.requests.per.connection", 1, "must be between 1 and 5 for the idempotent producer"),
+    (
+        "max.in.flight.requests.per.connection",
+        1,
+        "must be between 1 and 5 for the idempotent producer",
+    ),
 ];
 
 /// Every option of `options` that hookgate refuses, with the reason.
@@ -53,7 +78,12 @@ mod tests {
 
     #[test]
     fn tuning_options_pass_through() {
-        assert!(rejected_options(&options(&[("linger.ms", "5"), ("compression.type", "zstd"), ("retries", "10")])).is_empty());
+        assert!(rejected_options(&options(&[
+            ("linger.ms", "5"),
+            ("compression.type", "zstd"),
+            ("retries", "10")
+        ]))
+        .is_empty());
     }
 
     #[test]
@@ -65,6 +95,14 @@ mod tests {
             ("max.in.flight.requests.per.connection", "10"),
         ]));
         let names: Vec<_> = found.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["acks", "enable.idempotence", "max.in.flight.requests.per.connection", "retries"]);
+        assert_eq!(
+            names,
+            [
+                "acks",
+                "enable.idempotence",
+                "max.in.flight.requests.per.connection",
+                "retries"
+            ]
+        );
     }
 }

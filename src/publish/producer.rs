@@ -106,7 +106,10 @@ pub fn producer_config(endpoint: &KafkaEndpoint, message_timeout: Duration) -> C
 }
 
 /// Creates a producer with its own context.
-pub(super) fn build_producer(endpoint: &KafkaEndpoint, message_timeout: Duration) -> Result<(GuardedProducer, GuardContext), KafkaError> {
+pub(super) fn build_producer(
+    endpoint: &KafkaEndpoint,
+    message_timeout: Duration,
+) -> Result<(GuardedProducer, GuardContext), KafkaError> {
     let context = GuardContext::default();
     let producer = producer_config(endpoint, message_timeout).create_with_context(context.clone())?;
     Ok((producer, context))

@@ -26,7 +26,9 @@ pub struct Readiness {
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.checks.iter().map(|(name, _)| name)).finish()
+        f.debug_list()
+            .entries(self.checks.iter().map(|(name, _)| name))
+            .finish()
     }
 }
 
@@ -76,11 +78,18 @@ pub fn router(handle: PrometheusHandle, readiness: Readiness) -> Router {
 }
 
 async fn render(State(state): State<MetricsState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.handle.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.handle.render(),
+    )
 }
 
 async fn ready(State(state): State<MetricsState>) -> impl IntoResponse {
     let (ready, checks) = state.readiness.evaluate().await;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(serde_json::json!({"ready": ready, "checks": checks})))
 }

@@ -59,7 +59,12 @@ struct Family {
 
 impl Family {
     fn new(name: &'static str, label: &'static str, values: &'static [&'static str]) -> Self {
-        Self { name, label, values, cells: values.iter().map(|_| OnceLock::new()).collect() }
+        Self {
+            name,
+            label,
+            values,
+            cells: values.iter().map(|_| OnceLock::new()).collect(),
+        }
     }
 
     /// Adds one to the series of `source` and `value`.
@@ -96,7 +101,9 @@ pub struct SourceMetrics {
 
 impl std::fmt::Debug for SourceMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceMetrics").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("SourceMetrics")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,13 +151,17 @@ impl SourceMetrics {
     /// One request whose configured dedup key was absent.
     pub fn dedup_key_missing(&self) {
         let source = &self.source;
-        self.dedup_key_missing.get_or_init(|| metrics::counter!(names::DEDUP_KEY_MISSING, "source" => source.clone())).increment(1);
+        self.dedup_key_missing
+            .get_or_init(|| metrics::counter!(names::DEDUP_KEY_MISSING, "source" => source.clone()))
+            .increment(1);
     }
 
     /// The size of an accepted body.
     pub fn body_bytes(&self, bytes: usize) {
         let source = &self.source;
-        self.body_bytes.get_or_init(|| metrics::histogram!(names::REQUEST_BODY_BYTES, "source" => source.clone())).record(bytes as f64);
+        self.body_bytes
+            .get_or_init(|| metrics::histogram!(names::REQUEST_BODY_BYTES, "source" => source.clone()))
+            .record(bytes as f64);
     }
 
     /// Seconds from handing a record to the producer to the broker's ack.
@@ -177,7 +188,12 @@ mod tests {
             assert!(VERIFY_REASONS.contains(&error.code()), "{}", error.code());
         }
         use crate::publish::PublishError;
-        for error in [PublishError::QueueFull, PublishError::Timeout, PublishError::Broker(String::new()), PublishError::Fatal] {
+        for error in [
+            PublishError::QueueFull,
+            PublishError::Timeout,
+            PublishError::Broker(String::new()),
+            PublishError::Fatal,
+        ] {
             assert!(PUBLISH_REASONS.contains(&error.code()), "{}", error.code());
         }
     }

@@ -66,7 +66,10 @@ impl HeaderScheme {
     /// Checks a layout and precomputes one HMAC key per secret of `source`.
     pub(super) fn build(layout: &Layout<'_>, source: &SourceConfig) -> Result<Self, ConfigProblem> {
         let header = header_name(layout.header, "hmac.header")?;
-        let timestamp = layout.timestamp_header.map(|name| header_name(name, "hmac.timestamp_header")).transpose()?;
+        let timestamp = layout
+            .timestamp_header
+            .map(|name| header_name(name, "hmac.timestamp_header"))
+            .transpose()?;
         let template = Template::parse(layout.signed).map_err(|message| problem("hmac.signed", message))?;
         check_coverage(&header, timestamp.as_ref(), &template)?;
         if !layout.prefix.bytes().all(|b| b.is_ascii_graphic()) {
@@ -82,7 +85,10 @@ impl HeaderScheme {
             prefix: layout.prefix.into(),
             template,
             timestamp,
-            id_header: layout.id_header.map(|name| header_name(name, "hmac.header")).transpose()?,
+            id_header: layout
+                .id_header
+                .map(|name| header_name(name, "hmac.header"))
+                .transpose()?,
             tolerance: source.tolerance(),
             tag_len: mac::tag_len(layout.algorithm),
             keys,
@@ -104,13 +110,22 @@ impl HeaderScheme {
         if self.template.headers().any(|name| !headers.contains_key(name)) {
             return Err(VerifyError::MissingSignature);
         }
-        mac::first_match(&self.keys, || self.template.chunks(headers, body), std::slice::from_ref(&candidate))
-            .map(|secret_index| Verified { verified: true, secret_index })
-            .ok_or(VerifyError::InvalidSignature)
+        mac::first_match(
+            &self.keys,
+            || self.template.chunks(headers, body),
+            std::slice::from_ref(&candidate),
+        )
+        .map(|secret_index| Verified {
+            verified: true,
+            secret_index,
+        })
+        .ok_or(VerifyError::InvalidSignature)
     }
 
     fn decode(&self, value: &[u8]) -> Result<Tag, VerifyError> {
-        let text = value.strip_prefix(self.prefix.as_bytes()).ok_or(VerifyError::MalformedSignature)?;
+        let text = value
+            .strip_prefix(self.prefix.as_bytes())
+            .ok_or(VerifyError::MalformedSignature)?;
         Tag::decode(text, self.encoding, self.tag_len)
     }
 
@@ -133,7 +148,10 @@ impl HeaderScheme {
         }
         let tag = key.tag(self.template.chunks(&added, body));
         let signature = mac::ascii_header(format!("{}{}", self.prefix, tag.encode(self.encoding)));
-        let mut out: Vec<_> = added.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
+        let mut out: Vec<_> = added
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         out.push((self.header.clone(), signature));
         Ok(out)
     }
@@ -144,9 +162,16 @@ fn header_name(name: &str, key: &str) -> Result<HeaderName, ConfigProblem> {
 }
 
 /// The signature may not sign itself, and a timestamp nobody signed protects nothing.
-fn check_coverage(header: &HeaderName, timestamp: Option<&HeaderName>, template: &Template) -> Result<(), ConfigProblem> {
+fn check_coverage(
+    header: &HeaderName,
+    timestamp: Option<&HeaderName>,
+    template: &Template,
+) -> Result<(), ConfigProblem> {
     if template.headers().any(|name| name == header) {
-        return Err(problem("hmac.signed", format!("reads the signature header `{header}` itself")));
+        return Err(problem(
+            "hmac.signed",
+            format!("reads the signature header `{header}` itself"),
+        ));
     }
     if let Some(timestamp) = timestamp {
         if timestamp == header {
@@ -155,7 +180,9 @@ fn check_coverage(header: &HeaderName, timestamp: Option<&HeaderName>, template:
         if !template.headers().any(|name| name == timestamp) {
             return Err(problem(
                 "hmac.timestamp_header",
-                format!("`{timestamp}` is not part of hmac.signed, so anyone could change it; add {{header:{timestamp}}}"),
+                format!(
+                    "`{timestamp}` is not part of hmac.signed, so anyone could change it; add {{header:{timestamp}}}"
+                ),
             ));
         }
     }
@@ -169,7 +196,8 @@ mod tests {
     use crate::verify::{Verifier, VerifyError};
 
     fn hmac_source(table: &str, secrets: &str) -> Result<Verifier, crate::verify::ConfigProblem> {
-        let text = format!("[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = {secrets}\n[sources.hmac]\n{table}\n");
+        let text =
+            format!("[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = {secrets}\n[sources.hmac]\n{table}\n");
         let config = Config::from_toml(&text).expect("parses");
         Verifier::from_source(&config.sources[0])
     }
@@ -184,7 +212,10 @@ mod tests {
     fn sha1_hex_with_prefix_matches_an_independent_vector() {
         let verifier = build("header = \"X-Sig\"\nalgorithm = \"sha1\"\nprefix = \"sha1=\"\nsigned = \"{header:x-ts}.{body}\"\ntimestamp_header = \"x-ts\"");
         assert_eq!(verifier.scheme(), "hmac");
-        let sent = headers(&[("x-sig", "sha1=752fe891e30f537c9bee8ee854c4421b67988bc6"), ("x-ts", "1700000000")]);
+        let sent = headers(&[
+            ("x-sig", "sha1=752fe891e30f537c9bee8ee854c4421b67988bc6"),
+            ("x-ts", "1700000000"),
+        ]);
         let verified = verifier.verify(&sent, b"hello", at(NOW)).unwrap();
         assert!(verified.verified);
         assert_eq!(verified.secret_index, 0);
@@ -192,10 +223,14 @@ mod tests {
 
     #[test]
     fn sha512_base64_matches_an_independent_vector() {
-        let verifier = build("header = \"x-sig\"\nalgorithm = \"sha512\"\nencoding = \"base64\"\nsigned = \"1700000000.{body}\"");
+        let verifier =
+            build("header = \"x-sig\"\nalgorithm = \"sha512\"\nencoding = \"base64\"\nsigned = \"1700000000.{body}\"");
         let sig = "h/4pPjRaVw9jaHpLANlxFyQSGJZ4I1DV9jTLWCVOrITqOpIO/HfEK/dptGmZ2bh9wwgYyCP6bs7NfMS2Zi1XUw==";
         assert!(verifier.verify(&headers(&[("x-sig", sig)]), b"hello", at(NOW)).is_ok());
-        assert_eq!(verifier.verify(&headers(&[("x-sig", sig)]), b"hellO", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            verifier.verify(&headers(&[("x-sig", sig)]), b"hellO", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
     }
 
     #[test]
@@ -204,10 +239,16 @@ mod tests {
         let second = hmac_source(TIMED, "[\"second\"]").unwrap();
         let sent = signed(&second, b"body", at(NOW));
         assert_eq!(verifier.verify(&sent, b"body", at(NOW)).unwrap().secret_index, 1);
-        assert_eq!(verifier.verify(&sent, b"bodY", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            verifier.verify(&sent, b"bodY", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
         let stranger = hmac_source(TIMED, "[\"other\"]").unwrap();
         let sent = signed(&stranger, b"body", at(NOW));
-        assert_eq!(verifier.verify(&sent, b"body", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            verifier.verify(&sent, b"body", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
     }
 
     #[test]
@@ -215,14 +256,29 @@ mod tests {
         let verifier = build(TIMED);
         let mut sent = signed(&verifier, b"b", at(NOW));
         assert!(verifier.verify(&sent, b"b", at(NOW + 300)).is_ok());
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW + 301)), Err(VerifyError::StaleTimestamp));
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW - 301)), Err(VerifyError::FutureTimestamp));
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW + 301)),
+            Err(VerifyError::StaleTimestamp)
+        );
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW - 301)),
+            Err(VerifyError::FutureTimestamp)
+        );
         sent.insert("x-ts", "soon".parse().unwrap());
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MalformedTimestamp));
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW)),
+            Err(VerifyError::MalformedTimestamp)
+        );
         sent.remove("x-ts");
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MissingTimestamp));
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW)),
+            Err(VerifyError::MissingTimestamp)
+        );
         sent.remove("x-sig");
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW)),
+            Err(VerifyError::MissingSignature)
+        );
     }
 
     #[test]
@@ -232,18 +288,36 @@ mod tests {
         assert_eq!(sent["x-id"], "evt_1");
         assert!(verifier.verify(&sent, b"b", at(NOW)).is_ok());
         sent.insert("x-id", "evt_2".parse().unwrap());
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
         sent.remove("x-id");
-        assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            verifier.verify(&sent, b"b", at(NOW)),
+            Err(VerifyError::MissingSignature)
+        );
     }
 
     #[test]
     fn malformed_signature_values_never_panic() {
         let verifier = build("header = \"x-sig\"\nprefix = \"sha256=\"");
-        for value in [&b""[..], b"garbage", b"sha256=", b"sha256=zz", b"SHA256=00", b"sha256=\xff\xfe", b"sha256=\xc3\xa9"] {
+        for value in [
+            &b""[..],
+            b"garbage",
+            b"sha256=",
+            b"sha256=zz",
+            b"SHA256=00",
+            b"sha256=\xff\xfe",
+            b"sha256=\xc3\xa9",
+        ] {
             let mut sent = headers(&[]);
             sent.insert("x-sig", http::HeaderValue::from_bytes(value).unwrap());
-            assert_eq!(verifier.verify(&sent, b"b", at(NOW)), Err(VerifyError::MalformedSignature), "{value:?}");
+            assert_eq!(
+                verifier.verify(&sent, b"b", at(NOW)),
+                Err(VerifyError::MalformedSignature),
+                "{value:?}"
+            );
         }
     }
 
@@ -254,9 +328,18 @@ mod tests {
             ("header = \"x-sig\"\nsigned = \"{header:x-ts}\"", "hmac.signed"),
             ("header = \"x-sig\"\nsigned = \"{header:x-sig}{body}\"", "hmac.signed"),
             ("header = \"bad header\"", "hmac.header"),
-            ("header = \"x-sig\"\ntimestamp_header = \"x-ts\"", "hmac.timestamp_header"),
-            ("header = \"x-sig\"\ntimestamp_header = \"x-sig\"", "hmac.timestamp_header"),
-            ("header = \"x-sig\"\ntimestamp_header = \"a b\"", "hmac.timestamp_header"),
+            (
+                "header = \"x-sig\"\ntimestamp_header = \"x-ts\"",
+                "hmac.timestamp_header",
+            ),
+            (
+                "header = \"x-sig\"\ntimestamp_header = \"x-sig\"",
+                "hmac.timestamp_header",
+            ),
+            (
+                "header = \"x-sig\"\ntimestamp_header = \"a b\"",
+                "hmac.timestamp_header",
+            ),
             ("header = \"x-sig\"\nprefix = \"é\"", "hmac.prefix"),
             ("header = \"x-sig\"\nprefix = \"sha256 =\"", "hmac.prefix"),
         ] {

@@ -33,7 +33,13 @@ mod tests {
     fn githubs_documented_test_vector_verifies() {
         let github = verifier(Preset::Github, &[DOC_SECRET]);
         let sent = headers(&[("X-Hub-Signature-256", DOC_SIGNATURE)]);
-        assert_eq!(github.verify(&sent, b"Hello, World!", at(NOW)), Ok(Verified { verified: true, secret_index: 0 }));
+        assert_eq!(
+            github.verify(&sent, b"Hello, World!", at(NOW)),
+            Ok(Verified {
+                verified: true,
+                secret_index: 0
+            })
+        );
         assert_eq!(github.scheme(), "github");
     }
 
@@ -49,17 +55,25 @@ mod tests {
     fn upper_case_hex_is_accepted() {
         let github = verifier(Preset::Github, &[DOC_SECRET]);
         let upper = format!("sha256={}", DOC_SIGNATURE["sha256=".len()..].to_uppercase());
-        assert!(github.verify(&headers(&[("x-hub-signature-256", &upper)]), b"Hello, World!", at(NOW)).is_ok());
+        assert!(github
+            .verify(&headers(&[("x-hub-signature-256", &upper)]), b"Hello, World!", at(NOW))
+            .is_ok());
     }
 
     #[test]
     fn tampered_body_and_wrong_secret_fail() {
         let github = verifier(Preset::Github, &[DOC_SECRET]);
         let sent = headers(&[("x-hub-signature-256", DOC_SIGNATURE)]);
-        assert_eq!(github.verify(&sent, b"Hello, World?", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            github.verify(&sent, b"Hello, World?", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
         assert_eq!(github.verify(&sent, b"", at(NOW)), Err(VerifyError::InvalidSignature));
         let other = verifier(Preset::Github, &["not it"]);
-        assert_eq!(other.verify(&sent, b"Hello, World!", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            other.verify(&sent, b"Hello, World!", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
     }
 
     #[test]
@@ -79,13 +93,22 @@ mod tests {
     #[test]
     fn absent_and_malformed_headers_are_told_apart() {
         let github = verifier(Preset::Github, &[DOC_SECRET]);
-        assert_eq!(github.verify(&headers(&[]), b"x", at(NOW)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            github.verify(&headers(&[]), b"x", at(NOW)),
+            Err(VerifyError::MissingSignature)
+        );
         // The legacy SHA-1 header alone is not enough.
         let legacy = headers(&[("x-hub-signature", "sha1=0000000000000000000000000000000000000000")]);
-        assert_eq!(github.verify(&legacy, b"x", at(NOW)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            github.verify(&legacy, b"x", at(NOW)),
+            Err(VerifyError::MissingSignature)
+        );
         let wrong_prefix = format!("sha1={}", &DOC_SIGNATURE[7..]);
         let sent = headers(&[("x-hub-signature-256", &wrong_prefix)]);
-        assert_eq!(github.verify(&sent, b"Hello, World!", at(NOW)), Err(VerifyError::MalformedSignature));
+        assert_eq!(
+            github.verify(&sent, b"Hello, World!", at(NOW)),
+            Err(VerifyError::MalformedSignature)
+        );
         assert_garbage_rejected(&github, "x-hub-signature-256", b"Hello, World!");
     }
 }

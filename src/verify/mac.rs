@@ -102,7 +102,10 @@ pub(super) struct Tag {
 }
 
 impl Tag {
-    const EMPTY: Tag = Tag { bytes: [0; MAX_TAG], len: 0 };
+    const EMPTY: Tag = Tag {
+        bytes: [0; MAX_TAG],
+        len: 0,
+    };
 
     /// Copies `bytes`, which callers guarantee to be at most `MAX_TAG` long.
     fn from_slice(bytes: &[u8]) -> Self {
@@ -147,7 +150,9 @@ impl Tag {
         }
         // Room for the decoder's worst-case estimate of the longest accepted text.
         let mut buffer = [0u8; MAX_TAG + 3];
-        let decoded = BASE64.decode_slice(text, &mut buffer).map_err(|_| VerifyError::MalformedSignature)?;
+        let decoded = BASE64
+            .decode_slice(text, &mut buffer)
+            .map_err(|_| VerifyError::MalformedSignature)?;
         if decoded != len {
             return Err(VerifyError::MalformedSignature);
         }
@@ -179,7 +184,10 @@ pub(super) struct Candidates {
 impl Candidates {
     /// No signatures yet.
     pub(super) fn new() -> Self {
-        Self { items: [Tag::EMPTY; MAX_CANDIDATES], len: 0 }
+        Self {
+            items: [Tag::EMPTY; MAX_CANDIDATES],
+            len: 0,
+        }
     }
 
     /// Adds one; more than `MAX_CANDIDATES` makes the header malformed.
@@ -203,7 +211,9 @@ impl Candidates {
 
 /// Whether `expected` equals any candidate, comparing against all of them in constant time.
 pub(super) fn matches_any(expected: &Tag, candidates: &[Tag]) -> bool {
-    let hit = candidates.iter().fold(Choice::from(0), |hit, candidate| hit | expected.ct_eq(candidate));
+    let hit = candidates
+        .iter()
+        .fold(Choice::from(0), |hit, candidate| hit | expected.ct_eq(candidate));
     bool::from(hit)
 }
 
@@ -231,7 +241,10 @@ mod tests {
         // Expected values computed with Python's hmac module.
         let key = MacKey::new(HmacAlgorithm::Sha1, b"key");
         let chunks: [&[u8]; 2] = [b"1700000000.", b"hello"];
-        assert_eq!(key.tag(chunks).encode(SignatureEncoding::Hex), "752fe891e30f537c9bee8ee854c4421b67988bc6");
+        assert_eq!(
+            key.tag(chunks).encode(SignatureEncoding::Hex),
+            "752fe891e30f537c9bee8ee854c4421b67988bc6"
+        );
         let key = MacKey::new(HmacAlgorithm::Sha512, b"key");
         assert_eq!(
             key.tag([&b"1700000000.hello"[..]]).encode(SignatureEncoding::Base64),
@@ -253,16 +266,37 @@ mod tests {
     fn decoding_demands_the_exact_length_and_alphabet() {
         let ok = "ab".repeat(32);
         assert_eq!(Tag::from_hex(ok.as_bytes(), 32).unwrap().as_bytes(), &[0xab; 32]);
-        assert_eq!(Tag::from_hex(ok.to_uppercase().as_bytes(), 32).unwrap().as_bytes(), &[0xab; 32]);
-        for bad in ["", "ab", &ok[1..], &format!("{ok}ab"), &"zz".repeat(32), &"é".repeat(32)] {
-            assert_eq!(Tag::from_hex(bad.as_bytes(), 32).unwrap_err(), VerifyError::MalformedSignature, "{bad}");
+        assert_eq!(
+            Tag::from_hex(ok.to_uppercase().as_bytes(), 32).unwrap().as_bytes(),
+            &[0xab; 32]
+        );
+        for bad in [
+            "",
+            "ab",
+            &ok[1..],
+            &format!("{ok}ab"),
+            &"zz".repeat(32),
+            &"é".repeat(32),
+        ] {
+            assert_eq!(
+                Tag::from_hex(bad.as_bytes(), 32).unwrap_err(),
+                VerifyError::MalformedSignature,
+                "{bad}"
+            );
         }
         let b64 = BASE64.encode([7u8; 32]);
         assert_eq!(Tag::from_base64(b64.as_bytes(), 32).unwrap().as_bytes(), &[7; 32]);
-        assert!(Tag::from_base64(b64.trim_end_matches('=').as_bytes(), 32).is_ok(), "padding is optional");
+        assert!(
+            Tag::from_base64(b64.trim_end_matches('=').as_bytes(), 32).is_ok(),
+            "padding is optional"
+        );
         let long = BASE64.encode([7u8; 200]);
         for bad in ["", "!!!!", &b64[4..], long.as_str(), &BASE64.encode([7u8; 31])] {
-            assert_eq!(Tag::from_base64(bad.as_bytes(), 32).unwrap_err(), VerifyError::MalformedSignature, "{bad}");
+            assert_eq!(
+                Tag::from_base64(bad.as_bytes(), 32).unwrap_err(),
+                VerifyError::MalformedSignature,
+                "{bad}"
+            );
         }
         assert!(Tag::from_base64(&[0xff; 44], 32).is_err());
         assert!(Tag::from_base64(BASE64.encode([1u8; 64]).as_bytes(), 64).is_ok());
@@ -281,7 +315,10 @@ mod tests {
 
     #[test]
     fn first_match_reports_the_matching_key() {
-        let keys = [MacKey::new(HmacAlgorithm::Sha256, b"a"), MacKey::new(HmacAlgorithm::Sha256, b"b")];
+        let keys = [
+            MacKey::new(HmacAlgorithm::Sha256, b"a"),
+            MacKey::new(HmacAlgorithm::Sha256, b"b"),
+        ];
         let body: &[u8] = b"body";
         let signed = keys[1].tag([body]);
         assert_eq!(first_match(&keys, || [body], &[signed]), Some(1));
@@ -294,6 +331,9 @@ mod tests {
         let key = MacKey::new(HmacAlgorithm::Sha256, b"hunter2");
         let tag = key.tag([&b"x"[..]]);
         let shown = format!("{key:?} {tag:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains(&tag.encode(SignatureEncoding::Hex)), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(&tag.encode(SignatureEncoding::Hex)),
+            "{shown}"
+        );
     }
 }

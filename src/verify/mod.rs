@@ -46,7 +46,10 @@ pub struct ConfigProblem {
 
 /// Builds a [`ConfigProblem`].
 fn problem(key: &str, message: impl Into<String>) -> ConfigProblem {
-    ConfigProblem { key: key.to_owned(), message: message.into() }
+    ConfigProblem {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// The verification scheme of one source, ready for requests. Cheap to share
@@ -160,7 +163,10 @@ impl Verifier {
             Preset::StandardWebhooks => Scheme::Standard(StandardWebhooks::new(source)?),
             Preset::None => Scheme::Unverified,
         };
-        Ok(Verifier { preset: source.verify, scheme })
+        Ok(Verifier {
+            preset: source.verify,
+            scheme,
+        })
     }
 
     /// The preset name, as in configuration: "github", "stripe", ..., "none".
@@ -171,7 +177,10 @@ impl Verifier {
     /// Checks a request's signature headers against its raw body at time `now`.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         match &self.scheme {
-            Scheme::Unverified => Ok(Verified { verified: false, secret_index: 0 }),
+            Scheme::Unverified => Ok(Verified {
+                verified: false,
+                secret_index: 0,
+            }),
             Scheme::Header(scheme) => scheme.verify(headers, body, now),
             Scheme::Stripe(scheme) => scheme.verify(headers, body, now),
             Scheme::Standard(scheme) => scheme.verify(headers, body, now),
@@ -202,7 +211,10 @@ impl Verifier {
 /// A scheme that verifies needs at least one secret.
 fn require_secrets(source: &SourceConfig) -> Result<(), ConfigProblem> {
     if source.secrets.is_empty() {
-        return Err(problem("secrets", "at least one secret is required to verify signatures"));
+        return Err(problem(
+            "secrets",
+            "at least one secret is required to verify signatures",
+        ));
     }
     Ok(())
 }
@@ -210,7 +222,11 @@ fn require_secrets(source: &SourceConfig) -> Result<(), ConfigProblem> {
 /// One HMAC key per secret, in configuration order.
 fn mac_keys(source: &SourceConfig, algorithm: HmacAlgorithm) -> Result<Vec<MacKey>, ConfigProblem> {
     require_secrets(source)?;
-    Ok(source.secrets.iter().map(|secret| MacKey::new(algorithm, secret.expose())).collect())
+    Ok(source
+        .secrets
+        .iter()
+        .map(|secret| MacKey::new(algorithm, secret.expose()))
+        .collect())
 }
 
 /// Timestamps are compared in whole seconds, so a tolerance under one second rejects everything.
@@ -245,7 +261,8 @@ mod tests {
         };
         let mut source = source(preset, secrets);
         if preset == Preset::Hmac {
-            let text = "[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = [\"k\"]\n[sources.hmac]\nheader = \"x-sig\"\n";
+            let text =
+                "[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = [\"k\"]\n[sources.hmac]\nheader = \"x-sig\"\n";
             source.hmac = crate::config::Config::from_toml(text).unwrap().sources[0].hmac.clone();
         }
         source
@@ -265,9 +282,24 @@ mod tests {
             let verifier = Verifier::from_source(&any_source(preset)).unwrap();
             let sent = signed(&verifier, b"{\"id\":1}", at(NOW));
             let outcome = verifier.verify(&sent, b"{\"id\":1}", at(NOW));
-            assert_eq!(outcome, Ok(Verified { verified: true, secret_index: 0 }), "{preset:?}");
-            assert_eq!(verifier.verify(&sent, b"{\"id\":2}", at(NOW)), Err(VerifyError::InvalidSignature), "{preset:?}");
-            assert_eq!(verifier.verify(&headers(&[]), b"{}", at(NOW)), Err(VerifyError::MissingSignature), "{preset:?}");
+            assert_eq!(
+                outcome,
+                Ok(Verified {
+                    verified: true,
+                    secret_index: 0
+                }),
+                "{preset:?}"
+            );
+            assert_eq!(
+                verifier.verify(&sent, b"{\"id\":2}", at(NOW)),
+                Err(VerifyError::InvalidSignature),
+                "{preset:?}"
+            );
+            assert_eq!(
+                verifier.verify(&headers(&[]), b"{}", at(NOW)),
+                Err(VerifyError::MissingSignature),
+                "{preset:?}"
+            );
         }
     }
 
@@ -275,7 +307,13 @@ mod tests {
     fn none_accepts_everything_unverified_and_cannot_sign() {
         let none = verifier(Preset::None, &[]);
         let sent = headers(&[("x-hub-signature-256", "sha256=nonsense")]);
-        assert_eq!(none.verify(&sent, b"anything", at(0)), Ok(Verified { verified: false, secret_index: 0 }));
+        assert_eq!(
+            none.verify(&sent, b"anything", at(0)),
+            Ok(Verified {
+                verified: false,
+                secret_index: 0
+            })
+        );
         assert_eq!(none.sign(b"x", "id", at(NOW)).unwrap_err(), SignError::Unverified);
     }
 
@@ -288,7 +326,10 @@ mod tests {
                 let text = String::from_utf8_lossy(secret.expose()).into_owned();
                 assert!(!shown.contains(&text), "{preset:?}: {shown}");
                 assert!(!shown.contains(&text[2..8]), "{preset:?}: {shown}");
-                assert!(!shown.contains(&hex::encode(secret.expose())[..16]), "{preset:?}: {shown}");
+                assert!(
+                    !shown.contains(&hex::encode(secret.expose())[..16]),
+                    "{preset:?}: {shown}"
+                );
             }
         }
     }
@@ -301,7 +342,10 @@ mod tests {
 
     #[test]
     fn signing_presets_need_secrets() {
-        for preset in EVERY_PRESET.into_iter().filter(|p| !matches!(p, Preset::None | Preset::Hmac)) {
+        for preset in EVERY_PRESET
+            .into_iter()
+            .filter(|p| !matches!(p, Preset::None | Preset::Hmac))
+        {
             let problem = Verifier::from_source(&source(preset, &[])).unwrap_err();
             assert_eq!(problem.key, "secrets", "{preset:?}");
         }
@@ -312,7 +356,11 @@ mod tests {
         for preset in [Preset::Stripe, Preset::Slack, Preset::StandardWebhooks] {
             let mut source = any_source(preset);
             source.tolerance = Some(std::time::Duration::from_millis(500));
-            assert_eq!(Verifier::from_source(&source).unwrap_err().key, "tolerance", "{preset:?}");
+            assert_eq!(
+                Verifier::from_source(&source).unwrap_err().key,
+                "tolerance",
+                "{preset:?}"
+            );
         }
         let mut github = any_source(Preset::Github);
         github.tolerance = Some(std::time::Duration::ZERO);
@@ -322,7 +370,10 @@ mod tests {
     #[test]
     fn delivery_id_must_be_a_header_value() {
         let github = verifier(Preset::Github, &["k"]);
-        assert_eq!(github.sign(b"x", "bad\nid", at(NOW)).unwrap_err(), SignError::InvalidDeliveryId);
+        assert_eq!(
+            github.sign(b"x", "bad\nid", at(NOW)).unwrap_err(),
+            SignError::InvalidDeliveryId
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ mod tests {
     #[test]
     fn an_independently_computed_signature_verifies() {
         let shopify = verifier(Preset::Shopify, &[SECRET]);
-        let verified = shopify.verify(&headers(&[("X-Shopify-Hmac-Sha256", SIGNATURE)]), BODY, at(NOW)).unwrap();
+        let verified = shopify
+            .verify(&headers(&[("X-Shopify-Hmac-Sha256", SIGNATURE)]), BODY, at(NOW))
+            .unwrap();
         assert!(verified.verified);
         assert_eq!(shopify.scheme(), "shopify");
     }
@@ -53,28 +55,45 @@ mod tests {
         let sent = headers(&[("x-shopify-hmac-sha256", SIGNATURE)]);
         let shopify = verifier(Preset::Shopify, &["rotated-in", SECRET]);
         assert_eq!(shopify.verify(&sent, BODY, at(NOW)).unwrap().secret_index, 1);
-        assert_eq!(shopify.verify(&sent, b"{\"id\":820982911946154509}", at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            shopify.verify(&sent, b"{\"id\":820982911946154509}", at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
         let stranger = verifier(Preset::Shopify, &["shpss_other"]);
-        assert_eq!(stranger.verify(&sent, BODY, at(NOW)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            stranger.verify(&sent, BODY, at(NOW)),
+            Err(VerifyError::InvalidSignature)
+        );
     }
 
     #[test]
     fn unpadded_base64_is_accepted_but_hex_is_malformed() {
         let shopify = verifier(Preset::Shopify, &[SECRET]);
         let unpadded = SIGNATURE.trim_end_matches('=');
-        assert!(shopify.verify(&headers(&[("x-shopify-hmac-sha256", unpadded)]), BODY, at(NOW)).is_ok());
+        assert!(shopify
+            .verify(&headers(&[("x-shopify-hmac-sha256", unpadded)]), BODY, at(NOW))
+            .is_ok());
         let hex = "01".repeat(32);
         let sent = headers(&[("x-shopify-hmac-sha256", &hex)]);
-        assert_eq!(shopify.verify(&sent, BODY, at(NOW)), Err(VerifyError::MalformedSignature));
+        assert_eq!(
+            shopify.verify(&sent, BODY, at(NOW)),
+            Err(VerifyError::MalformedSignature)
+        );
     }
 
     #[test]
     fn absent_and_malformed_headers() {
         let shopify = verifier(Preset::Shopify, &[SECRET]);
-        assert_eq!(shopify.verify(&headers(&[]), BODY, at(NOW)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            shopify.verify(&headers(&[]), BODY, at(NOW)),
+            Err(VerifyError::MissingSignature)
+        );
         let prefixed = format!("sha256={SIGNATURE}");
         let sent = headers(&[("x-shopify-hmac-sha256", &prefixed)]);
-        assert_eq!(shopify.verify(&sent, BODY, at(NOW)), Err(VerifyError::MalformedSignature));
+        assert_eq!(
+            shopify.verify(&sent, BODY, at(NOW)),
+            Err(VerifyError::MalformedSignature)
+        );
         assert_garbage_rejected(&shopify, "x-shopify-hmac-sha256", BODY);
     }
 }

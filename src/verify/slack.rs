@@ -50,14 +50,23 @@ mod tests {
     const DOC_SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
 
     fn doc_headers() -> http::HeaderMap {
-        headers(&[("X-Slack-Signature", DOC_SIGNATURE), ("X-Slack-Request-Timestamp", "1531420618")])
+        headers(&[
+            ("X-Slack-Signature", DOC_SIGNATURE),
+            ("X-Slack-Request-Timestamp", "1531420618"),
+        ])
     }
 
     #[test]
     fn slacks_documented_example_verifies() {
         let slack = verifier(Preset::Slack, &[DOC_SECRET]);
         let verified = slack.verify(&doc_headers(), DOC_BODY.as_bytes(), at(DOC_TIMESTAMP + 60));
-        assert_eq!(verified, Ok(Verified { verified: true, secret_index: 0 }));
+        assert_eq!(
+            verified,
+            Ok(Verified {
+                verified: true,
+                secret_index: 0
+            })
+        );
         assert_eq!(slack.scheme(), "slack");
     }
 
@@ -75,8 +84,14 @@ mod tests {
         let slack = verifier(Preset::Slack, &[DOC_SECRET]);
         let body = DOC_BODY.as_bytes();
         assert!(slack.verify(&doc_headers(), body, at(DOC_TIMESTAMP - 300)).is_ok());
-        assert_eq!(slack.verify(&doc_headers(), body, at(DOC_TIMESTAMP + 301)), Err(VerifyError::StaleTimestamp));
-        assert_eq!(slack.verify(&doc_headers(), body, at(DOC_TIMESTAMP - 301)), Err(VerifyError::FutureTimestamp));
+        assert_eq!(
+            slack.verify(&doc_headers(), body, at(DOC_TIMESTAMP + 301)),
+            Err(VerifyError::StaleTimestamp)
+        );
+        assert_eq!(
+            slack.verify(&doc_headers(), body, at(DOC_TIMESTAMP - 301)),
+            Err(VerifyError::FutureTimestamp)
+        );
     }
 
     #[test]
@@ -84,30 +99,63 @@ mod tests {
         let slack = verifier(Preset::Slack, &[DOC_SECRET]);
         let mut sent = doc_headers();
         sent.insert("x-slack-request-timestamp", "1531420619".parse().unwrap());
-        assert_eq!(slack.verify(&sent, DOC_BODY.as_bytes(), at(DOC_TIMESTAMP)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            slack.verify(&sent, DOC_BODY.as_bytes(), at(DOC_TIMESTAMP)),
+            Err(VerifyError::InvalidSignature)
+        );
         let tampered = DOC_BODY.replace("roadrunner", "coyote");
-        assert_eq!(slack.verify(&doc_headers(), tampered.as_bytes(), at(DOC_TIMESTAMP)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            slack.verify(&doc_headers(), tampered.as_bytes(), at(DOC_TIMESTAMP)),
+            Err(VerifyError::InvalidSignature)
+        );
     }
 
     #[test]
     fn wrong_secret_and_rotation() {
         let stranger = verifier(Preset::Slack, &["0000"]);
-        assert_eq!(stranger.verify(&doc_headers(), DOC_BODY.as_bytes(), at(DOC_TIMESTAMP)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            stranger.verify(&doc_headers(), DOC_BODY.as_bytes(), at(DOC_TIMESTAMP)),
+            Err(VerifyError::InvalidSignature)
+        );
         let rotating = verifier(Preset::Slack, &["0000", "1111", DOC_SECRET]);
-        assert_eq!(rotating.verify(&doc_headers(), DOC_BODY.as_bytes(), at(DOC_TIMESTAMP)).unwrap().secret_index, 2);
+        assert_eq!(
+            rotating
+                .verify(&doc_headers(), DOC_BODY.as_bytes(), at(DOC_TIMESTAMP))
+                .unwrap()
+                .secret_index,
+            2
+        );
     }
 
     #[test]
     fn missing_and_malformed_headers() {
         let slack = verifier(Preset::Slack, &[DOC_SECRET]);
         let only_ts = headers(&[("x-slack-request-timestamp", "1531420618")]);
-        assert_eq!(slack.verify(&only_ts, b"", at(DOC_TIMESTAMP)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            slack.verify(&only_ts, b"", at(DOC_TIMESTAMP)),
+            Err(VerifyError::MissingSignature)
+        );
         let only_sig = headers(&[("x-slack-signature", DOC_SIGNATURE)]);
-        assert_eq!(slack.verify(&only_sig, b"", at(DOC_TIMESTAMP)), Err(VerifyError::MissingTimestamp));
-        let v1 = headers(&[("x-slack-signature", &DOC_SIGNATURE.replace("v0=", "v1=")), ("x-slack-request-timestamp", "1")]);
-        assert_eq!(slack.verify(&v1, b"", at(DOC_TIMESTAMP)), Err(VerifyError::MalformedSignature));
-        let ms = headers(&[("x-slack-signature", DOC_SIGNATURE), ("x-slack-request-timestamp", "1531420618.123")]);
-        assert_eq!(slack.verify(&ms, b"", at(DOC_TIMESTAMP)), Err(VerifyError::MalformedTimestamp));
+        assert_eq!(
+            slack.verify(&only_sig, b"", at(DOC_TIMESTAMP)),
+            Err(VerifyError::MissingTimestamp)
+        );
+        let v1 = headers(&[
+            ("x-slack-signature", &DOC_SIGNATURE.replace("v0=", "v1=")),
+            ("x-slack-request-timestamp", "1"),
+        ]);
+        assert_eq!(
+            slack.verify(&v1, b"", at(DOC_TIMESTAMP)),
+            Err(VerifyError::MalformedSignature)
+        );
+        let ms = headers(&[
+            ("x-slack-signature", DOC_SIGNATURE),
+            ("x-slack-request-timestamp", "1531420618.123"),
+        ]);
+        assert_eq!(
+            slack.verify(&ms, b"", at(DOC_TIMESTAMP)),
+            Err(VerifyError::MalformedTimestamp)
+        );
         assert_garbage_rejected(&slack, "x-slack-signature", b"{}");
         assert_garbage_rejected(&slack, "x-slack-request-timestamp", b"{}");
         let sent = signed(&slack, b"{}", at(NOW));

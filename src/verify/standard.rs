@@ -55,8 +55,15 @@ impl StandardWebhooks {
     pub(super) fn new(source: &SourceConfig) -> Result<Self, ConfigProblem> {
         super::check_tolerance(source)?;
         super::require_secrets(source)?;
-        let keys = source.secrets.iter().enumerate().map(|(index, secret)| parse_key(index, secret));
-        Ok(Self { keys: keys.collect::<Result<_, _>>()?, tolerance: source.tolerance() })
+        let keys = source
+            .secrets
+            .iter()
+            .enumerate()
+            .map(|(index, secret)| parse_key(index, secret));
+        Ok(Self {
+            keys: keys.collect::<Result<_, _>>()?,
+            tolerance: source.tolerance(),
+        })
     }
 
     /// Checks the three `webhook-*` headers against every key.
@@ -67,7 +74,10 @@ impl StandardWebhooks {
         let signatures = Signatures::parse(signature.as_bytes())?;
         timestamp::check(timestamp::parse(stamp.as_bytes())?, now, self.tolerance)?;
         self.first_match([id.as_bytes(), DOT, stamp.as_bytes(), DOT, body], &signatures)
-            .map(|secret_index| Verified { verified: true, secret_index })
+            .map(|secret_index| Verified {
+                verified: true,
+                secret_index,
+            })
             .ok_or(VerifyError::InvalidSignature)
     }
 
@@ -79,7 +89,11 @@ impl StandardWebhooks {
             Key::Ed25519(public) => {
                 !signatures.v1a.is_empty() && {
                     let message = joined.get_or_insert_with(|| content.concat());
-                    signatures.v1a.as_slice().iter().any(|sig| ed25519_ok(public, message, sig))
+                    signatures
+                        .v1a
+                        .as_slice()
+                        .iter()
+                        .any(|sig| ed25519_ok(public, message, sig))
                 }
             }
         })?;
@@ -116,11 +130,17 @@ fn ed25519_ok(public: &VerifyingKey, message: &[u8], signature: &Tag) -> bool {
 impl Signatures {
     /// Space-separated `version,base64` entries; unknown versions are skipped.
     fn parse(value: &[u8]) -> Result<Self, VerifyError> {
-        let mut found = Self { v1: Candidates::new(), v1a: Candidates::new() };
+        let mut found = Self {
+            v1: Candidates::new(),
+            v1a: Candidates::new(),
+        };
         let mut entries = 0;
         for entry in value.split(|b| *b == b' ').filter(|entry| !entry.is_empty()) {
             entries += 1;
-            let comma = entry.iter().position(|b| *b == b',').ok_or(VerifyError::MalformedSignature)?;
+            let comma = entry
+                .iter()
+                .position(|b| *b == b',')
+                .ok_or(VerifyError::MalformedSignature)?;
             let (version, encoded) = (&entry[..comma], &entry[comma + 1..]);
             match version {
                 b"v1" => found.v1.push(Tag::from_base64(encoded, 32)?)?,
@@ -147,11 +167,17 @@ fn parse_key(index: usize, secret: &Secret) -> Result<Key, ConfigProblem> {
         let raw = raw.ok_or_else(|| problem(&key, format!("the whsec_ secret ({origin}) is not valid base64")))?;
         Ok(Key::Hmac(Box::new(MacKey::new(HmacAlgorithm::Sha256, &raw))))
     } else if let Some(encoded) = bytes.strip_prefix(b"whpk_") {
-        public_key(encoded)
-            .map(Key::Ed25519)
-            .ok_or_else(|| problem(&key, format!("the whpk_ key ({origin}) is not a base64 Ed25519 public key of 32 bytes")))
+        public_key(encoded).map(Key::Ed25519).ok_or_else(|| {
+            problem(
+                &key,
+                format!("the whpk_ key ({origin}) is not a base64 Ed25519 public key of 32 bytes"),
+            )
+        })
     } else {
-        Err(problem(&key, format!("the secret ({origin}) must start with whsec_ (HMAC) or whpk_ (Ed25519 public key)")))
+        Err(problem(
+            &key,
+            format!("the secret ({origin}) must start with whsec_ (HMAC) or whpk_ (Ed25519 public key)"),
+        ))
     }
 }
 

@@ -32,7 +32,10 @@ impl Stripe {
     pub(super) fn new(source: &SourceConfig) -> Result<Self, ConfigProblem> {
         super::check_tolerance(source)?;
         let keys = super::mac_keys(source, HmacAlgorithm::Sha256)?;
-        Ok(Self { keys, tolerance: source.tolerance() })
+        Ok(Self {
+            keys,
+            tolerance: source.tolerance(),
+        })
     }
 
     /// Checks `Stripe-Signature` against every secret.
@@ -47,7 +50,10 @@ impl Stripe {
         timestamp::check(signed_at, now, self.tolerance)?;
         // The timestamp is signed exactly as sent.
         mac::first_match(&self.keys, || [stamp, b".", body], parsed.v1.as_slice())
-            .map(|secret_index| Verified { verified: true, secret_index })
+            .map(|secret_index| Verified {
+                verified: true,
+                secret_index,
+            })
             .ok_or(VerifyError::InvalidSignature)
     }
 
@@ -64,11 +70,21 @@ impl Stripe {
 /// Splits `k=v` items on commas; a repeated `t`, an item without `=` or a
 /// header with no item at all is malformed, a `v1` must be 64 hex digits.
 fn parse(value: &[u8]) -> Result<Parsed<'_>, VerifyError> {
-    let mut parsed = Parsed { timestamp: None, v1: Candidates::new() };
+    let mut parsed = Parsed {
+        timestamp: None,
+        v1: Candidates::new(),
+    };
     let mut items = 0;
-    for item in value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|item| !item.is_empty()) {
+    for item in value
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|item| !item.is_empty())
+    {
         items += 1;
-        let equals = item.iter().position(|b| *b == b'=').ok_or(VerifyError::MalformedSignature)?;
+        let equals = item
+            .iter()
+            .position(|b| *b == b'=')
+            .ok_or(VerifyError::MalformedSignature)?;
         let (name, text) = (&item[..equals], &item[equals + 1..]);
         match name {
             b"t" if parsed.timestamp.is_some() => return Err(VerifyError::MalformedSignature),
@@ -103,14 +119,23 @@ mod tests {
     fn an_independently_computed_signature_verifies() {
         let stripe = verifier(Preset::Stripe, &[SECRET]);
         let sent = header(&format!("t={T},v1={V1}"));
-        assert_eq!(stripe.verify(&sent, BODY, at(T)), Ok(Verified { verified: true, secret_index: 0 }));
+        assert_eq!(
+            stripe.verify(&sent, BODY, at(T)),
+            Ok(Verified {
+                verified: true,
+                secret_index: 0
+            })
+        );
         assert_eq!(stripe.scheme(), "stripe");
     }
 
     #[test]
     fn sign_reproduces_the_vector() {
         let stripe = verifier(Preset::Stripe, &[SECRET]);
-        assert_eq!(signed(&stripe, BODY, at(T))["stripe-signature"], format!("t={T},v1={V1}").as_str());
+        assert_eq!(
+            signed(&stripe, BODY, at(T))["stripe-signature"],
+            format!("t={T},v1={V1}").as_str()
+        );
     }
 
     #[test]
@@ -126,14 +151,23 @@ mod tests {
     #[test]
     fn rotation_reports_the_matching_secret() {
         let stripe = verifier(Preset::Stripe, &["whsec_new", "whsec_newer", SECRET]);
-        assert_eq!(stripe.verify(&header(&format!("t={T},v1={V1}")), BODY, at(T)).unwrap().secret_index, 2);
+        assert_eq!(
+            stripe
+                .verify(&header(&format!("t={T},v1={V1}")), BODY, at(T))
+                .unwrap()
+                .secret_index,
+            2
+        );
     }
 
     #[test]
     fn tampering_and_wrong_secret_fail() {
         let stripe = verifier(Preset::Stripe, &[SECRET]);
         let sent = header(&format!("t={T},v1={V1}"));
-        assert_eq!(stripe.verify(&sent, br#"{"id":"evt_2","type":"charge.succeeded"}"#, at(T)), Err(VerifyError::InvalidSignature));
+        assert_eq!(
+            stripe.verify(&sent, br#"{"id":"evt_2","type":"charge.succeeded"}"#, at(T)),
+            Err(VerifyError::InvalidSignature)
+        );
         let moved = header(&format!("t={},v1={V1}", T + 1));
         assert_eq!(stripe.verify(&moved, BODY, at(T)), Err(VerifyError::InvalidSignature));
         let stranger = verifier(Preset::Stripe, &["whsec_other"]);
@@ -144,8 +178,14 @@ mod tests {
     fn tolerance_applies_both_ways_and_is_configurable() {
         let stripe = verifier(Preset::Stripe, &[SECRET]);
         let sent = header(&format!("t={T},v1={V1}"));
-        assert_eq!(stripe.verify(&sent, BODY, at(T + 301)), Err(VerifyError::StaleTimestamp));
-        assert_eq!(stripe.verify(&sent, BODY, at(T - 301)), Err(VerifyError::FutureTimestamp));
+        assert_eq!(
+            stripe.verify(&sent, BODY, at(T + 301)),
+            Err(VerifyError::StaleTimestamp)
+        );
+        assert_eq!(
+            stripe.verify(&sent, BODY, at(T - 301)),
+            Err(VerifyError::FutureTimestamp)
+        );
         let mut relaxed = source(Preset::Stripe, &[SECRET]);
         relaxed.tolerance = Some(std::time::Duration::from_secs(3600));
         let relaxed = Verifier::from_source(&relaxed).unwrap();
@@ -166,12 +206,18 @@ mod tests {
             (format!("t={T};v1={V1}"), VerifyError::MalformedTimestamp),
             (format!("t={T},v1"), VerifyError::MalformedSignature),
             (",,,".to_string(), VerifyError::MalformedSignature),
-            (format!("t={T},{}", format!("v1={V1},").repeat(9)), VerifyError::MalformedSignature),
+            (
+                format!("t={T},{}", format!("v1={V1},").repeat(9)),
+                VerifyError::MalformedSignature,
+            ),
         ];
         for (value, expected) in cases {
             assert_eq!(stripe.verify(&header(&value), BODY, at(T)), Err(expected), "{value}");
         }
-        assert_eq!(stripe.verify(&headers(&[]), BODY, at(T)), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            stripe.verify(&headers(&[]), BODY, at(T)),
+            Err(VerifyError::MissingSignature)
+        );
         assert_garbage_rejected(&stripe, "stripe-signature", BODY);
     }
 }

@@ -74,7 +74,9 @@ fn placeholder(inner: &str) -> Result<Part, String> {
         Some(name) => HeaderName::from_bytes(name.as_bytes())
             .map(Part::Header)
             .map_err(|_| format!("`{{{inner}}}`: `{name}` is not a valid header name")),
-        None => Err(format!("unknown placeholder `{{{inner}}}`: use {{body}} or {{header:NAME}}")),
+        None => Err(format!(
+            "unknown placeholder `{{{inner}}}`: use {{body}} or {{header:NAME}}"
+        )),
     }
 }
 
@@ -92,7 +94,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-slack-request-timestamp", HeaderValue::from_static("123"));
         assert_eq!(render(&template, &headers, b"{}"), b"v0:123:{}");
-        assert_eq!(template.headers().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-slack-request-timestamp"]);
+        assert_eq!(
+            template.headers().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["x-slack-request-timestamp"]
+        );
     }
 
     #[test]

@@ -41,7 +41,12 @@ pub(super) fn verifier(verify: Preset, secrets: &[&str]) -> Verifier {
 pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     pairs
         .iter()
-        .map(|(name, value)| (HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap()))
+        .map(|(name, value)| {
+            (
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -70,9 +75,16 @@ pub(super) const GARBAGE: [&[u8]; 12] = [
 pub(super) fn assert_garbage_rejected(verifier: &Verifier, header: &str, body: &[u8]) {
     for value in GARBAGE {
         let mut sent = signed(verifier, body, at(NOW));
-        sent.insert(HeaderName::from_bytes(header.as_bytes()).unwrap(), HeaderValue::from_bytes(value).unwrap());
+        sent.insert(
+            HeaderName::from_bytes(header.as_bytes()).unwrap(),
+            HeaderValue::from_bytes(value).unwrap(),
+        );
         let outcome = verifier.verify(&sent, body, at(NOW));
         assert!(outcome.is_err(), "{header}: {value:?} was accepted");
-        assert_ne!(outcome, Err(VerifyError::InvalidSignature), "{header}: {value:?} should not reach the MAC");
+        assert_ne!(
+            outcome,
+            Err(VerifyError::InvalidSignature),
+            "{header}: {value:?} should not reach the MAC"
+        );
     }
 }

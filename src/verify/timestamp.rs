@@ -52,7 +52,18 @@ mod tests {
     fn parses_plain_digits_only() {
         assert_eq!(parse(b"1614265330"), Ok(1_614_265_330));
         assert_eq!(parse(b"0"), Ok(0));
-        for bad in [&b""[..], b" 1", b"1 ", b"+1", b"-1", b"1.5", b"1e9", b"abc", b"\xff", b"1234567890123456"] {
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"1 ",
+            b"+1",
+            b"-1",
+            b"1.5",
+            b"1e9",
+            b"abc",
+            b"\xff",
+            b"1234567890123456",
+        ] {
             assert_eq!(parse(bad), Err(VerifyError::MalformedTimestamp), "{bad:?}");
         }
         assert_eq!(parse(b"999999999999999"), Ok(999_999_999_999_999));
@@ -64,8 +75,14 @@ mod tests {
         assert_eq!(check(1_000_000, now, FIVE_MINUTES), Ok(()));
         assert_eq!(check(1_000_000 - 300, now, FIVE_MINUTES), Ok(()));
         assert_eq!(check(1_000_000 + 300, now, FIVE_MINUTES), Ok(()));
-        assert_eq!(check(1_000_000 - 301, now, FIVE_MINUTES), Err(VerifyError::StaleTimestamp));
-        assert_eq!(check(1_000_000 + 301, now, FIVE_MINUTES), Err(VerifyError::FutureTimestamp));
+        assert_eq!(
+            check(1_000_000 - 301, now, FIVE_MINUTES),
+            Err(VerifyError::StaleTimestamp)
+        );
+        assert_eq!(
+            check(1_000_000 + 301, now, FIVE_MINUTES),
+            Err(VerifyError::FutureTimestamp)
+        );
     }
 
     #[test]
@@ -73,7 +90,10 @@ mod tests {
         let huge = Duration::from_secs(u64::MAX);
         assert_eq!(check(i64::MAX, at(0), huge), Ok(()));
         assert_eq!(check(i64::MAX, at(0), FIVE_MINUTES), Err(VerifyError::FutureTimestamp));
-        assert_eq!(check(0, at(u64::MAX / 4), FIVE_MINUTES), Err(VerifyError::StaleTimestamp));
+        assert_eq!(
+            check(0, at(u64::MAX / 4), FIVE_MINUTES),
+            Err(VerifyError::StaleTimestamp)
+        );
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(5)), -5);
     }
 }

@@ -48,9 +48,9 @@ fn tansu_binary() -> PathBuf {
     if let Ok(path) = std::env::var("TANSU_BIN") {
         return path.into();
     }
-    let cargo_bin = std::env::var("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo")
-    });
+    let cargo_bin = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo"));
     let candidate = cargo_bin.join("bin/tansu");
     if candidate.exists() {
         candidate
@@ -71,7 +71,11 @@ impl Tansu {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("tansu.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tansu.log"))
+            .unwrap();
         let child = Command::new(tansu_binary())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
             .current_dir(self.dir.path())

@@ -60,7 +60,11 @@ impl Gateway {
     }
 
     fn spawn(mut command: Command, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Gateway {
-        command.current_dir(dir.path()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         command.env("RUST_LOG", "info").env_remove("HOOKGATE_CONFIG");
         for (key, value) in env {
             command.env(key, value);
@@ -76,7 +80,14 @@ impl Gateway {
                 log.push('\n');
             }
         });
-        let mut gateway = Gateway { child, dir, ingest: None, query: None, metrics: "0.0.0.0:0".parse().unwrap(), log };
+        let mut gateway = Gateway {
+            child,
+            dir,
+            ingest: None,
+            query: None,
+            metrics: "0.0.0.0:0".parse().unwrap(),
+            log,
+        };
         gateway.wait_until_listening();
         gateway
     }
@@ -121,19 +132,28 @@ impl Gateway {
 
     /// Open file descriptors of the process (Linux: entries of /proc/PID/fd).
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|entries| entries.count()).unwrap_or(0)
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
     }
 
     /// Resident memory of the process in KiB (Linux: VmRSS of /proc/PID/status).
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .unwrap_or("VmRSS: 0 kB");
         line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
     }
 
     /// Lines of the log that report a panic.
     pub fn panics(&self) -> Vec<String> {
-        self.logs().lines().filter(|l| l.contains("panicked")).map(str::to_owned).collect()
+        self.logs()
+            .lines()
+            .filter(|l| l.contains("panicked"))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Everything logged so far.
@@ -161,7 +181,11 @@ impl Gateway {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "hookgate did not exit in time:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "hookgate did not exit in time:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

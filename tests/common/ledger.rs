@@ -95,7 +95,11 @@ pub struct Figures {
 impl Ledger {
     /// An empty ledger for `case`.
     pub fn new(case: &str) -> Arc<Ledger> {
-        Arc::new(Ledger { case: case.to_owned(), started: Instant::now(), attempts: Mutex::new(Vec::new()) })
+        Arc::new(Ledger {
+            case: case.to_owned(),
+            started: Instant::now(),
+            attempts: Mutex::new(Vec::new()),
+        })
     }
 
     /// Writes one request down.
@@ -121,7 +125,12 @@ impl Ledger {
     /// Distinct deliveries that got a 2xx.
     pub fn accepted_deliveries(&self) -> usize {
         let attempts = self.attempts.lock().unwrap();
-        attempts.iter().filter(|a| a.answer.accepted()).map(|a| a.delivery.as_str()).collect::<HashSet<_>>().len()
+        attempts
+            .iter()
+            .filter(|a| a.answer.accepted())
+            .map(|a| a.delivery.as_str())
+            .collect::<HashSet<_>>()
+            .len()
     }
 
     /// Compares the ledger with the records read from the topic.
@@ -129,7 +138,10 @@ impl Ledger {
         let attempts = self.attempts.lock().unwrap();
         let mut accepted = HashSet::new();
         let mut maybe = HashSet::new();
-        let mut figures = Figures { sent: attempts.len(), ..Figures::default() };
+        let mut figures = Figures {
+            sent: attempts.len(),
+            ..Figures::default()
+        };
         for attempt in attempts.iter() {
             if attempt.answer.accepted() {
                 figures.accepted += 1;
@@ -150,7 +162,10 @@ impl Ledger {
         figures.records = copies.values().sum();
         figures.duplicates = figures.records - copies.len();
         figures.lost = accepted.iter().filter(|d| !copies.contains_key(*d)).count();
-        figures.unexpected = copies.keys().filter(|d| !accepted.contains(*d) && !maybe.contains(*d)).count();
+        figures.unexpected = copies
+            .keys()
+            .filter(|d| !accepted.contains(*d) && !maybe.contains(*d))
+            .count();
         figures
     }
 
@@ -162,8 +177,20 @@ impl Ledger {
             "ledger case={} sent={} accepted={} ambiguous={} in_topic={} lost={} duplicates={} unexpected={}",
             self.case, f.sent, f.accepted, f.ambiguous, f.records, f.lost, f.duplicates, f.unexpected
         ));
-        assert_eq!(f.lost, 0, "{}: acknowledged deliveries missing from the topic: {:?}", self.case, self.lost(records));
-        assert!(f.duplicates <= f.ambiguous, "{}: {} duplicates but only {} ambiguous answers", self.case, f.duplicates, f.ambiguous);
+        assert_eq!(
+            f.lost,
+            0,
+            "{}: acknowledged deliveries missing from the topic: {:?}",
+            self.case,
+            self.lost(records)
+        );
+        assert!(
+            f.duplicates <= f.ambiguous,
+            "{}: {} duplicates but only {} ambiguous answers",
+            self.case,
+            f.duplicates,
+            f.ambiguous
+        );
         assert_eq!(f.unexpected, 0, "{}: refused deliveries found in the topic", self.case);
         f
     }
@@ -172,7 +199,11 @@ impl Ledger {
     pub fn lost(&self, records: &[Record]) -> Vec<Attempt> {
         let present: HashSet<&str> = records.iter().map(|r| r.envelope.dedup_key.as_str()).collect();
         let attempts = self.attempts.lock().unwrap();
-        attempts.iter().filter(|a| a.answer.accepted() && !present.contains(a.delivery.as_str())).cloned().collect()
+        attempts
+            .iter()
+            .filter(|a| a.answer.accepted() && !present.contains(a.delivery.as_str()))
+            .cloned()
+            .collect()
     }
 
     /// Counts of answers by status and code ("none": no answer, "not_connected"), e.g. for failure messages.
@@ -249,10 +280,19 @@ impl Load {
     pub fn start(ledger: Arc<Ledger>, url: String, prefix: &str, plan: Plan) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicUsize::new(0));
-        let client = reqwest::Client::builder().timeout(plan.timeout).pool_max_idle_per_host(plan.workers).build().unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(plan.timeout)
+            .pool_max_idle_per_host(plan.workers)
+            .build()
+            .unwrap();
         let workers = (0..plan.workers)
             .map(|_| {
-                let sender = Sender { client: client.clone(), url: url.clone(), ledger: ledger.clone(), plan: plan.clone() };
+                let sender = Sender {
+                    client: client.clone(),
+                    url: url.clone(),
+                    ledger: ledger.clone(),
+                    plan: plan.clone(),
+                };
                 let (stop, next, prefix) = (stop.clone(), next.clone(), prefix.to_owned());
                 tokio::spawn(async move {
                     loop {
@@ -330,7 +370,10 @@ pub async fn send(client: &reqwest::Client, url: &str, delivery: &str, body: &st
         Ok(response) => {
             let status = response.status().as_u16();
             let text = response.text().await.unwrap_or_default();
-            (Answer::Status(status), serde_json::from_str::<serde_json::Value>(&text).ok())
+            (
+                Answer::Status(status),
+                serde_json::from_str::<serde_json::Value>(&text).ok(),
+            )
         }
         Err(error) if error.is_connect() => (Answer::NotConnected, None),
         Err(_) => (Answer::Unanswered, None),

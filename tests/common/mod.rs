@@ -33,25 +33,42 @@ pub fn unique(prefix: &str) -> String {
 /// to call from async tests (it runs on its own thread).
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
-    std::thread::spawn(move || create_topic_blocking(&bootstrap, &topic, partitions)).join().expect("topic creation");
+    std::thread::spawn(move || create_topic_blocking(&bootstrap, &topic, partitions))
+        .join()
+        .expect("topic creation");
 }
 
 fn create_topic_blocking(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = runtime.block_on(admin.create_topics([&new_topic], &options)).expect("create_topics request");
+    let results = runtime
+        .block_on(admin.create_topics([&new_topic], &options))
+        .expect("create_topics request");
     for result in results {
         if let Err((name, code)) = result {
-            assert_eq!(code, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists, "creating {name}");
+            assert_eq!(
+                code,
+                rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                "creating {name}"
+            );
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let metadata = admin.inner().fetch_metadata(Some(topic), Duration::from_secs(2));
-        if metadata.is_ok_and(|m| m.topics().iter().any(|t| t.name() == topic && t.partitions().len() == partitions as usize)) {
+        if metadata.is_ok_and(|m| {
+            m.topics()
+                .iter()
+                .any(|t| t.name() == topic && t.partitions().len() == partitions as usize)
+        }) {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -91,10 +108,14 @@ pub fn consume_all(bootstrap: &str, topic: &str, expected: usize, timeout: Durat
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("consumer");
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let mut assignment = TopicPartitionList::new();
     for partition in metadata.topics()[0].partitions() {
-        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning).unwrap();
+        assignment
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&assignment).expect("assign");
     let deadline = Instant::now() + timeout;
@@ -118,7 +139,14 @@ fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
     let headers = message
         .headers()
         .map(|hs| {
-            hs.iter().map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())).collect()
+            hs.iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
         })
         .unwrap_or_default();
     Record {

@@ -22,13 +22,23 @@ pub fn envelope(source: &str, event_type: &str, received_at: i64, n: u64) -> Web
         path: format!("/webhooks/{source}"),
         query: String::new(),
         headers: vec![
-            Header { name: "Content-Type".into(), value: bytes::Bytes::from_static(b"application/json") },
-            Header { name: "X-Binary".into(), value: bytes::Bytes::from_static(b"\xff\xfe") },
+            Header {
+                name: "Content-Type".into(),
+                value: bytes::Bytes::from_static(b"application/json"),
+            },
+            Header {
+                name: "X-Binary".into(),
+                value: bytes::Bytes::from_static(b"\xff\xfe"),
+            },
         ],
         content_type: "application/json".into(),
         body: format!("{{\"n\":{n}}}").into_bytes().into(),
         dedup_key: format!("delivery-{n}"),
-        verification: Some(Verification { scheme: "github".into(), verified: n % 2 == 0, secret_index: 0 }),
+        verification: Some(Verification {
+            scheme: "github".into(),
+            verified: n % 2 == 0,
+            secret_index: 0,
+        }),
         client_addr: "127.0.0.1".into(),
         replay: false,
     }
@@ -36,8 +46,17 @@ pub fn envelope(source: &str, event_type: &str, received_at: i64, n: u64) -> Web
 
 /// A record as the indexer would store it.
 pub fn record(source: &str, event_type: &str, received_at: i64, n: u64) -> EventRecord {
-    let provenance = Provenance { topic: "webhooks".into(), partition: (n % 3) as i32, offset: n as i64 };
-    EventRecord::from_envelope(&envelope(source, event_type, received_at, n), provenance, received_at + 1).unwrap()
+    let provenance = Provenance {
+        topic: "webhooks".into(),
+        partition: (n % 3) as i32,
+        offset: n as i64,
+    };
+    EventRecord::from_envelope(
+        &envelope(source, event_type, received_at, n),
+        provenance,
+        received_at + 1,
+    )
+    .unwrap()
 }
 
 /// Now in microseconds since the epoch.
@@ -73,7 +92,10 @@ pub async fn sqlite_file(dir: &tempfile::TempDir) -> Store {
 fn postgres_urls() -> Vec<String> {
     match std::env::var("HOOKGATE_TEST_POSTGRES") {
         Ok(url) => vec![url],
-        Err(_) => vec!["postgres://postgres@127.0.0.1:5432/test".into(), "postgres://root@127.0.0.1:5432/test".into()],
+        Err(_) => vec![
+            "postgres://postgres@127.0.0.1:5432/test".into(),
+            "postgres://root@127.0.0.1:5432/test".into(),
+        ],
     }
 }
 
@@ -94,14 +116,29 @@ impl PgSchema {
     pub async fn create() -> PgSchema {
         let schema = format!("hg_test_{}", uuid::Uuid::now_v7().simple());
         for url in postgres_urls() {
-            let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await else { continue };
-            admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");
+            let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
+                continue;
+            };
+            admin
+                .execute(format!("CREATE SCHEMA {schema}").as_str())
+                .await
+                .expect("create schema");
             admin.close().await;
-            let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+            let options = PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", schema.as_str())]);
             let store = Store::Postgres(PostgresStore::connect(options).await.expect("postgres store"));
-            return PgSchema { store, schema, url, dropped: false };
+            return PgSchema {
+                store,
+                schema,
+                url,
+                dropped: false,
+            };
         }
-        panic!("PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)", postgres_urls());
+        panic!(
+            "PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)",
+            postgres_urls()
+        );
     }
 
     /// The server URL (without schema).
@@ -123,8 +160,15 @@ impl PgSchema {
 }
 
 async fn drop_schema(url: &str, schema: &str) {
-    let admin = PgPoolOptions::new().max_connections(1).connect(url).await.expect("postgres");
-    admin.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await.expect("drop schema");
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("postgres");
+    admin
+        .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+        .await
+        .expect("drop schema");
     admin.close().await;
 }
 
@@ -136,7 +180,10 @@ impl Drop for PgSchema {
         }
         let (url, schema) = (self.url.clone(), self.schema.clone());
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(drop_schema(&url, &schema));
         })
         .join();

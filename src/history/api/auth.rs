@@ -30,7 +30,11 @@ pub(crate) struct Grant {
 impl Grant {
     /// Everything: the API runs without tokens (loopback only).
     fn everything() -> Self {
-        Self { read: true, replay: true, sources: None }
+        Self {
+            read: true,
+            replay: true,
+            sources: None,
+        }
     }
 
     /// 403 unless the token carries `scope`.
@@ -49,9 +53,9 @@ impl Grant {
     /// 403 unless the token may see events of `source`.
     pub(crate) fn check_source(&self, source: &str) -> Result<(), ApiError> {
         match &self.sources {
-            Some(allowed) if !allowed.iter().any(|s| s == source) => {
-                Err(ApiError::Forbidden(format!("the token may not access source `{source}`")))
-            }
+            Some(allowed) if !allowed.iter().any(|s| s == source) => Err(ApiError::Forbidden(format!(
+                "the token may not access source `{source}`"
+            ))),
             _ => Ok(()),
         }
     }
@@ -78,7 +82,9 @@ pub(crate) struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("tokens", &self.tokens.len()).finish()
+        f.debug_struct("Authenticator")
+            .field("tokens", &self.tokens.len())
+            .finish()
     }
 }
 
@@ -140,9 +146,13 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// anything else looks at the request.
 pub(crate) async fn reject_token_in_url(request: Request, next: Next) -> Response {
     // Names are compared after percent-decoding; an undecodable query is left to the route.
-    let names =
-        Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map(|Query(pairs)| pairs).unwrap_or_default();
-    if names.iter().any(|(name, _)| TOKEN_PARAMETERS.iter().any(|t| name.eq_ignore_ascii_case(t))) {
+    let names = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        .map(|Query(pairs)| pairs)
+        .unwrap_or_default();
+    if names
+        .iter()
+        .any(|(name, _)| TOKEN_PARAMETERS.iter().any(|t| name.eq_ignore_ascii_case(t)))
+    {
         return ApiError::TokenInUrl.into_response();
     }
     next.run(request).await
@@ -161,32 +171,56 @@ mod tests {
                 scopes: vec![Scope::Read],
                 sources: Some(vec!["github".into()]),
             },
-            TokenConfig { token: Secret::from_bytes("admin"), scopes: vec![Scope::Read, Scope::Replay], sources: None },
+            TokenConfig {
+                token: Secret::from_bytes("admin"),
+                scopes: vec![Scope::Read, Scope::Replay],
+                sources: None,
+            },
         ])
     }
 
     fn bearer(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
         headers
     }
 
     #[test]
     fn tokens_map_to_their_grants() {
         let auth = authenticator();
-        assert!(matches!(auth.authorize(&HeaderMap::new(), Scope::Read), Err(ApiError::Unauthorized)));
-        assert!(matches!(auth.authorize(&bearer("nope"), Scope::Read), Err(ApiError::Unauthorized)));
-        assert!(matches!(auth.authorize(&bearer("reader"), Scope::Replay), Err(ApiError::Forbidden(_))));
+        assert!(matches!(
+            auth.authorize(&HeaderMap::new(), Scope::Read),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            auth.authorize(&bearer("nope"), Scope::Read),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            auth.authorize(&bearer("reader"), Scope::Replay),
+            Err(ApiError::Forbidden(_))
+        ));
         let grant = auth.authorize(&bearer("reader"), Scope::Read).unwrap();
         assert!(grant.check_source("stripe").is_err());
         assert_eq!(grant.visible_sources(None).unwrap(), Some(vec!["github".to_owned()]));
-        assert!(auth.authorize(&bearer("admin"), Scope::Replay).unwrap().visible_sources(None).unwrap().is_none());
+        assert!(auth
+            .authorize(&bearer("admin"), Scope::Replay)
+            .unwrap()
+            .visible_sources(None)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn no_tokens_means_an_open_api() {
         let auth = Authenticator::from_config(&[]);
-        assert_eq!(auth.authorize(&HeaderMap::new(), Scope::Replay).unwrap(), Grant::everything());
+        assert_eq!(
+            auth.authorize(&HeaderMap::new(), Scope::Replay).unwrap(),
+            Grant::everything()
+        );
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub(crate) fn encode(position: &Position, filter: &EventFilter) -> String {
 pub(crate) fn decode(cursor: &str, filter: &EventFilter) -> Result<Position, ApiError> {
     let invalid =
         |why: &str| ApiError::InvalidCursor(format!("`cursor` {why}; use the `next_cursor` of a previous page"));
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("is not valid base64url"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid("is not valid base64url"))?;
     if bytes.len() < 25 + 8 || bytes.len() > 25 + MAX_ID_LEN + 8 || bytes[0] != VERSION {
         return Err(invalid("is malformed"));
     }
@@ -74,12 +76,17 @@ pub(crate) fn decode(cursor: &str, filter: &EventFilter) -> Result<Position, Api
         return Err(invalid("is corrupt"));
     }
     if body[9..17] != fingerprint(filter) {
-        return Err(ApiError::InvalidCursor("`cursor` was issued for different filters".into()));
+        return Err(ApiError::InvalidCursor(
+            "`cursor` was issued for different filters".into(),
+        ));
     }
     let mut received_at = [0; 8];
     received_at.copy_from_slice(&body[1..9]);
     let id = std::str::from_utf8(&body[17..]).map_err(|_| invalid("is malformed"))?;
-    Ok(Position { received_at: i64::from_be_bytes(received_at), id: id.to_owned() })
+    Ok(Position {
+        received_at: i64::from_be_bytes(received_at),
+        id: id.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -87,14 +94,22 @@ mod tests {
     use super::*;
 
     fn position() -> Position {
-        Position { received_at: 1_700_000_000_000_001, id: "0190b6d2-0000-7000-8000-000000000001".into() }
+        Position {
+            received_at: 1_700_000_000_000_001,
+            id: "0190b6d2-0000-7000-8000-000000000001".into(),
+        }
     }
 
     #[test]
     fn cursors_round_trip() {
-        let filter = EventFilter { event_type: Some("push".into()), ..Default::default() };
+        let filter = EventFilter {
+            event_type: Some("push".into()),
+            ..Default::default()
+        };
         let cursor = encode(&position(), &filter);
-        assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(decode(&cursor, &filter).unwrap(), position());
     }
 
@@ -108,7 +123,10 @@ mod tests {
         for bad in ["", "!!!", "AAAA", garbled.as_str()] {
             assert!(matches!(decode(bad, &filter), Err(ApiError::InvalidCursor(_))), "{bad}");
         }
-        let other = EventFilter { verified: Some(true), ..Default::default() };
+        let other = EventFilter {
+            verified: Some(true),
+            ..Default::default()
+        };
         assert!(matches!(decode(&cursor, &other), Err(ApiError::InvalidCursor(_))));
     }
 }

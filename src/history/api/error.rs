@@ -95,7 +95,10 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         match status {
             StatusCode::UNAUTHORIZED => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hookgate\""));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"hookgate\""),
+                );
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
@@ -113,10 +116,16 @@ mod tests {
     #[test]
     fn server_errors_reveal_nothing() {
         let error = ApiError::Internal("secret detail".into());
-        assert_eq!(error.status_and_code(), (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"));
+        assert_eq!(
+            error.status_and_code(),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        );
         assert!(!error.message().contains("secret"));
         let error = ApiError::Publish(PublishError::Broker("broker 10.0.0.1 said no".into()));
-        assert_eq!(error.status_and_code(), (StatusCode::SERVICE_UNAVAILABLE, "broker_error"));
+        assert_eq!(
+            error.status_and_code(),
+            (StatusCode::SERVICE_UNAVAILABLE, "broker_error")
+        );
         assert!(!error.message().contains("10.0.0.1"));
     }
 }

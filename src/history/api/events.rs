@@ -21,7 +21,11 @@ pub(crate) async fn list(State(state): State<ApiState>, headers: HeaderMap, uri:
     let grant = state.auth().authorize(&headers, Scope::Read)?;
     let request = params::parse_list(&uri)?;
     let filter = request.filter.resolve(&grant)?;
-    let after = request.cursor.as_deref().map(|c| cursor::decode(c, &filter)).transpose()?;
+    let after = request
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(c, &filter))
+        .transpose()?;
     let limit = request.limit as usize;
     // One more than asked tells whether another page exists.
     let mut events = state.store().list(&filter, after.as_ref(), request.limit + 1).await?;
@@ -73,7 +77,9 @@ pub(crate) async fn find(
     grant: &Grant,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<EventRecord, ApiError> {
-    let Ok(Path(id)) = id else { return Err(ApiError::EventNotFound) };
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::EventNotFound);
+    };
     let event = state.store().get(&id).await?.ok_or(ApiError::EventNotFound)?;
     grant.check_source(&event.summary.source)?;
     Ok(event)

@@ -86,8 +86,18 @@ impl ApiState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let auth = Authenticator::from_config(&config.query.tokens);
-        let inner = Inner { store, auth, live, publisher, config, shutdown };
-        Self { inner: Arc::new(inner), heartbeat: HEARTBEAT_INTERVAL }
+        let inner = Inner {
+            store,
+            auth,
+            live,
+            publisher,
+            config,
+            shutdown,
+        };
+        Self {
+            inner: Arc::new(inner),
+            heartbeat: HEARTBEAT_INTERVAL,
+        }
     }
 
     /// The same state with another heartbeat interval (tests).
@@ -160,8 +170,10 @@ pub fn router(state: ApiState) -> Router {
 /// Records `hookgate_query_duration_seconds{route}` (the template, so the
 /// label stays bounded; "unmatched" for everything else).
 async fn observe_duration(request: Request, next: Next) -> Response {
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
     metrics::histogram!(names::QUERY_DURATION, "route" => route).record(started.elapsed().as_secs_f64());

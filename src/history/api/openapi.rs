@@ -38,8 +38,16 @@ fn filter_parameters() -> Vec<Value> {
             "Received strictly before this time (RFC 3339).",
             json!({ "type": "string", "format": "date-time" }),
         ),
-        query("dedup_key", "Only events with this deduplication key.", json!({ "type": "string" })),
-        query("verified", "Only verified (true) or unverified (false) events.", json!({ "type": "boolean" })),
+        query(
+            "dedup_key",
+            "Only events with this deduplication key.",
+            json!({ "type": "string" }),
+        ),
+        query(
+            "verified",
+            "Only verified (true) or unverified (false) events.",
+            json!({ "type": "boolean" }),
+        ),
     ]
 }
 
@@ -58,7 +66,11 @@ fn list_operation() -> Value {
         "Page size.",
         json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT }),
     ));
-    parameters.push(query("cursor", "`next_cursor` of the previous page (same filters).", json!({ "type": "string" })));
+    parameters.push(query(
+        "cursor",
+        "`next_cursor` of the previous page (same filters).",
+        json!({ "type": "string" }),
+    ));
     json!({ "get": {
         "operationId": "listEvents",
         "summary": "List events, newest first (received_at, then id), in keyset pages.",

@@ -54,7 +54,11 @@ pub(crate) struct ListRequest {
 
 /// Parses the list route's query.
 pub(crate) fn parse_list(uri: &Uri) -> Result<ListRequest, ApiError> {
-    let allowed: Vec<&str> = FILTER_PARAMETERS.iter().chain(PAGE_PARAMETERS.iter()).copied().collect();
+    let allowed: Vec<&str> = FILTER_PARAMETERS
+        .iter()
+        .chain(PAGE_PARAMETERS.iter())
+        .copied()
+        .collect();
     let mut params = collect(uri, &allowed)?;
     let limit = match params.remove("limit") {
         None => DEFAULT_LIMIT,
@@ -65,7 +69,11 @@ pub(crate) fn parse_list(uri: &Uri) -> Result<ListRequest, ApiError> {
             .ok_or_else(|| invalid("limit", &format!("must be an integer from 1 to {MAX_LIMIT}")))?,
     };
     let cursor = params.remove("cursor").map(|c| non_empty("cursor", c)).transpose()?;
-    Ok(ListRequest { filter: filter(params)?, limit, cursor })
+    Ok(ListRequest {
+        filter: filter(params)?,
+        limit,
+        cursor,
+    })
 }
 
 /// Parses the stream route's query.
@@ -112,7 +120,14 @@ fn filter(mut params: HashMap<String, String>) -> Result<RequestedFilter, ApiErr
             return Err(invalid("until", "must be later than `since`"));
         }
     }
-    let rest = EventFilter { sources: None, event_type, since, until, dedup_key, verified };
+    let rest = EventFilter {
+        sources: None,
+        event_type,
+        since,
+        until,
+        dedup_key,
+        verified,
+    };
     Ok(RequestedFilter { source, rest })
 }
 

@@ -40,8 +40,9 @@ pub(crate) async fn replay(
 
 async fn publish(state: &ApiState, event: Result<EventRecord, ApiError>) -> Result<Response, ApiError> {
     let event = event?;
-    let mut envelope =
-        event.to_envelope().map_err(|e| ApiError::Internal(format!("stored headers of {}: {e}", event.summary.id)))?;
+    let mut envelope = event
+        .to_envelope()
+        .map_err(|e| ApiError::Internal(format!("stored headers of {}: {e}", event.summary.id)))?;
     envelope.replay = true;
     let config = state.config();
     let (topic, key) = destination(config, &event);

@@ -65,12 +65,16 @@ pub(crate) async fn stream(State(state): State<ApiState>, headers: HeaderMap, ur
 /// The SSE event for one feed item, or none when the filter drops it.
 fn to_sse(item: Result<Arc<EventSummary>, BroadcastStreamRecvError>, filter: &EventFilter) -> Option<Event> {
     match item {
-        Ok(event) if filter.matches(&event) => {
-            Event::default().event("webhook").id(event.id.clone()).json_data(SummaryView::from(&*event)).ok()
-        }
+        Ok(event) if filter.matches(&event) => Event::default()
+            .event("webhook")
+            .id(event.id.clone())
+            .json_data(SummaryView::from(&*event))
+            .ok(),
         Ok(_) => None,
-        Err(BroadcastStreamRecvError::Lagged(skipped)) => {
-            Some(Event::default().event("lagged").data(json!({ "skipped": skipped }).to_string()))
-        }
+        Err(BroadcastStreamRecvError::Lagged(skipped)) => Some(
+            Event::default()
+                .event("lagged")
+                .data(json!({ "skipped": skipped }).to_string()),
+        ),
     }
 }

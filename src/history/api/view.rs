@@ -11,7 +11,9 @@ use crate::history::store::{EventRecord, EventSummary, HeaderEntry, Provenance, 
 
 /// RFC 3339 text of a microsecond timestamp.
 pub(crate) fn rfc3339(micros: i64) -> String {
-    DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true)).unwrap_or_default()
+    DateTime::from_timestamp_micros(micros)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .unwrap_or_default()
 }
 
 /// An event in a list or on the live tail: metadata and provenance.
@@ -91,7 +93,12 @@ impl<'a> From<&'a EventRecord> for DetailView<'a> {
             Ok(text) => ("utf8", text.to_owned()),
             Err(_) => ("base64", BASE64.encode(&e.body)),
         };
-        DetailView { summary: (&e.summary).into(), headers: &e.headers, body_encoding, body }
+        DetailView {
+            summary: (&e.summary).into(),
+            headers: &e.headers,
+            body_encoding,
+            body,
+        }
     }
 }
 

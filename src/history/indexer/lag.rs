@@ -44,7 +44,9 @@ pub(super) async fn report<C: ConsumerContext + 'static>(
             () = shutdown_requested(&mut shutdown) => return,
         }
         let measured = consumer.clone();
-        let Ok(lags) = tokio::task::spawn_blocking(move || measure(&measured)).await else { continue };
+        let Ok(lags) = tokio::task::spawn_blocking(move || measure(&measured)).await else {
+            continue;
+        };
         let current: BTreeSet<(String, i32)> = lags.iter().map(|l| (l.topic.clone(), l.partition)).collect();
         for (topic, partition) in reported.difference(&current) {
             // Revoked partitions: another replica reports them now.
@@ -63,19 +65,34 @@ pub(super) async fn report<C: ConsumerContext + 'static>(
 /// Lag of every assigned partition. A partition not read from yet counts
 /// from its committed offset, or from its low watermark without one.
 fn measure<C: ConsumerContext>(consumer: &StreamConsumer<C>) -> Vec<PartitionLag> {
-    let Ok(positions) = consumer.position() else { return Vec::new() };
+    let Ok(positions) = consumer.position() else {
+        return Vec::new();
+    };
     let unread = unread_partitions(&positions);
-    let committed = if unread.count() > 0 { consumer.committed_offsets(unread, WATERMARK_TIMEOUT).ok() } else { None };
+    let committed = if unread.count() > 0 {
+        consumer.committed_offsets(unread, WATERMARK_TIMEOUT).ok()
+    } else {
+        None
+    };
     let mut lags = Vec::new();
     for element in positions.elements() {
         let (topic, partition) = (element.topic(), element.partition());
-        let Ok((low, high)) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT) else { continue };
-        let from_committed = committed.as_ref().and_then(|c| c.find_partition(topic, partition)).map(|e| e.offset());
+        let Ok((low, high)) = consumer.fetch_watermarks(topic, partition, WATERMARK_TIMEOUT) else {
+            continue;
+        };
+        let from_committed = committed
+            .as_ref()
+            .and_then(|c| c.find_partition(topic, partition))
+            .map(|e| e.offset());
         let at = match (element.offset(), from_committed) {
             (Offset::Offset(at), _) | (_, Some(Offset::Offset(at))) => at,
             _ => low,
         };
-        lags.push(PartitionLag { topic: topic.to_owned(), partition, records: (high - at).max(0) });
+        lags.push(PartitionLag {
+            topic: topic.to_owned(),
+            partition,
+            records: (high - at).max(0),
+        });
     }
     lags
 }

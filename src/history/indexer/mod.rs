@@ -89,7 +89,9 @@ pub struct Indexer {
 
 impl std::fmt::Debug for Indexer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Indexer").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("Indexer")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +114,12 @@ impl Indexer {
         let consumer: StreamConsumer<IndexerContext> = config.create_with_context(IndexerContext)?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
-        Ok(Self { consumer: Arc::new(consumer), store, live, retention: settings.retention })
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            store,
+            live,
+            retention: settings.retention,
+        })
     }
 
     /// Consumes and indexes until `shutdown` turns true, then commits what
@@ -135,14 +142,20 @@ impl Indexer {
     }
 
     async fn consume(&self, shutdown: &mut watch::Receiver<bool>, report: &mut IndexerReport, written: &mut Offsets) {
-        let mut batches = self.consumer.stream().map(|m| m.map(|m| m.detach())).ready_chunks(MAX_BATCH);
+        let mut batches = self
+            .consumer
+            .stream()
+            .map(|m| m.map(|m| m.detach()))
+            .ready_chunks(MAX_BATCH);
         loop {
             let batch = tokio::select! {
                 biased;
                 () = shutdown_requested(shutdown) => return,
                 batch = batches.next() => match batch { Some(batch) => batch, None => return },
             };
-            let Some(offsets) = self.index(batch, shutdown, report).await else { return };
+            let Some(offsets) = self.index(batch, shutdown, report).await else {
+                return;
+            };
             commit(&self.consumer, &offsets, CommitMode::Async);
             written.extend(offsets);
         }
@@ -259,8 +272,11 @@ impl Indexer {
 fn decode(message: &OwnedMessage, now: i64) -> Result<EventRecord, String> {
     let payload = message.payload().ok_or_else(|| "the record has no value".to_owned())?;
     let envelope = WebhookEnvelope::from_bytes(payload).map_err(|e| e.to_string())?;
-    let provenance =
-        Provenance { topic: message.topic().to_owned(), partition: message.partition(), offset: message.offset() };
+    let provenance = Provenance {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+    };
     EventRecord::from_envelope(&envelope, provenance, now).map_err(|e| e.to_string())
 }
 

@@ -77,10 +77,16 @@ impl EventFilter {
     /// True when `event` passes the filter (used by the live tail).
     pub fn matches(&self, event: &EventSummary) -> bool {
         self.sources.as_ref().is_none_or(|s| s.contains(&event.source))
-            && self.event_type.as_ref().is_none_or(|t| event.event_type.as_ref() == Some(t))
+            && self
+                .event_type
+                .as_ref()
+                .is_none_or(|t| event.event_type.as_ref() == Some(t))
             && self.since.is_none_or(|since| event.received_at >= since)
             && self.until.is_none_or(|until| event.received_at < until)
-            && self.dedup_key.as_ref().is_none_or(|k| event.dedup_key.as_ref() == Some(k))
+            && self
+                .dedup_key
+                .as_ref()
+                .is_none_or(|k| event.dedup_key.as_ref() == Some(k))
             && self.verified.is_none_or(|v| event.verification.verified == v)
     }
 }
@@ -96,7 +102,10 @@ pub struct Position {
 
 impl From<&EventSummary> for Position {
     fn from(event: &EventSummary) -> Self {
-        Position { received_at: event.received_at, id: event.id.clone() }
+        Position {
+            received_at: event.received_at,
+            id: event.id.clone(),
+        }
     }
 }
 
@@ -203,14 +212,22 @@ mod tests {
             event_type: Some("push".into()),
             received_at,
             dedup_key: None,
-            verification: VerificationInfo { scheme: "github".into(), verified, secret_index: 0 },
+            verification: VerificationInfo {
+                scheme: "github".into(),
+                verified,
+                secret_index: 0,
+            },
             content_type: String::new(),
             method: "POST".into(),
             path: "/".into(),
             query: String::new(),
             client_addr: String::new(),
             body_size: 0,
-            provenance: Provenance { topic: "t".into(), partition: 0, offset: 0 },
+            provenance: Provenance {
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+            },
             indexed_at: 0,
         }
     }
@@ -219,13 +236,42 @@ mod tests {
     fn filters_match_in_memory_like_the_sql() {
         let e = summary("github", true, 100);
         assert!(EventFilter::default().matches(&e));
-        assert!(EventFilter { sources: Some(vec!["github".into()]), ..Default::default() }.matches(&e));
-        assert!(!EventFilter { sources: Some(vec![]), ..Default::default() }.matches(&e));
-        assert!(EventFilter { since: Some(100), until: Some(101), ..Default::default() }.matches(&e));
-        assert!(!EventFilter { until: Some(100), ..Default::default() }.matches(&e));
-        assert!(!EventFilter { verified: Some(false), ..Default::default() }.matches(&e));
-        assert!(!EventFilter { dedup_key: Some("k".into()), ..Default::default() }.matches(&e));
-        assert!(!EventFilter { event_type: Some("issues".into()), ..Default::default() }.matches(&e));
+        assert!(EventFilter {
+            sources: Some(vec!["github".into()]),
+            ..Default::default()
+        }
+        .matches(&e));
+        assert!(!EventFilter {
+            sources: Some(vec![]),
+            ..Default::default()
+        }
+        .matches(&e));
+        assert!(EventFilter {
+            since: Some(100),
+            until: Some(101),
+            ..Default::default()
+        }
+        .matches(&e));
+        assert!(!EventFilter {
+            until: Some(100),
+            ..Default::default()
+        }
+        .matches(&e));
+        assert!(!EventFilter {
+            verified: Some(false),
+            ..Default::default()
+        }
+        .matches(&e));
+        assert!(!EventFilter {
+            dedup_key: Some("k".into()),
+            ..Default::default()
+        }
+        .matches(&e));
+        assert!(!EventFilter {
+            event_type: Some("issues".into()),
+            ..Default::default()
+        }
+        .matches(&e));
     }
 
     #[test]

@@ -47,10 +47,18 @@ impl PostgresStore {
     pub(super) async fn insert_batch(&self, records: &[EventRecord]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = Self::insert_rows(&mut tx, records).await?;
-        let new_ids: Vec<&str> =
-            records.iter().zip(&inserted).filter(|(_, new)| **new).map(|(r, _)| r.summary.id.as_str()).collect();
+        let new_ids: Vec<&str> = records
+            .iter()
+            .zip(&inserted)
+            .filter(|(_, new)| **new)
+            .map(|(r, _)| r.summary.id.as_str())
+            .collect();
         for ids in new_ids.chunks(IDS_PER_NOTIFICATION) {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(ids.join(",")).execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NOTIFY_CHANNEL)
+                .bind(ids.join(","))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(inserted)
@@ -74,8 +82,12 @@ impl PostgresStore {
         for id in ids {
             query = query.bind(id);
         }
-        let mut found: Vec<EventSummary> =
-            query.fetch_all(&self.pool).await?.into_iter().map(EventSummary::from).collect();
+        let mut found: Vec<EventSummary> = query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(EventSummary::from)
+            .collect();
         found.sort_by_key(|e| ids.iter().position(|id| *id == e.id));
         Ok(found)
     }

@@ -26,8 +26,16 @@ impl HeaderEntry {
     /// Stores a header value as text when possible, else as base64.
     pub fn from_bytes(name: &str, value: &[u8]) -> Self {
         match std::str::from_utf8(value) {
-            Ok(text) => Self { name: name.to_owned(), value: Some(text.to_owned()), value_base64: None },
-            Err(_) => Self { name: name.to_owned(), value: None, value_base64: Some(BASE64.encode(value)) },
+            Ok(text) => Self {
+                name: name.to_owned(),
+                value: Some(text.to_owned()),
+                value_base64: None,
+            },
+            Err(_) => Self {
+                name: name.to_owned(),
+                value: None,
+                value_base64: Some(BASE64.encode(value)),
+            },
         }
     }
 
@@ -157,8 +165,16 @@ impl EventRecord {
             provenance,
             indexed_at,
         };
-        let headers = envelope.headers.iter().map(|h| HeaderEntry::from_bytes(&h.name, &h.value)).collect();
-        Ok(Self { summary, headers, body: envelope.body.to_vec() })
+        let headers = envelope
+            .headers
+            .iter()
+            .map(|h| HeaderEntry::from_bytes(&h.name, &h.value))
+            .collect();
+        Ok(Self {
+            summary,
+            headers,
+            body: envelope.body.to_vec(),
+        })
     }
 
     /// Rebuilds the envelope as ingest published it (`replay` false).
@@ -167,7 +183,12 @@ impl EventRecord {
         let headers = self
             .headers
             .iter()
-            .map(|h| Ok(Header { name: h.name.clone(), value: h.value_bytes()?.into() }))
+            .map(|h| {
+                Ok(Header {
+                    name: h.name.clone(),
+                    value: h.value_bytes()?.into(),
+                })
+            })
             .collect::<Result<Vec<_>, base64::DecodeError>>()?;
         Ok(WebhookEnvelope {
             id: s.id.clone(),
@@ -206,13 +227,23 @@ mod tests {
             path: "/webhooks/github".into(),
             query: "a=1".into(),
             headers: vec![
-                Header { name: "X-Text".into(), value: bytes::Bytes::from_static(b"plain") },
-                Header { name: "X-Bin".into(), value: bytes::Bytes::from_static(b"\xff\x00") },
+                Header {
+                    name: "X-Text".into(),
+                    value: bytes::Bytes::from_static(b"plain"),
+                },
+                Header {
+                    name: "X-Bin".into(),
+                    value: bytes::Bytes::from_static(b"\xff\x00"),
+                },
             ],
             content_type: "application/json".into(),
             body: bytes::Bytes::from_static(b"{\"a\":1}"),
             dedup_key: "d-1".into(),
-            verification: Some(Verification { scheme: "github".into(), verified: true, secret_index: 2 }),
+            verification: Some(Verification {
+                scheme: "github".into(),
+                verified: true,
+                secret_index: 2,
+            }),
             client_addr: "127.0.0.1".into(),
             replay: false,
         }
@@ -220,7 +251,11 @@ mod tests {
 
     #[test]
     fn envelope_round_trips_through_a_record() {
-        let provenance = Provenance { topic: "t".into(), partition: 1, offset: 7 };
+        let provenance = Provenance {
+            topic: "t".into(),
+            partition: 1,
+            offset: 7,
+        };
         let record = EventRecord::from_envelope(&envelope(), provenance, 1).unwrap();
         assert_eq!(record.headers[0].value.as_deref(), Some("plain"));
         assert_eq!(record.headers[1].value_base64.as_deref(), Some("/wA="));
@@ -232,7 +267,11 @@ mod tests {
         let mut e = envelope();
         e.event_type.clear();
         e.dedup_key.clear();
-        let p = Provenance { topic: "t".into(), partition: 0, offset: 0 };
+        let p = Provenance {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+        };
         let record = EventRecord::from_envelope(&e, p.clone(), 1).unwrap();
         assert_eq!((record.summary.event_type, record.summary.dedup_key), (None, None));
         e.id.clear();

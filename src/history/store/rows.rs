@@ -55,7 +55,11 @@ impl From<SummaryRow> for EventSummary {
             query: row.query,
             client_addr: row.client_addr,
             body_size: row.body_size,
-            provenance: Provenance { topic: row.kafka_topic, partition: row.kafka_partition, offset: row.kafka_offset },
+            provenance: Provenance {
+                topic: row.kafka_topic,
+                partition: row.kafka_partition,
+                offset: row.kafka_offset,
+            },
             indexed_at: row.indexed_at,
         }
     }
@@ -65,9 +69,15 @@ impl TryFrom<FullRow> for EventRecord {
     type Error = StoreError;
 
     fn try_from(row: FullRow) -> Result<Self, StoreError> {
-        let headers: Vec<HeaderEntry> = serde_json::from_str(&row.headers)
-            .map_err(|e| StoreError::Corrupt { id: row.summary.id.clone(), reason: e.to_string() })?;
-        Ok(EventRecord { summary: row.summary.into(), headers, body: row.body })
+        let headers: Vec<HeaderEntry> = serde_json::from_str(&row.headers).map_err(|e| StoreError::Corrupt {
+            id: row.summary.id.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(EventRecord {
+            summary: row.summary.into(),
+            headers,
+            body: row.body,
+        })
     }
 }
 

@@ -20,7 +20,10 @@ pub(super) const INSERT: &str = "INSERT INTO events (id, source, event_type, rec
 /// Summaries of the given ids (`$1..$N`), in no particular order.
 pub(super) fn select_summaries(count: usize) -> String {
     let marks: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
-    format!("SELECT {SUMMARY_COLUMNS} FROM events WHERE id IN ({})", marks.join(", "))
+    format!(
+        "SELECT {SUMMARY_COLUMNS} FROM events WHERE id IN ({})",
+        marks.join(", ")
+    )
 }
 
 /// One complete row by id.
@@ -64,7 +67,10 @@ impl Statement {
 /// `after` in that order, at most `limit` rows. Each filter adds one
 /// condition that the indexes on (column, received_at, id) can serve.
 pub(super) fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -> Statement {
-    let mut st = Statement { sql: String::new(), params: Vec::new() };
+    let mut st = Statement {
+        sql: String::new(),
+        params: Vec::new(),
+    };
     let mut conditions: Vec<String> = Vec::new();
     match &filter.sources {
         None => {}
@@ -98,7 +104,11 @@ pub(super) fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -
         conditions.push(format!("(received_at, id) < ({at}, {id})"));
     }
     let limit = st.bind(Param::Int(i64::from(limit)));
-    let filter_sql = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+    let filter_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
     st.sql =
         format!("SELECT {SUMMARY_COLUMNS} FROM events{filter_sql} ORDER BY received_at DESC, id DESC LIMIT {limit}");
     st
@@ -163,7 +173,9 @@ macro_rules! common_operations {
             let mut inserted = Vec::with_capacity(records.len());
             for record in records {
                 let headers = headers_json(&record.headers);
-                let done = sql::bind_insert!(sqlx::query(sql::INSERT), record, headers).execute(&mut **tx).await?;
+                let done = sql::bind_insert!(sqlx::query(sql::INSERT), record, headers)
+                    .execute(&mut **tx)
+                    .await?;
                 inserted.push(done.rows_affected() == 1);
             }
             Ok(inserted)
@@ -186,7 +198,10 @@ macro_rules! common_operations {
             id: &str,
         ) -> Result<Option<$crate::history::store::EventRecord>, $crate::history::store::StoreError> {
             use $crate::history::store::{rows::FullRow, sql, EventRecord};
-            let row = sqlx::query_as::<_, FullRow>(&sql::select_one()).bind(id).fetch_optional(&self.pool).await?;
+            let row = sqlx::query_as::<_, FullRow>(&sql::select_one())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
             row.map(EventRecord::try_from).transpose()
         }
 
@@ -197,7 +212,11 @@ macro_rules! common_operations {
             batch: u32,
         ) -> Result<u64, $crate::history::store::StoreError> {
             let statement = $crate::history::store::sql::DELETE_OLDER_THAN;
-            let done = sqlx::query(statement).bind(cutoff).bind(i64::from(batch)).execute(&self.pool).await?;
+            let done = sqlx::query(statement)
+                .bind(cutoff)
+                .bind(i64::from(batch))
+                .execute(&self.pool)
+                .await?;
             Ok(done.rows_affected())
         }
 
@@ -222,7 +241,12 @@ mod tests {
     #[test]
     fn an_empty_filter_orders_and_limits_only() {
         let st = list(&EventFilter::default(), None, 10);
-        assert!(st.sql.ends_with("FROM events ORDER BY received_at DESC, id DESC LIMIT $1"), "{}", st.sql);
+        assert!(
+            st.sql
+                .ends_with("FROM events ORDER BY received_at DESC, id DESC LIMIT $1"),
+            "{}",
+            st.sql
+        );
         assert_eq!(st.params, vec![Param::Int(10)]);
     }
 
@@ -234,7 +258,10 @@ mod tests {
             verified: Some(true),
             ..Default::default()
         };
-        let after = Position { received_at: 5, id: "x".into() };
+        let after = Position {
+            received_at: 5,
+            id: "x".into(),
+        };
         let st = list(&filter, Some(&after), 3);
         assert!(
             st.sql
@@ -247,7 +274,10 @@ mod tests {
 
     #[test]
     fn an_empty_source_allow_list_matches_nothing() {
-        let filter = EventFilter { sources: Some(vec![]), ..Default::default() };
+        let filter = EventFilter {
+            sources: Some(vec![]),
+            ..Default::default()
+        };
         assert!(list(&filter, None, 1).sql.contains("1 = 0"));
     }
 }

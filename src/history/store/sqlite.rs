@@ -37,7 +37,11 @@ impl SqliteStore {
     pub async fn connect(options: SqliteConnectOptions, in_memory: bool) -> Result<Self, StoreError> {
         let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         let pool_options = if in_memory {
-            pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
         } else {
             pool_options.max_connections(FILE_CONNECTIONS)
         };
