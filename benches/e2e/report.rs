@@ -154,7 +154,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
             check(peak_ratio >= PEAK_RATIO_TARGET)
         );
         println!(
-            "| CPU s per 10k requests at peak | {:.2} | {:.2} | {:.2} |",
+            "| CPU s per 10k requests at peak | {:.3} | {:.3} | {:.2} |",
             base.peak.cpu_per_10k,
             hook.peak.cpu_per_10k,
             hook.peak.cpu_per_10k / base.peak.cpu_per_10k
@@ -180,7 +180,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
                 ratio
             );
             println!(
-                "| CPU s per 10k requests at {:.0} req/s | {:.2} | {:.2} | {:.2} |",
+                "| CPU s per 10k requests at {:.0} req/s | {:.3} | {:.3} | {:.2} |",
                 b.offered,
                 b.cpu_per_10k,
                 h.cpu_per_10k,

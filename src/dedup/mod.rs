@@ -133,7 +133,8 @@ impl Dedup {
         let uuid = Uuid::parse_str(id).map_err(|_| DedupError::InvalidId(id.to_owned()))?;
         match &self.backend {
             Backend::Memory(store) => Ok(reserve_in_memory(store, source, key, uuid)),
-            Backend::Redis(store) => reserve_in_redis(store, source, key, &uuid.to_string()).await,
+            // Boxed: the Redis round trip's state would otherwise make every caller's future kilobytes larger.
+            Backend::Redis(store) => Box::pin(reserve_in_redis(store, source, key, &uuid.to_string())).await,
         }
     }
 
@@ -196,7 +197,7 @@ impl Ticket {
                 store.commit(hash, id);
                 Ok(())
             }
-            Some(Claimed::Redis { store, key, id }) => store.commit(&key, &id).await,
+            Some(Claimed::Redis { store, key, id }) => Box::pin(store.commit(&key, &id)).await,
             None => Ok(()),
         }
     }
@@ -207,7 +208,7 @@ impl Ticket {
         if let Some(claim) = self.claim.take() {
             match claim {
                 Claimed::Memory { store, hash, .. } => store.release(hash),
-                Claimed::Redis { store, key, id } => release_in_redis(&store, &key, &id).await,
+                Claimed::Redis { store, key, id } => Box::pin(release_in_redis(&store, &key, &id)).await,
             }
         }
     }

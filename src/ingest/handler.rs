@@ -243,6 +243,9 @@ impl Ingest {
             Ok(pending) => pending,
             Err(error) => return Err(publish_failed(&route, &delivery, ticket, error).await),
         };
+        // The producer copied the record. Freeing the request before the wait
+        // lets hyper reuse this connection's read buffer for the next request.
+        drop((parts, body));
         // Waiting must finish even if the sender hangs up, so that the dedup
         // key is settled with the broker's verdict: see `FinishOnDrop`.
         FinishOnDrop::new(settle(pending, route, delivery, ticket, permit, remaining, started)).await
