@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_128_with_secret, Xxh3};
 
 use super::shard::{Claim, KeyHash, Shard, MAX_SHARD_KEYS};
 use crate::telemetry::names;
@@ -22,6 +22,8 @@ const KEYS_PER_SHARD: usize = 4096;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Size of an xxh3 custom secret.
 const SECRET_LEN: usize = 192;
+/// Longest source name and key hashed in one pass from a stack buffer; longer ones are streamed.
+const ONE_PASS_INPUT: usize = 128;
 
 /// Delivered and reserved keys of this process.
 pub(super) struct MemoryStore {
@@ -33,9 +35,9 @@ pub(super) struct MemoryStore {
     max_keys: usize,
     /// Time zero of the shards' expiry stamps.
     epoch: Instant,
-    /// Hasher seeded with a random secret, cloned for every key: keys chosen by
-    /// one sender cannot be crafted to collide with another sender's.
-    hasher: Xxh3,
+    /// A random xxh3 secret: keys chosen by one sender cannot be crafted to
+    /// collide with another sender's.
+    secret: [u8; SECRET_LEN],
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -61,17 +63,28 @@ impl MemoryStore {
             window: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX).max(1),
             max_keys,
             epoch: Instant::now(),
-            hasher: Xxh3::with_secret(random_secret()),
+            secret: random_secret(),
         }
     }
 
     /// The 128-bit hash naming `key` of `source`.
+    /// Hashes `source`, 0xff, `key`: source names never contain 0xff (config
+    /// validation), so the split is unambiguous.
     pub(super) fn hash(&self, source: &str, key: &str) -> KeyHash {
-        let mut hasher = self.hasher.clone();
-        // Source names never contain 0xff (config validation), so the split is unambiguous.
-        hasher.update(source.as_bytes());
+        let (source, key) = (source.as_bytes(), key.as_bytes());
+        let len = source.len() + 1 + key.len();
+        if len <= ONE_PASS_INPUT {
+            let mut input = [0u8; ONE_PASS_INPUT];
+            input[..source.len()].copy_from_slice(source);
+            input[source.len()] = 0xff;
+            input[source.len() + 1..len].copy_from_slice(key);
+            return xxh3_128_with_secret(&input[..len], &self.secret);
+        }
+        // Streaming gives the same hash as one pass over the same bytes.
+        let mut hasher = Xxh3::with_secret(self.secret);
+        hasher.update(source);
         hasher.update(&[0xff]);
-        hasher.update(key.as_bytes());
+        hasher.update(key);
         hasher.digest128()
     }
 
@@ -167,6 +180,17 @@ mod tests {
         assert_eq!(MemoryStore::new(Duration::from_secs(1), 20_000).shards.len(), 4);
         assert_eq!(MemoryStore::new(Duration::from_secs(1), 30_000).shards.len(), 4);
         assert_eq!(MemoryStore::new(Duration::from_secs(1), 5_000_000).shards.len(), 64);
+    }
+
+    #[test]
+    fn long_keys_hash_like_short_ones() {
+        let store = MemoryStore::new(Duration::from_secs(1), 10);
+        let long = "k".repeat(ONE_PASS_INPUT);
+        let mut hasher = Xxh3::with_secret(store.secret);
+        hasher.update(b"s\xffk");
+        assert_eq!(store.hash("s", "k"), hasher.digest128(), "one pass equals streaming");
+        assert_ne!(store.hash("s", &long), store.hash("s", &long[1..]));
+        assert_eq!(store.hash("s", &long), store.hash("s", &long));
     }
 
     #[test]

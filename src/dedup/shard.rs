@@ -10,16 +10,22 @@
 //! default bound), and 48-66 B/key measured while it grows (it grows by a
 //! quarter at a time). Reserved-but-unsettled keys sit in a separate small
 //! set, bounded by requests in flight. The key text is never stored.
+//!
+//! A bucket holds a ring position modulo the smallest power of two above
+//! the shard's bound, and in its spare bits a few bits of the key's hash:
+//! a lookup of a new key (every accepted webhook) then rarely reads a ring
+//! slot, which with millions of keys held is a cache miss each.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashTable;
 
 /// A 128-bit hash of (source, key).
 pub(super) type KeyHash = u128;
 
-/// Index buckets hold ring sequence numbers modulo 2^31 with this bit set; 0 is empty.
+/// Set in every occupied index bucket; 0 is empty. The other 31 bits hold
+/// the ring sequence number (low bits) and hash bits of the key (the rest).
 const OCCUPIED: u32 = 1 << 31;
-/// Mask of the sequence bits of a bucket.
-const SEQ_MASK: u32 = OCCUPIED - 1;
 /// Smallest index table.
 const MIN_TABLE: usize = 16;
 /// Most delivered keys one shard may hold (sequence numbers must stay unambiguous modulo 2^31).
@@ -56,10 +62,12 @@ pub(super) struct Shard {
     head: u64,
     /// Open-addressing (linear probing) index into `ring`; length is a power of two or 0.
     table: Vec<u32>,
-    /// Keys reserved by requests still publishing.
-    pending: HashSet<KeyHash>,
+    /// Keys reserved by requests still publishing, hashed by their own low half.
+    pending: HashTable<KeyHash>,
     /// Most delivered keys held; the oldest is evicted beyond it.
     cap: usize,
+    /// Bits of a bucket holding the sequence number: enough to tell `cap` positions apart.
+    seq_bits: u32,
 }
 
 fn halves(hash: KeyHash) -> [u64; 2] {
@@ -74,8 +82,9 @@ impl Shard {
             ring: VecDeque::new(),
             head: 0,
             table: Vec::new(),
-            pending: HashSet::new(),
+            pending: HashTable::new(),
             cap,
+            seq_bits: usize::BITS - cap.leading_zeros(),
         }
     }
 
@@ -94,23 +103,25 @@ impl Shard {
     /// Claims `hash` unless it is delivered or reserved; forgets expired keys first.
     pub(super) fn reserve(&mut self, hash: KeyHash, now: u64) -> Claim {
         self.expire(now);
-        if self.pending.contains(&hash) {
+        if self.pending.find(hash as u64, |&held| held == hash).is_some() {
             Claim::InFlight
         } else if let Some((_, offset)) = self.find(halves(hash)) {
             Claim::Duplicate(self.ring[offset].id)
         } else {
-            self.pending.insert(hash);
+            self.pending.insert_unique(hash as u64, hash, |&held| held as u64);
             Claim::Reserved
         }
     }
 
-    /// Marks a reserved key delivered as `id` until `now + window`.
+    /// Marks a reserved key delivered as `id` until `now + window`. A key
+    /// that was not reserved is ignored.
     pub(super) fn commit(&mut self, hash: KeyHash, id: [u8; 16], now: u64, window: u64) {
-        self.pending.remove(&hash);
-        self.expire(now);
-        if self.find(halves(hash)).is_some() {
+        // A reserved key is not delivered (reserve checked, and only its holder
+        // can deliver it), so there is no need to look for it in the ring.
+        if !self.take_pending(hash) {
             return;
         }
+        self.expire(now);
         // Keep the ring sorted by expiry even if clocks were read out of order.
         let floor = self.ring.back().map_or(0, |s| s.expires);
         self.push(Slot {
@@ -122,7 +133,18 @@ impl Shard {
 
     /// Frees a reserved key.
     pub(super) fn release(&mut self, hash: KeyHash) {
-        self.pending.remove(&hash);
+        self.take_pending(hash);
+    }
+
+    /// Removes a reserved key; false when it was not reserved.
+    fn take_pending(&mut self, hash: KeyHash) -> bool {
+        match self.pending.find_entry(hash as u64, |&held| held == hash) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Forgets expired keys and returns unused memory; returns the keys left.
@@ -157,12 +179,12 @@ impl Shard {
         }
         let seq = self.head + self.ring.len() as u64;
         self.ring.push_back(slot);
-        self.place(slot.hash, tag(seq));
+        self.place(slot.hash, self.entry(slot.hash, seq));
     }
 
     fn pop_front(&mut self) {
         let Some(front) = self.ring.front() else { return };
-        let wanted = tag(self.head);
+        let wanted = self.entry(front.hash, self.head);
         let mut bucket = self.home(front.hash);
         while self.table[bucket] != wanted {
             bucket = (bucket + 1) & self.mask();
@@ -178,14 +200,17 @@ impl Shard {
             return None;
         }
         let mut bucket = self.home(hash);
+        let hash_bits = self.hash_bits(hash);
         loop {
             let entry = self.table[bucket];
             if entry == 0 {
                 return None;
             }
-            let offset = self.offset(entry);
-            if self.ring[offset].hash == hash {
-                return Some((bucket, offset));
+            if entry & !self.seq_mask() == hash_bits {
+                let offset = self.offset(entry);
+                if self.ring[offset].hash == hash {
+                    return Some((bucket, offset));
+                }
             }
             bucket = (bucket + 1) & self.mask();
         }
@@ -227,12 +252,30 @@ impl Shard {
     fn rebuild(&mut self, size: usize) {
         self.table = vec![0; size];
         for offset in 0..self.ring.len() {
-            self.place(self.ring[offset].hash, tag(self.head + offset as u64));
+            let hash = self.ring[offset].hash;
+            self.place(hash, self.entry(hash, self.head + offset as u64));
         }
     }
 
+    /// The bucket entry of the key with `hash` at ring sequence number `seq`.
+    fn entry(&self, hash: [u64; 2], seq: u64) -> u32 {
+        self.hash_bits(hash) | (seq as u32 & self.seq_mask())
+    }
+
+    /// The occupied bit and the bits of `hash` a bucket keeps above the sequence bits.
+    fn hash_bits(&self, hash: [u64; 2]) -> u32 {
+        // The top of the high half: the shard was picked from its low bits, the bucket from the low half.
+        ((hash[1] >> 33) as u32 & !self.seq_mask()) | OCCUPIED
+    }
+
+    /// The sequence bits of a bucket. `cap` < 2^seq_bits <= 2^31, so the
+    /// positions of a full ring stay distinct modulo 2^seq_bits.
+    fn seq_mask(&self) -> u32 {
+        ((1u64 << self.seq_bits) - 1) as u32
+    }
+
     fn offset(&self, entry: u32) -> usize {
-        ((entry & SEQ_MASK).wrapping_sub(self.head as u32) & SEQ_MASK) as usize
+        ((entry & self.seq_mask()).wrapping_sub(self.head as u32) & self.seq_mask()) as usize
     }
 
     fn home(&self, hash: [u64; 2]) -> usize {
@@ -243,10 +286,6 @@ impl Shard {
     fn mask(&self) -> usize {
         self.table.len() - 1
     }
-}
-
-fn tag(seq: u64) -> u32 {
-    (seq as u32 & SEQ_MASK) | OCCUPIED
 }
 
 /// Index size for `keys` keys: at most a quarter full after a rebuild.
@@ -347,8 +386,9 @@ mod tests {
             let mut now = 0;
             for (op, key, tick) in ops {
                 now += tick;
-                // Spread keys over the table, with some sharing a low half.
-                let hash = (key % 7) | (key << 64);
+                // Spread keys over the table, with some sharing a low half, and
+                // some sharing the hash bits a bucket keeps (the top bits) while others differ there.
+                let hash = (key % 7) | (key << 64) | ((key % 3) << 125);
                 model.retain(|&(_, expires)| expires > now);
                 let in_model = model.iter().any(|&(h, _)| h == hash);
                 match op {
