@@ -10,7 +10,7 @@
 //!
 //! Settings (environment): `E2E_BROKERS` (`mock,tansu`), `E2E_SECONDS`
 //! (open-loop phase length, 5), `E2E_PEAK_SECONDS` (4), `E2E_PEAK_ROUNDS`
-//! (3), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
+//! (5), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
 //! the servers, not `linger.ms`, the limit), `E2E_RATES` (fractions of the
 //! baseline peak, `0.25,0.5,0.75`). On Tansu, whose sqlite storage is the
 //! bottleneck and slow to read back, the run is shorter: one 3 s peak round
@@ -65,7 +65,7 @@ impl Settings {
                 .collect(),
             open_seconds: seconds("E2E_SECONDS", "5"),
             peak_seconds: seconds("E2E_PEAK_SECONDS", "4"),
-            peak_rounds: var("E2E_PEAK_ROUNDS", "3").parse().expect("E2E_PEAK_ROUNDS"),
+            peak_rounds: var("E2E_PEAK_ROUNDS", "5").parse().expect("E2E_PEAK_ROUNDS"),
             connections: var("E2E_CONNECTIONS", "1024").parse().expect("E2E_CONNECTIONS"),
             rates: var("E2E_RATES", "0.25,0.5,0.75")
                 .split(',')
@@ -153,7 +153,7 @@ fn orchestrate() -> std::process::ExitCode {
 impl Settings {
     fn describe(&self) -> String {
         format!(
-            "closed loop: {} connections, {} rounds of {:?} per server, interleaved, the best counts; open loop: {:?} per rate",
+            "closed loop: {} connections, {} rounds of {:?} per server, interleaved, the median counts; open loop: {:?} per rate",
             self.connections, self.peak_rounds, self.peak_seconds, self.open_seconds
         )
     }
@@ -222,10 +222,11 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
                 phase.statuses,
                 phase.failed
             );
-            if phase.rate() > subject.report.peak.rate {
-                subject.report.peak = Measured::of(phase, cpu, 0.0);
-            }
+            subject.report.rounds.push(Measured::of(phase, cpu, 0.0));
         }
+    }
+    for subject in &mut subjects {
+        subject.report.peak = report::median_round(&subject.report.rounds);
     }
     let baseline_peak = subjects[0].report.peak.rate;
     for &fraction in &settings.rates {
