@@ -67,9 +67,8 @@ impl MemoryStore {
         }
     }
 
-    /// The 128-bit hash naming `key` of `source`.
-    /// Hashes `source`, 0xff, `key`: source names never contain 0xff (config
-    /// validation), so the split is unambiguous.
+    /// The 128-bit hash naming `key` of `source`: the hash of `source`, 0xff,
+    /// `key` (source names never contain 0xff, config validation sees to it).
     pub(super) fn hash(&self, source: &str, key: &str) -> KeyHash {
         let (source, key) = (source.as_bytes(), key.as_bytes());
         let len = source.len() + 1 + key.len();

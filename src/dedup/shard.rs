@@ -66,8 +66,10 @@ pub(super) struct Shard {
     pending: HashTable<KeyHash>,
     /// Most delivered keys held; the oldest is evicted beyond it.
     cap: usize,
-    /// Bits of a bucket holding the sequence number: enough to tell `cap` positions apart.
-    seq_bits: u32,
+    /// The bits of a bucket holding the ring sequence number: the smallest
+    /// power of two above `cap`, minus one, so that the positions of a full
+    /// ring stay distinct (`cap` <= 2^30, so it fits 31 bits).
+    seq_mask: u32,
 }
 
 fn halves(hash: KeyHash) -> [u64; 2] {
@@ -84,7 +86,7 @@ impl Shard {
             table: Vec::new(),
             pending: HashTable::new(),
             cap,
-            seq_bits: usize::BITS - cap.leading_zeros(),
+            seq_mask: ((1u64 << (usize::BITS - cap.leading_zeros())) - 1) as u32,
         }
     }
 
@@ -206,7 +208,7 @@ impl Shard {
             if entry == 0 {
                 return None;
             }
-            if entry & !self.seq_mask() == hash_bits {
+            if entry & !self.seq_mask == hash_bits {
                 let offset = self.offset(entry);
                 if self.ring[offset].hash == hash {
                     return Some((bucket, offset));
@@ -259,23 +261,17 @@ impl Shard {
 
     /// The bucket entry of the key with `hash` at ring sequence number `seq`.
     fn entry(&self, hash: [u64; 2], seq: u64) -> u32 {
-        self.hash_bits(hash) | (seq as u32 & self.seq_mask())
+        self.hash_bits(hash) | (seq as u32 & self.seq_mask)
     }
 
     /// The occupied bit and the bits of `hash` a bucket keeps above the sequence bits.
     fn hash_bits(&self, hash: [u64; 2]) -> u32 {
         // The top of the high half: the shard was picked from its low bits, the bucket from the low half.
-        ((hash[1] >> 33) as u32 & !self.seq_mask()) | OCCUPIED
-    }
-
-    /// The sequence bits of a bucket. `cap` < 2^seq_bits <= 2^31, so the
-    /// positions of a full ring stay distinct modulo 2^seq_bits.
-    fn seq_mask(&self) -> u32 {
-        ((1u64 << self.seq_bits) - 1) as u32
+        ((hash[1] >> 33) as u32 & !self.seq_mask) | OCCUPIED
     }
 
     fn offset(&self, entry: u32) -> usize {
-        ((entry & self.seq_mask()).wrapping_sub(self.head as u32) & self.seq_mask()) as usize
+        ((entry & self.seq_mask).wrapping_sub(self.head as u32) & self.seq_mask) as usize
     }
 
     fn home(&self, hash: [u64; 2]) -> usize {
