@@ -174,6 +174,20 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
     assert!(third.headers().contains_key("retry-after"));
     let answer: serde_json::Value = third.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "overloaded");
+    // The gauge is sampled every second; the two held requests last until the 3 s deadline.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let metrics = client
+        .get(gateway.metrics_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line == "hookgate_requests_in_flight 2"),
+        "{metrics}"
+    );
     for request in pending {
         assert_eq!(
             request.await.unwrap().unwrap().status(),

@@ -21,7 +21,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use hyper::body::Body;
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::body::read_limited;
@@ -40,6 +40,8 @@ use crate::verify::{slack_url_verification_challenge, Verified};
 const IP_TEXT_MAX: usize = 48;
 /// Largest envelope buffer a thread keeps between requests.
 const MAX_KEPT_PAYLOAD_BUFFER: usize = 256 * 1024;
+/// How often `hookgate_requests_in_flight` is sampled.
+const IN_FLIGHT_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// Where envelopes are encoded before the producer copies them.
@@ -99,8 +101,8 @@ pub struct Ingest {
     publisher: Publisher,
     /// Bounds the requests being published at once.
     in_flight: Arc<Semaphore>,
-    /// `hookgate_requests_in_flight`.
-    in_flight_gauge: metrics::Gauge,
+    /// Its size, `ingest.max_in_flight`.
+    max_in_flight: usize,
     /// Time from request headers to answer.
     deadline: Duration,
     /// Time allowed for the body.
@@ -142,7 +144,7 @@ impl Ingest {
             dedup,
             publisher,
             in_flight: Arc::new(Semaphore::new(config.ingest.max_in_flight)),
-            in_flight_gauge: crate::telemetry::requests_in_flight(),
+            max_in_flight: config.ingest.max_in_flight,
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
             client_ip_header: config.ingest.client_ip_header.clone(),
@@ -157,7 +159,6 @@ impl Ingest {
         B: Body<Data = Bytes> + Unpin,
     {
         let started = Instant::now();
-        self.in_flight_gauge.increment(1.0);
         let (metrics, result) = match self.route(&request) {
             Ok(route) => (
                 &route.metrics,
@@ -166,13 +167,32 @@ impl Ingest {
             ),
             Err(error) => (&self.unknown, Err(error)),
         };
-        self.in_flight_gauge.decrement(1.0);
         let (outcome, response) = match result {
             Ok(accepted) => accepted_response(accepted),
             Err(error) => (error.outcome(), error.into_response()),
         };
         metrics.request(outcome);
         response
+    }
+
+    /// Requests holding an in-flight slot: past the quotas, body being read or record being published.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits()
+    }
+
+    /// Sets `hookgate_requests_in_flight` every second until `shutdown`:
+    /// sampled from the in-flight bound rather than counted on every request,
+    /// which would make each request update one more atomic shared by all threads.
+    pub async fn report_in_flight(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let gauge = crate::telemetry::requests_in_flight();
+        let mut tick = tokio::time::interval(IN_FLIGHT_SAMPLE_EVERY);
+        loop {
+            gauge.set(self.in_flight() as f64);
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = crate::shutdown::stopped(&mut shutdown) => return,
+            }
+        }
     }
 
     fn route<B>(&self, request: &Request<B>) -> Result<&Arc<Route>, IngestError> {

@@ -52,6 +52,7 @@ pub async fn serve(
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
     let builder = http_builder(&limits);
+    tokio::spawn(ingest.clone().report_in_flight(shutdown.clone()));
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),

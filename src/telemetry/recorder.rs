@@ -95,7 +95,10 @@ fn describe() {
         Unit::Bytes,
         "Size of accepted webhook bodies."
     );
-    describe_gauge!(names::REQUESTS_IN_FLIGHT, "Webhook requests being handled.");
+    describe_gauge!(
+        names::REQUESTS_IN_FLIGHT,
+        "Webhook requests holding an in-flight slot (past the quotas, until answered), sampled every second."
+    );
     describe_gauge!(names::CONNECTIONS_OPEN, "Open connections on the webhook listener.");
     describe_counter!(
         names::CONNECTIONS_REFUSED,
