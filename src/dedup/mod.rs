@@ -10,6 +10,7 @@
 
 mod memory;
 mod redis;
+mod ring;
 mod shard;
 
 use std::sync::Arc;

@@ -5,20 +5,20 @@
 //!
 //! Memory per delivered key: a 40-byte ring slot (128-bit key hash, 16-byte
 //! event id, 8-byte expiry) plus 4-byte index buckets kept between 1/4 and
-//! 1/2 full, i.e. 8 to 16 bytes: 48-56 B/key once the ring is full (its
-//! capacity is capped at the shard's bound; 53.4 B/key measured at the
-//! default bound), and 48-66 B/key measured while it grows (it grows by a
-//! quarter at a time). Reserved-but-unsettled keys sit in a separate small
-//! set, bounded by requests in flight. The key text is never stored.
+//! 1/2 full, i.e. 8 to 16 bytes: 48-56 B/key (53.4 B/key measured at the
+//! default bound), plus at most two partly used ring chunks of 40 KiB per
+//! shard. The ring grows and shrinks a chunk at a time, never copying the
+//! keys it holds. Reserved-but-unsettled keys sit in a separate small set,
+//! bounded by requests in flight. The key text is never stored.
 //!
 //! A bucket holds a ring position modulo the smallest power of two above
 //! the shard's bound, and in its spare bits a few bits of the key's hash:
 //! a lookup of a new key (every accepted webhook) then rarely reads a ring
 //! slot, which with millions of keys held is a cache miss each.
 
-use std::collections::VecDeque;
-
 use hashbrown::HashTable;
+
+use super::ring::ChunkedRing;
 
 /// A 128-bit hash of (source, key).
 pub(super) type KeyHash = u128;
@@ -28,6 +28,8 @@ pub(super) type KeyHash = u128;
 const OCCUPIED: u32 = 1 << 31;
 /// Smallest index table.
 const MIN_TABLE: usize = 16;
+/// Ring slots per chunk (40 KiB); smaller for shards with a smaller bound.
+const RING_CHUNK: usize = 1024;
 /// Most delivered keys one shard may hold (sequence numbers must stay unambiguous modulo 2^31).
 pub(super) const MAX_SHARD_KEYS: usize = 1 << 30;
 
@@ -57,7 +59,7 @@ pub(super) enum Claim {
 #[derive(Debug)]
 pub(super) struct Shard {
     /// Delivered keys, oldest first.
-    ring: VecDeque<Slot>,
+    ring: ChunkedRing<Slot>,
     /// Sequence number of `ring[0]`.
     head: u64,
     /// Open-addressing (linear probing) index into `ring`; length is a power of two or 0.
@@ -81,7 +83,7 @@ impl Shard {
     pub(super) fn new(cap: usize) -> Self {
         let cap = cap.clamp(1, MAX_SHARD_KEYS);
         Self {
-            ring: VecDeque::new(),
+            ring: ChunkedRing::new(cap.min(RING_CHUNK)),
             head: 0,
             table: Vec::new(),
             pending: HashTable::new(),
@@ -155,9 +157,7 @@ impl Shard {
         if self.table.len() > MIN_TABLE && self.ring.len() * 16 < self.table.len() {
             self.rebuild(table_size_for(self.ring.len()));
         }
-        if self.ring.capacity() > 2 * self.ring.len() + MIN_TABLE {
-            self.ring.shrink_to(self.ring.len() + self.ring.len() / 4);
-        }
+        self.ring.shrink();
         self.ring.len()
     }
 
@@ -173,11 +173,6 @@ impl Shard {
         }
         if (self.ring.len() + 1) * 2 > self.table.len() {
             self.rebuild((self.table.len() * 2).max(MIN_TABLE));
-        }
-        if self.ring.len() == self.ring.capacity() {
-            // Grow by a quarter, not double: the ring dominates memory, and it is capped.
-            let more = (self.ring.len() / 4).max(MIN_TABLE).min(self.cap - self.ring.len());
-            self.ring.reserve_exact(more);
         }
         let seq = self.head + self.ring.len() as u64;
         self.ring.push_back(slot);
@@ -293,7 +288,7 @@ fn table_size_for(keys: usize) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, VecDeque};
 
     const ID: [u8; 16] = [7; 16];
 
