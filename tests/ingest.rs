@@ -519,6 +519,42 @@ async fn a_dead_broker_means_503_within_the_deadline_never_2xx() {
 }
 
 #[tokio::test]
+async fn a_sender_that_hangs_up_before_the_answer_still_gets_its_webhook_published_once() {
+    use tokio::io::AsyncWriteExt;
+    let s = setup("[[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:x-id\"\n");
+    let addr = s.gateway.ingest.unwrap();
+    // The whole request, then the connection closed at once, before any answer.
+    let mut gone = tokio::net::TcpStream::connect(addr).await.unwrap();
+    gone.write_all(b"POST /webhooks/demo HTTP/1.1\r\nhost: x\r\nx-id: hung-up\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    drop(gone);
+    // The sender's retry finds the first delivery published (200), or still publishing (409): never a second 202.
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let retry = client
+            .post(s.gateway.url("/webhooks/demo"))
+            .header("x-id", "hung-up")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        match retry.status() {
+            StatusCode::OK => break,
+            StatusCode::CONFLICT if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => panic!("retry answered {other}: {}", retry.text().await.unwrap()),
+        }
+    }
+    let records = consume_all(&s.broker.bootstrap(), &s.topic, 2, Duration::from_secs(5));
+    assert_eq!(records.len(), 1, "exactly the hung-up delivery, once");
+    assert_eq!(records[0].envelope.dedup_key, "hung-up");
+    assert!(s.gateway.panics().is_empty());
+}
+
+#[tokio::test]
 async fn an_in_flight_duplicate_gets_409_and_a_failed_publish_frees_the_key() {
     // Nothing listens on the broker port, so a publish stays pending until the deadline.
     let bootstrap = format!("127.0.0.1:{}", common::dead_port());
