@@ -87,23 +87,24 @@ impl MemoryStore {
         hasher.digest128()
     }
 
-    /// Claims a key: reserved (at a ring position the ticket keeps), already
-    /// delivered (with its id) or in flight. A key is remembered for the window from here.
+    /// Claims a key: reserved, already delivered (with its id) or in flight.
     pub(super) fn reserve(&self, hash: KeyHash) -> Claim {
+        let mut shard = self.shard(hash).lock();
+        let now = self.now();
+        shard.reserve(hash, now)
+    }
+
+    /// Marks a reserved key delivered as `id` for the window.
+    pub(super) fn commit(&self, hash: KeyHash, id: [u8; 16]) {
         let mut shard = self.shard(hash).lock();
         // Read the clock under the lock so that expiry stamps rise in ring order.
         let now = self.now();
-        shard.reserve(hash, now, self.window)
+        shard.commit(hash, id, now, self.window);
     }
 
-    /// Marks the key reserved at `seq` delivered as `id`.
-    pub(super) fn commit(&self, hash: KeyHash, seq: u64, id: [u8; 16]) {
-        self.shard(hash).lock().commit(hash, seq, id);
-    }
-
-    /// Frees the key reserved at `seq`.
-    pub(super) fn release(&self, hash: KeyHash, seq: u64) {
-        self.shard(hash).lock().release(hash, seq);
+    /// Frees a reserved key.
+    pub(super) fn release(&self, hash: KeyHash) {
+        self.shard(hash).lock().release(hash);
     }
 
     /// Delivered keys held.
@@ -205,10 +206,8 @@ mod tests {
         let store = MemoryStore::new(Duration::from_secs(60), 50_000);
         for n in 0..60_000 {
             let hash = store.hash("s", &n.to_string());
-            let Claim::Reserved(seq) = store.reserve(hash) else {
-                panic!("{n} not reserved")
-            };
-            store.commit(hash, seq, [1; 16]);
+            assert_eq!(store.reserve(hash), Claim::Reserved);
+            store.commit(hash, [1; 16]);
         }
         let len = store.len();
         assert!(len <= 50_000 + store.shards.len(), "{len} keys");

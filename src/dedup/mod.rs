@@ -71,8 +71,6 @@ enum Claimed {
         store: Arc<MemoryStore>,
         /// The key's hash.
         hash: KeyHash,
-        /// The ring position of its reservation.
-        seq: u64,
         /// The reserving event's id.
         id: [u8; 16],
     },
@@ -153,11 +151,10 @@ impl Dedup {
 fn reserve_in_memory(store: &Arc<MemoryStore>, source: &str, key: &str, id: Uuid) -> Reservation {
     let hash = store.hash(source, key);
     match store.reserve(hash) {
-        Claim::Reserved(seq) => {
+        Claim::Reserved => {
             let claim = Claimed::Memory {
                 store: Arc::clone(store),
                 hash,
-                seq,
                 id: id.into_bytes(),
             };
             Reservation::Reserved(Ticket { claim: Some(claim) })
@@ -197,8 +194,8 @@ impl Ticket {
     /// the event is in Kafka regardless, so callers log and still answer 2xx.
     pub async fn commit(mut self) -> Result<(), DedupError> {
         match self.claim.take() {
-            Some(Claimed::Memory { store, hash, seq, id }) => {
-                store.commit(hash, seq, id);
+            Some(Claimed::Memory { store, hash, id }) => {
+                store.commit(hash, id);
                 Ok(())
             }
             Some(Claimed::Redis { store, key, id }) => Box::pin(store.commit(&key, &id)).await,
@@ -211,7 +208,7 @@ impl Ticket {
     pub async fn release(mut self) {
         if let Some(claim) = self.claim.take() {
             match claim {
-                Claimed::Memory { store, hash, seq, .. } => store.release(hash, seq),
+                Claimed::Memory { store, hash, .. } => store.release(hash),
                 Claimed::Redis { store, key, id } => Box::pin(release_in_redis(&store, &key, &id)).await,
             }
         }
@@ -228,7 +225,7 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         match self.claim.take() {
             None => {}
-            Some(Claimed::Memory { store, hash, seq, .. }) => store.release(hash, seq),
+            Some(Claimed::Memory { store, hash, .. }) => store.release(hash),
             Some(Claimed::Redis { store, key, id }) => {
                 // Without a runtime (shutdown) the pending TTL frees the key.
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -5,7 +5,7 @@
 //! follows the length within a chunk at either end.
 
 use std::collections::VecDeque;
-use std::ops::{Index, IndexMut};
+use std::ops::Index;
 
 /// A FIFO queue of `T` in chunks of `chunk` elements (a power of two).
 #[derive(Debug)]
@@ -47,11 +47,6 @@ impl<T> ChunkedRing<T> {
         self.chunks.front()?.get(self.popped)
     }
 
-    /// The element `offset` places after the oldest, if there is one.
-    pub(super) fn get(&self, offset: usize) -> Option<&T> {
-        (offset < self.len).then(|| &self[offset])
-    }
-
     /// The newest element.
     pub(super) fn back(&self) -> Option<&T> {
         self.chunks.back()?.last()
@@ -87,30 +82,15 @@ impl<T> ChunkedRing<T> {
     }
 }
 
-impl<T> ChunkedRing<T> {
-    /// The chunk and the place in it of the element `offset` places after the oldest.
-    fn locate(&self, offset: usize) -> (usize, usize) {
-        assert!(offset < self.len, "offset {offset} beyond {} elements", self.len);
-        let at = self.popped + offset;
-        // `chunk` is a power of two.
-        (at >> self.chunk.trailing_zeros(), at & (self.chunk - 1))
-    }
-}
-
 impl<T> Index<usize> for ChunkedRing<T> {
     type Output = T;
 
     /// The element `offset` places after the oldest.
     fn index(&self, offset: usize) -> &T {
-        let (chunk, place) = self.locate(offset);
-        &self.chunks[chunk][place]
-    }
-}
-
-impl<T> IndexMut<usize> for ChunkedRing<T> {
-    fn index_mut(&mut self, offset: usize) -> &mut T {
-        let (chunk, place) = self.locate(offset);
-        &mut self.chunks[chunk][place]
+        assert!(offset < self.len, "offset {offset} beyond {} elements", self.len);
+        let at = self.popped + offset;
+        // `chunk` is a power of two.
+        &self.chunks[at >> self.chunk.trailing_zeros()][at & (self.chunk - 1)]
     }
 }
 
@@ -158,9 +138,7 @@ mod tests {
         assert_eq!((ring.len(), ring.capacity(), ring.front()), (0, 0, None));
         ring.pop_front();
         ring.push_back(7);
-        ring.push_back(8);
-        ring[1] = 9;
-        assert_eq!((ring.front(), ring.back(), ring[0]), (Some(&7), Some(&9), 7));
+        assert_eq!((ring.front(), ring.back(), ring[0]), (Some(&7), Some(&7), 7));
     }
 
     #[test]

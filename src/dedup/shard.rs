@@ -1,23 +1,22 @@
-//! One shard of the in-process dedup store: the keys of the shard in
-//! reservation order (a ring, which is also the expiry and eviction order,
+//! One shard of the in-process dedup store: the delivered keys of the shard
+//! in commit order (a ring, which is also the expiry and eviction order,
 //! since every key lives for the same window) plus an open-addressing index
-//! of ring positions. A reservation appends the key's slot at once, marked
-//! pending; the commit then fills in the event id at the slot's known
-//! position (at the hot end of the ring) without another index lookup, and
-//! a release takes the key out of the index and leaves a tombstone in the ring.
+//! of ring positions, and the keys reserved but not yet settled.
 //!
 //! Memory per delivered key: a 40-byte ring slot (128-bit key hash, 16-byte
 //! event id, 8-byte expiry) plus 4-byte index buckets kept between 1/4 and
 //! 1/2 full, i.e. 8 to 16 bytes: 48-56 B/key (53.4 B/key measured at the
 //! default bound), plus at most two partly used ring chunks of 40 KiB per
 //! shard. The ring grows and shrinks a chunk at a time, never copying the
-//! keys it holds. Reserved-but-unsettled keys take a slot like the others, bounded by requests in flight. The key text is never stored. A key is
-//! remembered for the window from its reservation.
+//! keys it holds. Reserved-but-unsettled keys sit in a separate small set,
+//! bounded by requests in flight. The key text is never stored.
 //!
 //! A bucket holds a ring position modulo the smallest power of two above
 //! the shard's bound, and in its spare bits a few bits of the key's hash:
 //! a lookup of a new key (every accepted webhook) then rarely reads a ring
 //! slot, which with millions of keys held is a cache miss each.
+
+use hashbrown::HashTable;
 
 use super::ring::ChunkedRing;
 
@@ -34,17 +33,12 @@ const RING_CHUNK: usize = 1024;
 /// Most delivered keys one shard may hold (sequence numbers must stay unambiguous modulo 2^31).
 pub(super) const MAX_SHARD_KEYS: usize = 1 << 30;
 
-/// The `id` of a slot whose key is reserved and not yet settled (the nil UUID, never an event id).
-const PENDING: [u8; 16] = [0; 16];
-/// The `id` of a slot whose reservation was released: out of the index, waiting to leave the ring.
-const RELEASED: [u8; 16] = [0xff; 16];
-
-/// A reserved or delivered key.
+/// A delivered key.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     /// The key's hash, as two halves so that the slot needs only 8-byte alignment.
     hash: [u64; 2],
-    /// The delivered event's id (a UUIDv7), or [`PENDING`] or [`RELEASED`].
+    /// The original event id (a UUID).
     id: [u8; 16],
     /// When the key is forgotten, in nanoseconds since the store's epoch.
     expires: u64,
@@ -53,8 +47,8 @@ struct Slot {
 /// What a reservation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Claim {
-    /// The key was free and is now reserved, at this ring sequence number.
-    Reserved(u64),
+    /// The key was free and is now reserved.
+    Reserved,
     /// The key was delivered as this event id.
     Duplicate([u8; 16]),
     /// The key is reserved by a request that has not finished.
@@ -70,6 +64,8 @@ pub(super) struct Shard {
     head: u64,
     /// Open-addressing (linear probing) index into `ring`; length is a power of two or 0.
     table: Vec<u32>,
+    /// Keys reserved by requests still publishing, hashed by their own low half.
+    pending: HashTable<KeyHash>,
     /// Most delivered keys held; the oldest is evicted beyond it.
     cap: usize,
     /// The bits of a bucket holding the ring sequence number: the smallest
@@ -90,6 +86,7 @@ impl Shard {
             ring: ChunkedRing::new(cap.min(RING_CHUNK)),
             head: 0,
             table: Vec::new(),
+            pending: HashTable::new(),
             cap,
             seq_mask: ((1u64 << (usize::BITS - cap.leading_zeros())) - 1) as u32,
         }
@@ -107,53 +104,51 @@ impl Shard {
         self.ring.capacity() * size_of::<Slot>() + self.table.capacity() * size_of::<u32>()
     }
 
-    /// Claims `hash` unless it is delivered or reserved; forgets expired keys
-    /// first. A reserved key is remembered until `now + window`.
-    pub(super) fn reserve(&mut self, hash: KeyHash, now: u64, window: u64) -> Claim {
+    /// Claims `hash` unless it is delivered or reserved; forgets expired keys first.
+    pub(super) fn reserve(&mut self, hash: KeyHash, now: u64) -> Claim {
         self.expire(now);
-        if let Some((_, offset)) = self.find(halves(hash)) {
-            return match self.ring[offset].id {
-                PENDING => Claim::InFlight,
-                id => Claim::Duplicate(id),
-            };
+        if self.pending.find(hash as u64, |&held| held == hash).is_some() {
+            Claim::InFlight
+        } else if let Some((_, offset)) = self.find(halves(hash)) {
+            Claim::Duplicate(self.ring[offset].id)
+        } else {
+            self.pending.insert_unique(hash as u64, hash, |&held| held as u64);
+            Claim::Reserved
         }
+    }
+
+    /// Marks a reserved key delivered as `id` until `now + window`. A key
+    /// that was not reserved is ignored.
+    pub(super) fn commit(&mut self, hash: KeyHash, id: [u8; 16], now: u64, window: u64) {
+        // A reserved key is not delivered (reserve checked, and only its holder
+        // can deliver it), so there is no need to look for it in the ring.
+        if !self.take_pending(hash) {
+            return;
+        }
+        self.expire(now);
         // Keep the ring sorted by expiry even if clocks were read out of order.
         let floor = self.ring.back().map_or(0, |s| s.expires);
-        Claim::Reserved(self.push(Slot {
+        self.push(Slot {
             hash: halves(hash),
-            id: PENDING,
+            id,
             expires: now.saturating_add(window).max(floor),
-        }))
+        });
     }
 
-    /// Marks the key reserved at `seq` delivered as `id`. Nothing happens when
-    /// its slot is gone (expired or evicted while the request was publishing).
-    pub(super) fn commit(&mut self, hash: KeyHash, seq: u64, id: [u8; 16]) {
-        if let Some(offset) = self.pending_offset(hash, seq) {
-            self.ring[offset].id = id;
+    /// Frees a reserved key.
+    pub(super) fn release(&mut self, hash: KeyHash) {
+        self.take_pending(hash);
+    }
+
+    /// Removes a reserved key; false when it was not reserved.
+    fn take_pending(&mut self, hash: KeyHash) -> bool {
+        match self.pending.find_entry(hash as u64, |&held| held == hash) {
+            Ok(entry) => {
+                entry.remove();
+                true
+            }
+            Err(_) => false,
         }
-    }
-
-    /// Frees the key reserved at `seq`, so that it can be reserved again.
-    pub(super) fn release(&mut self, hash: KeyHash, seq: u64) {
-        let Some(offset) = self.pending_offset(hash, seq) else {
-            return;
-        };
-        let slot = self.ring[offset];
-        let mut bucket = self.home(slot.hash);
-        let wanted = self.entry(slot.hash, seq);
-        while self.table[bucket] != wanted {
-            bucket = (bucket + 1) & self.mask();
-        }
-        self.remove_bucket(bucket);
-        self.ring[offset].id = RELEASED;
-    }
-
-    /// The ring offset of the still pending reservation of `hash` at `seq`.
-    fn pending_offset(&self, hash: KeyHash, seq: u64) -> Option<usize> {
-        let offset = usize::try_from(seq.checked_sub(self.head)?).ok()?;
-        let slot = self.ring.get(offset)?;
-        (slot.hash == halves(hash) && slot.id == PENDING).then_some(offset)
     }
 
     /// Forgets expired keys and returns unused memory; returns the keys left.
@@ -172,8 +167,7 @@ impl Shard {
         }
     }
 
-    /// Appends `slot` (evicting the oldest beyond the bound) and returns its sequence number.
-    fn push(&mut self, slot: Slot) -> u64 {
+    fn push(&mut self, slot: Slot) {
         while self.ring.len() >= self.cap {
             self.pop_front();
         }
@@ -183,24 +177,21 @@ impl Shard {
         let seq = self.head + self.ring.len() as u64;
         self.ring.push_back(slot);
         self.place(slot.hash, self.entry(slot.hash, seq));
-        seq
     }
 
     fn pop_front(&mut self) {
-        let Some(&front) = self.ring.front() else { return };
-        if front.id != RELEASED {
-            let wanted = self.entry(front.hash, self.head);
-            let mut bucket = self.home(front.hash);
-            while self.table[bucket] != wanted {
-                bucket = (bucket + 1) & self.mask();
-            }
-            self.remove_bucket(bucket);
+        let Some(front) = self.ring.front() else { return };
+        let wanted = self.entry(front.hash, self.head);
+        let mut bucket = self.home(front.hash);
+        while self.table[bucket] != wanted {
+            bucket = (bucket + 1) & self.mask();
         }
+        self.remove_bucket(bucket);
         self.ring.pop_front();
         self.head += 1;
     }
 
-    /// Finds the bucket and ring offset of a reserved or delivered key.
+    /// Finds the bucket and ring offset of a delivered key.
     fn find(&self, hash: [u64; 2]) -> Option<(usize, usize)> {
         if self.table.is_empty() {
             return None;
@@ -258,10 +249,8 @@ impl Shard {
     fn rebuild(&mut self, size: usize) {
         self.table = vec![0; size];
         for offset in 0..self.ring.len() {
-            let slot = self.ring[offset];
-            if slot.id != RELEASED {
-                self.place(slot.hash, self.entry(slot.hash, self.head + offset as u64));
-            }
+            let hash = self.ring[offset].hash;
+            self.place(hash, self.entry(hash, self.head + offset as u64));
         }
     }
 
@@ -299,21 +288,13 @@ fn table_size_for(keys: usize) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::VecDeque;
+    use std::collections::{HashMap, VecDeque};
 
     const ID: [u8; 16] = [7; 16];
 
-    /// Reserves `hash` (which must be free) and returns its ring position.
-    fn reserved(shard: &mut Shard, hash: KeyHash, now: u64, window: u64) -> u64 {
-        match shard.reserve(hash, now, window) {
-            Claim::Reserved(seq) => seq,
-            other => panic!("expected a reservation, got {other:?}"),
-        }
-    }
-
     fn committed(shard: &mut Shard, hash: KeyHash, now: u64, window: u64) {
-        let seq = reserved(shard, hash, now, window);
-        shard.commit(hash, seq, ID);
+        assert_eq!(shard.reserve(hash, now), Claim::Reserved);
+        shard.commit(hash, ID, now, window);
     }
 
     #[test]
@@ -324,22 +305,13 @@ mod tests {
     #[test]
     fn reserve_commit_duplicate_release() {
         let mut shard = Shard::new(100);
-        let first = reserved(&mut shard, 1, 0, 10);
-        assert_eq!(shard.reserve(1, 0, 10), Claim::InFlight);
-        shard.release(1, first);
-        shard.commit(1, first, ID);
-        assert!(
-            matches!(shard.reserve(1, 0, 10), Claim::Reserved(_)),
-            "released, and a late commit is ignored"
-        );
-        assert_eq!(shard.reserve(1, 0, 10), Claim::InFlight);
-        let second = first + 1;
-        shard.commit(1, second, ID);
-        assert_eq!(shard.reserve(1, 5, 10), Claim::Duplicate(ID));
-        assert!(
-            matches!(shard.reserve(1, 10, 10), Claim::Reserved(_)),
-            "expired at reservation + window"
-        );
+        assert_eq!(shard.reserve(1, 0), Claim::Reserved);
+        assert_eq!(shard.reserve(1, 0), Claim::InFlight);
+        shard.release(1);
+        assert_eq!(shard.reserve(1, 0), Claim::Reserved);
+        shard.commit(1, ID, 0, 10);
+        assert_eq!(shard.reserve(1, 5), Claim::Duplicate(ID));
+        assert_eq!(shard.reserve(1, 10), Claim::Reserved, "expired at now + window");
     }
 
     #[test]
@@ -349,8 +321,8 @@ mod tests {
             committed(&mut shard, hash, 0, 100);
         }
         assert_eq!(shard.len(), 3);
-        assert!(matches!(shard.reserve(1, 0, 100), Claim::Reserved(_)));
-        assert_eq!(shard.reserve(4, 0, 100), Claim::Duplicate(ID));
+        assert_eq!(shard.reserve(1, 0), Claim::Reserved);
+        assert_eq!(shard.reserve(4, 0), Claim::Duplicate(ID));
     }
 
     #[test]
@@ -358,10 +330,10 @@ mod tests {
         let mut shard = Shard::new(100);
         let (a, b) = (5u128, 5u128 | (1 << 64));
         committed(&mut shard, a, 0, 100);
-        let seq = reserved(&mut shard, b, 0, 100);
-        shard.commit(b, seq, [9; 16]);
-        assert_eq!(shard.reserve(a, 0, 100), Claim::Duplicate(ID));
-        assert_eq!(shard.reserve(b, 0, 100), Claim::Duplicate([9; 16]));
+        assert_eq!(shard.reserve(b, 0), Claim::Reserved);
+        shard.commit(b, [9; 16], 0, 100);
+        assert_eq!(shard.reserve(a, 0), Claim::Duplicate(ID));
+        assert_eq!(shard.reserve(b, 0), Claim::Duplicate([9; 16]));
     }
 
     #[test]
@@ -394,60 +366,35 @@ mod tests {
         assert!(per_key < 56.0, "{per_key} B/key");
     }
 
-    /// The slot states of the model.
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    enum State {
-        Pending,
-        Delivered,
-        Released,
-    }
-
     proptest! {
-        /// The shard's index agrees with a linear search of a plain queue, for any sequence of operations.
+        /// The shard behaves like a map with FIFO eviction, for any sequence of operations.
         #[test]
         fn matches_a_model(ops in proptest::collection::vec((0u8..4, 0u128..40, 0u64..3), 1..400)) {
             let (cap, window) = (16, 20);
             let mut shard = Shard::new(cap);
-            // (hash, expires, state, seq), oldest first.
-            let mut model: VecDeque<(KeyHash, u64, State, u64)> = VecDeque::new();
-            let mut next_seq = 0;
+            let mut model: VecDeque<(KeyHash, u64)> = VecDeque::new();
+            let mut pending: HashMap<KeyHash, ()> = HashMap::new();
             let mut now = 0;
             for (op, key, tick) in ops {
                 now += tick;
                 // Spread keys over the table, with some sharing a low half, and
                 // some sharing the hash bits a bucket keeps (the top bits) while others differ there.
                 let hash = (key % 7) | (key << 64) | ((key % 3) << 125);
-                while model.front().is_some_and(|&(_, expires, _, _)| expires <= now) {
-                    model.pop_front();
-                }
-                let live = model.iter().rev().find(|&&(h, _, state, _)| h == hash && state != State::Released).copied();
+                model.retain(|&(_, expires)| expires > now);
+                let in_model = model.iter().any(|&(h, _)| h == hash);
                 match op {
                     0 => {
-                        let claim = shard.reserve(hash, now, window);
-                        match live {
-                            Some((_, _, State::Pending, _)) => prop_assert_eq!(claim, Claim::InFlight),
-                            Some(_) => prop_assert_eq!(claim, Claim::Duplicate(ID)),
-                            None => {
-                                prop_assert_eq!(claim, Claim::Reserved(next_seq));
-                                if model.len() == cap { model.pop_front(); }
-                                model.push_back((hash, now + window, State::Pending, next_seq));
-                                next_seq += 1;
-                            }
-                        }
+                        let expected = if pending.contains_key(&hash) { Claim::InFlight }
+                            else if in_model { Claim::Duplicate(ID) } else { Claim::Reserved };
+                        prop_assert_eq!(shard.reserve(hash, now), expected);
+                        if expected == Claim::Reserved { pending.insert(hash, ()); }
                     }
-                    1 | 2 => {
-                        // Settle the key's pending reservation, if it has one.
-                        if let Some((_, _, State::Pending, seq)) = live {
-                            let slot = model.iter_mut().find(|slot| slot.3 == seq).unwrap();
-                            if op == 1 {
-                                shard.commit(hash, seq, ID);
-                                slot.2 = State::Delivered;
-                            } else {
-                                shard.release(hash, seq);
-                                slot.2 = State::Released;
-                            }
-                        }
+                    1 if pending.remove(&hash).is_some() => {
+                        shard.commit(hash, ID, now, window);
+                        if model.len() == cap { model.pop_front(); }
+                        model.push_back((hash, now + window));
                     }
+                    2 => { pending.remove(&hash); shard.release(hash); }
                     _ => prop_assert_eq!(shard.sweep(now), model.len()),
                 }
             }
