@@ -176,7 +176,7 @@ impl Ingest {
     }
 
     /// Requests holding an in-flight slot: past the quotas, body being read or record being published.
-    pub fn in_flight(&self) -> usize {
+    fn in_flight(&self) -> usize {
         self.max_in_flight - self.in_flight.available_permits()
     }
 
