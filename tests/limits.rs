@@ -176,14 +176,7 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
     assert_eq!(answer["error"]["code"], "overloaded");
     // The gauge is sampled every second; the two held requests last until the 3 s deadline.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let metrics = client
-        .get(gateway.metrics_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&gateway).await;
     assert!(
         metrics.lines().any(|line| line == "hookgate_requests_in_flight 2"),
         "{metrics}"
