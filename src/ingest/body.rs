@@ -2,7 +2,7 @@
 //! body is refused as soon as its Content-Length or its streamed bytes pass
 //! the limit, never after buffering all of it.
 
-use std::time::Duration;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -11,12 +11,13 @@ use hyper::body::Body;
 
 use super::error::IngestError;
 
-/// Reads the whole body, at most `limit` bytes, within `timeout`.
+/// Reads the whole body, at most `limit` bytes, by `deadline` (an instant
+/// rather than a duration: the caller has the clock reading already).
 pub(super) async fn read_limited<B>(
     headers: &HeaderMap,
     body: B,
     limit: u64,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<Bytes, IngestError>
 where
     B: Body<Data = Bytes> + Unpin,
@@ -25,7 +26,7 @@ where
     if declared.is_some_and(|length| length > limit) {
         return Err(IngestError::TooLarge { limit });
     }
-    match tokio::time::timeout(timeout, collect(body, limit, declared)).await {
+    match tokio::time::timeout_at(deadline.into(), collect(body, limit, declared)).await {
         Ok(result) => result,
         Err(_) => Err(IngestError::BodyTimeout),
     }

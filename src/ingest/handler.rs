@@ -230,10 +230,10 @@ impl Ingest {
             .try_acquire_owned()
             .map_err(|_| IngestError::Overloaded)?;
         let (parts, body) = request.into_parts();
-        let body_time = self
-            .body_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
-        let body = read_limited(&parts.headers, body, source.max_body, body_time).await?;
+        // `body_timeout` from the request's start, but never past its deadline
+        // (computed without reading the clock again: the request started a moment ago).
+        let body_deadline = deadline - self.deadline.saturating_sub(self.body_timeout);
+        let body = read_limited(&parts.headers, body, source.max_body, body_deadline).await?;
         let received = SystemTime::now();
         let verified = source
             .verifier
@@ -254,8 +254,7 @@ impl Ingest {
             Err(duplicate) => return Ok(duplicate),
         };
         let started = Instant::now();
-        let remaining = deadline.saturating_duration_since(started);
-        if remaining.is_zero() {
+        if started >= deadline {
             release(ticket).await;
             return Err(IngestError::DeadlineExceeded);
         }
@@ -268,7 +267,7 @@ impl Ingest {
         drop((parts, body));
         // Waiting must finish even if the sender hangs up, so that the dedup
         // key is settled with the broker's verdict: see `FinishOnDrop`.
-        FinishOnDrop::new(settle(pending, route, delivery, ticket, permit, remaining, started)).await
+        FinishOnDrop::new(settle(pending, route, delivery, ticket, permit, deadline, started)).await
     }
 
     /// Encodes the envelope and hands it to the producer, which copies it: the
@@ -409,10 +408,10 @@ async fn settle(
     delivery: Delivery,
     ticket: Option<Ticket>,
     _permit: OwnedSemaphorePermit,
-    remaining: Duration,
+    deadline: Instant,
     started: Instant,
 ) -> Result<Accepted, IngestError> {
-    match pending.wait(remaining).await {
+    match pending.wait_until(deadline).await {
         Ok((partition, offset)) => {
             route.metrics.publish_duration(started.elapsed().as_secs_f64());
             if let Some(ticket) = ticket {

@@ -5,6 +5,7 @@ mod connections;
 mod error;
 mod extract;
 mod handler;
+mod idle;
 mod server;
 mod source;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
-use hyper::body::Body;
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,6 +21,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use super::connections::{refuse, ClientSlot, PerClientConnections};
 use super::error::{IngestBody, IngestError};
 use super::handler::Ingest;
+use super::idle::{self, Activity};
 use crate::telemetry::names;
 
 /// Largest request head (header names and values). hyper's read buffer is
@@ -51,7 +52,7 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
-    let builder = http_builder(&limits);
+    let builder = http_builder();
     tokio::spawn(ingest.clone().report_in_flight(shutdown.clone()));
     loop {
         let permit = tokio::select! {
@@ -71,16 +72,20 @@ pub async fn serve(
             });
             continue;
         };
-        let ingest = ingest.clone();
-        let service = service_fn(move |request| {
-            let ingest = ingest.clone();
-            async move { Ok::<_, Infallible>(answer(ingest, request, peer).await) }
-        });
+        let activity = Arc::new(Activity::default());
+        let service = service(ingest.clone(), activity.clone(), peer);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
             metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
-            let _ = connection.await;
+            tokio::select! {
+                biased;
+                _ = connection => {}
+                _ = idle::stalled(&activity, header_timeout) => {
+                    tracing::debug!(%peer, "closing a connection that sent no request head within the header timeout");
+                }
+            }
             metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
         });
     }
@@ -93,13 +98,35 @@ pub async fn serve(
     }
 }
 
-fn http_builder(limits: &ServerLimits) -> http1::Builder {
+/// The connection's service: counts each request for the header-timeout
+/// watchdog and runs it through the pipeline.
+fn service(
+    ingest: Arc<Ingest>,
+    activity: Arc<Activity>,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<Request<Incoming>, Response = Response<IngestBody>, Error = Infallible, Future: Send>
+{
+    service_fn(move |request| {
+        activity.started();
+        let (ingest, activity) = (ingest.clone(), activity.clone());
+        // Boxed: hyper moves each request's future into its connection's
+        // slot, and the pipeline's future is kilobytes where a box is a pointer.
+        Box::pin(async move {
+            let response = answer(ingest, request, peer).await;
+            activity.answered();
+            Ok(response)
+        })
+    })
+}
+
+fn http_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
     // Headers per request stay at hyper's default bound, 100 (431 beyond it):
     // setting it explicitly, even to 100, makes hyper fill its parse array on every request.
+    // The header timeout is kept per connection by `idle::stalled`, not by
+    // hyper's `header_read_timeout`, which arms a timer per request.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         // A sender that hangs up mid-request cannot cancel its webhook: the
         // publish runs to the broker's verdict either way (see the handler's

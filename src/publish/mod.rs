@@ -101,12 +101,18 @@ impl PendingAck {
     /// retried duplicate without one). After a timeout the record may still
     /// be written: librdkafka keeps trying until its own message timeout.
     pub async fn wait(self, timeout: Duration) -> Result<(i32, i64), PublishError> {
+        self.wait_until(Instant::now() + timeout).await
+    }
+
+    /// [`PendingAck::wait`] until `deadline`: for callers that read the clock
+    /// already (a clock read is not free on every machine).
+    pub async fn wait_until(self, deadline: Instant) -> Result<(i32, i64), PublishError> {
         let PendingAck {
             publisher,
             slot,
             delivery,
         } = self;
-        match tokio::time::timeout(timeout, delivery).await {
+        match tokio::time::timeout_at(deadline.into(), delivery).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(_canceled)) => Err(PublishError::Broker("delivery report lost".into())),
             Ok(Ok(Err((error, _)))) => Err(publisher.classify(&slot, &error)),

@@ -139,7 +139,7 @@ impl Tag {
             return Err(VerifyError::MalformedSignature);
         }
         let mut tag = Self { len, ..Self::EMPTY };
-        hex::decode_to_slice(text, &mut tag.bytes[..len]).map_err(|_| VerifyError::MalformedSignature)?;
+        const_hex::decode_to_slice(text, &mut tag.bytes[..len]).map_err(|_| VerifyError::MalformedSignature)?;
         Ok(tag)
     }
 
@@ -162,7 +162,7 @@ impl Tag {
     /// The tag as text, lower-case hex or padded base64.
     pub(super) fn encode(&self, encoding: SignatureEncoding) -> String {
         match encoding {
-            SignatureEncoding::Hex => hex::encode(self.as_bytes()),
+            SignatureEncoding::Hex => const_hex::encode(self.as_bytes()),
             SignatureEncoding::Base64 => BASE64.encode(self.as_bytes()),
         }
     }

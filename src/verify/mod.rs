@@ -327,7 +327,7 @@ mod tests {
                 assert!(!shown.contains(&text), "{preset:?}: {shown}");
                 assert!(!shown.contains(&text[2..8]), "{preset:?}: {shown}");
                 assert!(
-                    !shown.contains(&hex::encode(secret.expose())[..16]),
+                    !shown.contains(&const_hex::encode(secret.expose())[..16]),
                     "{preset:?}: {shown}"
                 );
             }
