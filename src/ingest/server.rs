@@ -75,19 +75,11 @@ pub async fn serve(
         let activity = Arc::new(Activity::default());
         let service = service(ingest.clone(), activity.clone(), peer);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        let header_timeout = limits.header_timeout;
-        tokio::spawn(async move {
-            let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
-            metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
-            tokio::select! {
-                biased;
-                _ = connection => {}
-                _ = idle::stalled(&activity, header_timeout) => {
-                    tracing::debug!(%peer, "closing a connection that sent no request head within the header timeout");
-                }
-            }
-            metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
+        let task = tokio::spawn(async move {
+            let _open = OpenConnection::new(slot, permit);
+            let _ = connection.await;
         });
+        tokio::spawn(idle::guard(activity, limits.header_timeout, task.abort_handle()));
     }
     drop(listener);
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
@@ -95,6 +87,27 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("some webhook connections were still open after the drain timeout");
+    }
+}
+
+/// What an open connection holds; counted in `hookgate_connections_open`
+/// until dropped (when the connection ends or its task is aborted).
+struct OpenConnection {
+    _slots: (ClientSlot, OwnedSemaphorePermit),
+}
+
+impl OpenConnection {
+    fn new(client: ClientSlot, permit: OwnedSemaphorePermit) -> Self {
+        metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
+        Self {
+            _slots: (client, permit),
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
     }
 }
 
