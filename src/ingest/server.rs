@@ -1,7 +1,7 @@
 //! The webhook listener: accepts connections (at most `max_connections`, and
 //! at most `max_connections_per_ip` from one client), serves HTTP/1.1 with a
-//! header read timeout and bounded headers, and on shutdown stops accepting
-//! and lets in-flight requests finish.
+//! header timeout (kept per connection by `idle`) and bounded headers, and on
+//! shutdown stops accepting and lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -36,7 +36,7 @@ pub struct ServerLimits {
     pub max_connections: usize,
     /// Most open connections from one client address (IPv4, or IPv6 /64).
     pub max_connections_per_ip: usize,
-    /// Time a client has to send the request headers.
+    /// Time a client has to send the request headers (see `idle`: one to two such periods).
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
