@@ -60,8 +60,7 @@ pub struct IngestConfig {
     /// Time from receiving the request headers to answering; a 503 goes back when it runs out.
     #[serde(with = "humantime_serde")]
     pub deadline: Duration,
-    /// Time a client has to send the complete request headers (checked once per
-    /// period: a connection without progress is closed after one to two periods).
+    /// Time a client has to send the complete request headers.
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
     /// Time a client has to send the complete body once the headers arrived.

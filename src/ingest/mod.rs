@@ -5,7 +5,6 @@ mod connections;
 mod error;
 mod extract;
 mod handler;
-mod idle;
 mod server;
 mod source;
 

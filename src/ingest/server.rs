@@ -1,7 +1,7 @@
 //! The webhook listener: accepts connections (at most `max_connections`, and
 //! at most `max_connections_per_ip` from one client), serves HTTP/1.1 with a
-//! header timeout (kept per connection by `idle`) and bounded headers, and on
-//! shutdown stops accepting and lets in-flight requests finish.
+//! header read timeout and bounded headers, and on shutdown stops accepting
+//! and lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,7 +21,6 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use super::connections::{refuse, ClientSlot, PerClientConnections};
 use super::error::{IngestBody, IngestError};
 use super::handler::Ingest;
-use super::idle::{self, Activity};
 use crate::telemetry::names;
 
 /// Largest request head (header names and values). hyper's read buffer is
@@ -36,7 +35,7 @@ pub struct ServerLimits {
     pub max_connections: usize,
     /// Most open connections from one client address (IPv4, or IPv6 /64).
     pub max_connections_per_ip: usize,
-    /// Time a client has to send the request headers (see `idle`: one to two such periods).
+    /// Time a client has to send the request headers.
     pub header_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
@@ -52,7 +51,7 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
     let graceful = GracefulShutdown::new();
-    let builder = http_builder();
+    let builder = http_builder(&limits);
     tokio::spawn(ingest.clone().report_in_flight(shutdown.clone()));
     loop {
         let permit = tokio::select! {
@@ -72,14 +71,22 @@ pub async fn serve(
             });
             continue;
         };
-        let activity = Arc::new(Activity::default());
-        let service = service(ingest.clone(), activity.clone(), peer);
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        let task = tokio::spawn(async move {
-            let _open = OpenConnection::new(slot, permit);
-            let _ = connection.await;
+        let ingest = ingest.clone();
+        let service = service_fn(move |request| {
+            let ingest = ingest.clone();
+            // Boxed: hyper moves each request's future into its connection's slot,
+            // which has gone cold since the connection's previous request; the
+            // pipeline's future is kilobytes, a box is a pointer (and mimalloc
+            // hands back the block the last request on this thread freed).
+            Box::pin(async move { Ok::<_, Infallible>(answer(ingest, request, peer).await) })
         });
-        tokio::spawn(idle::guard(activity, limits.header_timeout, task.abort_handle()));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
+            metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
+            let _ = connection.await;
+            metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
+        });
     }
     drop(listener);
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
@@ -90,56 +97,13 @@ pub async fn serve(
     }
 }
 
-/// What an open connection holds; counted in `hookgate_connections_open`
-/// until dropped (when the connection ends or its task is aborted).
-struct OpenConnection {
-    _slots: (ClientSlot, OwnedSemaphorePermit),
-}
-
-impl OpenConnection {
-    fn new(client: ClientSlot, permit: OwnedSemaphorePermit) -> Self {
-        metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
-        Self {
-            _slots: (client, permit),
-        }
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
-    }
-}
-
-/// The connection's service: counts each request for the header-timeout
-/// watchdog and runs it through the pipeline.
-fn service(
-    ingest: Arc<Ingest>,
-    activity: Arc<Activity>,
-    peer: SocketAddr,
-) -> impl hyper::service::Service<Request<Incoming>, Response = Response<IngestBody>, Error = Infallible, Future: Send>
-{
-    service_fn(move |request| {
-        activity.started();
-        let (ingest, activity) = (ingest.clone(), activity.clone());
-        // Boxed: hyper moves each request's future into its connection's
-        // slot, and the pipeline's future is kilobytes where a box is a pointer.
-        Box::pin(async move {
-            let response = answer(ingest, request, peer).await;
-            activity.answered();
-            Ok(response)
-        })
-    })
-}
-
-fn http_builder() -> http1::Builder {
+fn http_builder(limits: &ServerLimits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     // Headers per request stay at hyper's default bound, 100 (431 beyond it):
     // setting it explicitly, even to 100, makes hyper fill its parse array on every request.
-    // The header timeout is kept per connection by `idle::stalled`, not by
-    // hyper's `header_read_timeout`, which arms a timer per request.
     builder
         .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         // A sender that hangs up mid-request cannot cancel its webhook: the
         // publish runs to the broker's verdict either way (see the handler's
