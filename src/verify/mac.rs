@@ -277,6 +277,9 @@ mod tests {
             &format!("{ok}ab"),
             &"zz".repeat(32),
             &"é".repeat(32),
+            // const-hex skips a leading "0x"; a signature never carries one.
+            &format!("0x{}", &ok[2..]),
+            &format!("0x{ok}"),
         ] {
             assert_eq!(
                 Tag::from_hex(bad.as_bytes(), 32).unwrap_err(),
