@@ -117,11 +117,11 @@ fn provider_headers(source: &SourceConfig, delivery_id: &str) -> Vec<(HeaderName
         _ => {}
     }
     if let KeySpec::Header(name) = source.dedup_key() {
-        add(&name, delivery_id);
+        add(name.as_str(), delivery_id);
     }
     if let KeySpec::Header(name) = source.event_type() {
         if !matches!(source.verify, Preset::Github | Preset::Shopify) {
-            add(&name, "hookgate.test");
+            add(name.as_str(), "hookgate.test");
         }
     }
     add("user-agent", concat!("hookgate-send/", env!("CARGO_PKG_VERSION")));

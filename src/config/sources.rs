@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use http::HeaderName;
 use serde::Deserialize;
 
 use super::{defaults, Quota, Secret, DEMO_SOURCE};
@@ -44,11 +45,11 @@ impl Preset {
     /// The deduplication key a preset's provider sends.
     pub fn default_dedup_key(self) -> KeySpec {
         match self {
-            Preset::Github => KeySpec::Header("x-github-delivery".into()),
+            Preset::Github => KeySpec::Header(HeaderName::from_static("x-github-delivery")),
             Preset::Stripe => KeySpec::Json("/id".into()),
-            Preset::Shopify => KeySpec::Header("x-shopify-webhook-id".into()),
+            Preset::Shopify => KeySpec::Header(HeaderName::from_static("x-shopify-webhook-id")),
             Preset::Slack => KeySpec::Json("/event_id".into()),
-            Preset::StandardWebhooks => KeySpec::Header("webhook-id".into()),
+            Preset::StandardWebhooks => KeySpec::Header(HeaderName::from_static("webhook-id")),
             Preset::Hmac | Preset::None => KeySpec::None,
         }
     }
@@ -56,9 +57,9 @@ impl Preset {
     /// Where a preset's provider puts the event type.
     pub fn default_event_type(self) -> KeySpec {
         match self {
-            Preset::Github => KeySpec::Header("x-github-event".into()),
+            Preset::Github => KeySpec::Header(HeaderName::from_static("x-github-event")),
             Preset::Stripe | Preset::StandardWebhooks => KeySpec::Json("/type".into()),
-            Preset::Shopify => KeySpec::Header("x-shopify-topic".into()),
+            Preset::Shopify => KeySpec::Header(HeaderName::from_static("x-shopify-topic")),
             Preset::Slack => KeySpec::Json("/event/type".into()),
             Preset::Hmac | Preset::None => KeySpec::None,
         }
@@ -68,8 +69,8 @@ impl Preset {
 /// Where a value is read from a request: `header:NAME`, `json:/pointer` or `none`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySpec {
-    /// A request header, by lower-case name.
-    Header(String),
+    /// A request header (its name parsed once, at configuration time).
+    Header(HeaderName),
     /// A JSON pointer (RFC 6901) into the body.
     Json(String),
     /// Not taken.
@@ -83,8 +84,8 @@ impl std::str::FromStr for KeySpec {
         if spec == "none" {
             Ok(KeySpec::None)
         } else if let Some(name) = spec.strip_prefix("header:") {
-            http::HeaderName::from_bytes(name.as_bytes())
-                .map(|n| KeySpec::Header(n.as_str().to_owned()))
+            HeaderName::from_bytes(name.as_bytes())
+                .map(KeySpec::Header)
                 .map_err(|_| format!("`{name}` is not a valid header name"))
         } else if let Some(pointer) = spec.strip_prefix("json:") {
             if pointer.is_empty() || pointer.starts_with('/') {
@@ -225,8 +226,8 @@ impl SourceConfig {
             key: RecordKey::Id,
             rate_limit: None,
             max_body_bytes: None,
-            dedup_key: Some(KeySpec::Header("idempotency-key".into())),
-            event_type: Some(KeySpec::Header("x-event-type".into())),
+            dedup_key: Some(KeySpec::Header(HeaderName::from_static("idempotency-key"))),
+            event_type: Some(KeySpec::Header(HeaderName::from_static("x-event-type"))),
             tolerance: None,
         }
     }

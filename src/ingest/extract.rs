@@ -39,7 +39,7 @@ impl<'a> LazyJson<'a> {
 pub fn extract(spec: &KeySpec, headers: &HeaderMap, json: &mut LazyJson<'_>) -> Option<String> {
     let value = match spec {
         KeySpec::None => return None,
-        KeySpec::Header(name) => headers.get(name.as_str())?.to_str().ok()?.trim().to_owned(),
+        KeySpec::Header(name) => headers.get(name)?.to_str().ok()?.trim().to_owned(),
         KeySpec::Json(pointer) => match json.value()?.pointer(pointer)? {
             Value::String(text) => text.clone(),
             Value::Number(number) => number.to_string(),
@@ -96,7 +96,12 @@ mod tests {
         let h = headers(&[("x-github-delivery", " abc ")]);
         let mut json = LazyJson::new(br#"{"id":"evt_1","n":7,"o":{}}"#);
         assert_eq!(
-            extract(&KeySpec::Header("x-github-delivery".into()), &h, &mut json).as_deref(),
+            extract(
+                &KeySpec::Header(http::HeaderName::from_static("x-github-delivery")),
+                &h,
+                &mut json
+            )
+            .as_deref(),
             Some("abc")
         );
         assert_eq!(
