@@ -14,7 +14,9 @@
 //! the servers, not `linger.ms`, the limit), `E2E_RATES` (fractions of the
 //! baseline peak, `0.25,0.5,0.75`). On Tansu, whose sqlite storage is the
 //! bottleneck and slow to read back, the run is shorter: one 3 s peak round
-//! with at most 256 connections and a 3 s phase at 50% only. `E2E_BASELINE_HEADERS=1` makes the baseline send four
+//! with at most 256 connections and a 3 s phase at 50% only, after one peak
+//! round of the baseline writing hookgate's four record headers, as a
+//! reference (Tansu stores each record header as a row of its own). `E2E_BASELINE_HEADERS=1` makes the baseline send four
 //! record headers like hookgate's (to attribute a broker's per-header cost);
 //! `E2E_HOOKGATE_MINIMAL=1` runs hookgate with verification, dedup and
 //! quotas off (to attribute what the pipeline steps cost).
@@ -41,6 +43,8 @@ pub(crate) const ROLE_VAR: &str = "HOOKGATE_E2E_ROLE";
 const BASELINE_TOPIC: &str = "e2e-baseline";
 /// Topic hookgate writes to.
 const HOOKGATE_TOPIC: &str = "e2e-hookgate";
+/// Topic of the baseline writing hookgate's record headers (Tansu only).
+const REFERENCE_TOPIC: &str = "e2e-baseline-headers";
 
 /// What the run does on one broker.
 #[derive(Debug, Clone)]
@@ -120,7 +124,7 @@ fn orchestrate() -> std::process::ExitCode {
     for kind in &settings.brokers {
         let broker = match kind.as_str() {
             "mock" => Broker::mock(&[BASELINE_TOPIC, HOOKGATE_TOPIC]),
-            "tansu" => match Broker::tansu(&[BASELINE_TOPIC, HOOKGATE_TOPIC]) {
+            "tansu" => match Broker::tansu(&[BASELINE_TOPIC, HOOKGATE_TOPIC, REFERENCE_TOPIC]) {
                 Some(broker) => broker,
                 None => {
                     eprintln!("e2e: tansu is not installed; skipping it (cargo install tansu --locked --features dynostore,libsql)");
@@ -135,8 +139,13 @@ fn orchestrate() -> std::process::ExitCode {
         } else {
             settings.clone()
         };
+        // On Tansu the reference runs first, on the fresh broker, as the baseline does next.
+        let reference = broker
+            .is_tansu()
+            .then(|| runtime.block_on(headered_reference(&broker, &plan)));
         let mut report = runtime.block_on(run_pair(&broker, &plan));
         report.broker_cpu = broker.cpu_seconds();
+        report.headered_baseline = reference;
         reports.push(report);
     }
     eprintln!("e2e: measuring memory per held dedup key");
@@ -189,6 +198,31 @@ impl Subject {
         self.report.errors += phase.errors();
         (phase, cpu)
     }
+}
+
+/// One peak round of the baseline writing hookgate's four record headers. Tansu stores every record header as a row of its own, so
+/// against the bare baseline hookgate also pays Tansu's cost of its headers;
+/// this reference shows how much of the gap that is. Not read back.
+async fn headered_reference(broker: &Broker, settings: &Settings) -> Measured {
+    let mut subject = Subject::new(Server::baseline_with_headers(&broker.bootstrap(), REFERENCE_TOPIC));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let client = subject.client.clone();
+    eprintln!("e2e: warming up {}", subject.server.name);
+    subject
+        .measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2)))
+        .await;
+    let (phase, cpu) = subject
+        .measure(load::closed_loop(&client, settings.connections, settings.peak_seconds))
+        .await;
+    eprintln!(
+        "e2e: {} peak: {:.0} req/s; answers {:?}, {} unanswered",
+        subject.server.name,
+        phase.rate(),
+        phase.statuses,
+        phase.failed
+    );
+    subject.client.close();
+    Measured::of(phase, cpu, 0.0)
 }
 
 async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
@@ -300,5 +334,6 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         broker: broker.name(),
         servers: reports,
         broker_cpu: None,
+        headered_baseline: None,
     }
 }

@@ -72,6 +72,8 @@ pub(crate) struct BrokerReport {
     pub(crate) servers: Vec<ServerReport>,
     /// CPU seconds of the broker process over the run (Tansu only; the mock cluster runs in this process).
     pub(crate) broker_cpu: Option<f64>,
+    /// Peak of the baseline writing hookgate's record headers (Tansu only), a reference.
+    pub(crate) headered_baseline: Option<Measured>,
 }
 
 /// What the whole machine did during the run, to tell a quiet run from a disturbed one.
@@ -188,6 +190,17 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
             rates(&base.rounds),
             rates(&hook.rounds)
         );
+        if let Some(reference) = &report.headered_baseline {
+            println!(
+                "| reference: peak of the baseline writing hookgate's 4 record headers, req/s (CPU s per 10k) | {:.0} ({:.3}) | {:.0} ({:.3}) | {:.2} against the same record headers (CPU {:.2}) |",
+                reference.rate,
+                reference.cpu_per_10k,
+                hook.peak.rate,
+                hook.peak.cpu_per_10k,
+                hook.peak.rate / reference.rate,
+                hook.peak.cpu_per_10k / reference.cpu_per_10k
+            );
+        }
         println!(
             "| CPU s per 10k requests at peak | {:.3} | {:.3} | {:.2} |",
             base.peak.cpu_per_10k,

@@ -91,12 +91,28 @@ impl Server {
 
     /// Starts the baseline forwarder publishing to `topic`.
     pub(crate) fn baseline(bootstrap: &str, topic: &str) -> Server {
+        Self::forwarder("baseline", bootstrap, topic, &[])
+    }
+
+    /// Starts the baseline writing four record headers shaped like hookgate's:
+    /// the reference that tells a broker's per-header cost apart from hookgate's.
+    pub(crate) fn baseline_with_headers(bootstrap: &str, topic: &str) -> Server {
+        Self::forwarder(
+            "baseline + record headers",
+            bootstrap,
+            topic,
+            &[("E2E_BASELINE_HEADERS", "1")],
+        )
+    }
+
+    fn forwarder(name: &'static str, bootstrap: &str, topic: &str, env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(std::env::current_exe().expect("own path"));
         command
             .env(crate::ROLE_VAR, "baseline")
             .env("E2E_BROKERS", bootstrap)
-            .env("E2E_TOPIC", topic);
-        Self::spawn("baseline", command, |log| listening(log, "listening addr="))
+            .env("E2E_TOPIC", topic)
+            .envs(env.iter().copied());
+        Self::spawn(name, command, |log| listening(log, "listening addr="))
     }
 
     fn spawn(name: &'static str, mut command: Command, addr: impl Fn(&str) -> Option<SocketAddr>) -> Server {
