@@ -529,7 +529,12 @@ async fn a_sender_that_hangs_up_before_the_answer_still_gets_its_webhook_publish
         .await
         .unwrap();
     drop(gone);
-    // The sender's retry finds the first delivery published (200), or still publishing (409): never a second 202.
+    // The hung-up delivery itself reaches the topic. (Waiting for it before the
+    // retry also keeps the retry from racing it to the dedup key.)
+    let published = consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(15));
+    assert_eq!(published.len(), 1, "the hung-up delivery was not published");
+    assert_eq!(published[0].envelope.dedup_key, "hung-up");
+    // The sender's retry finds it published (200), or still settling (409): never a second 202.
     let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
