@@ -198,31 +198,43 @@ impl Subject {
         self.report.errors += phase.errors();
         (phase, cpu)
     }
+
+    /// Two seconds of closed loop, unmeasured: connections, producer and broker warm up.
+    async fn warm_up(&mut self, settings: &Settings) {
+        eprintln!("e2e: warming up {}", self.server.name);
+        let client = self.client.clone();
+        self.measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2)))
+            .await;
+    }
+
+    /// One closed-loop round of `settings.peak_seconds` (`round` counts from 1), logged.
+    async fn peak_round(&mut self, settings: &Settings, round: usize) -> Measured {
+        let client = self.client.clone();
+        let (phase, cpu) = self
+            .measure(load::closed_loop(&client, settings.connections, settings.peak_seconds))
+            .await;
+        eprintln!(
+            "e2e: {} peak round {round}: {:.0} req/s; answers {:?}, {} unanswered",
+            self.server.name,
+            phase.rate(),
+            phase.statuses,
+            phase.failed
+        );
+        Measured::of(phase, cpu, 0.0)
+    }
 }
 
-/// One peak round of the baseline writing hookgate's four record headers. Tansu stores every record header as a row of its own, so
-/// against the bare baseline hookgate also pays Tansu's cost of its headers;
-/// this reference shows how much of the gap that is. Not read back.
+/// One peak round of the baseline writing hookgate's four record headers.
+/// Tansu stores every record header as a row of its own, so against the bare
+/// baseline hookgate also pays Tansu's cost of its headers; this reference
+/// shows how much of the gap that is. Not read back.
 async fn headered_reference(broker: &Broker, settings: &Settings) -> Measured {
     let mut subject = Subject::new(Server::baseline_with_headers(&broker.bootstrap(), REFERENCE_TOPIC));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let client = subject.client.clone();
-    eprintln!("e2e: warming up {}", subject.server.name);
-    subject
-        .measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2)))
-        .await;
-    let (phase, cpu) = subject
-        .measure(load::closed_loop(&client, settings.connections, settings.peak_seconds))
-        .await;
-    eprintln!(
-        "e2e: {} peak: {:.0} req/s; answers {:?}, {} unanswered",
-        subject.server.name,
-        phase.rate(),
-        phase.statuses,
-        phase.failed
-    );
+    subject.warm_up(settings).await;
+    let measured = subject.peak_round(settings, 1).await;
     subject.client.close();
-    Measured::of(phase, cpu, 0.0)
+    measured
 }
 
 async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
@@ -236,27 +248,12 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         subject.report.idle_rss = subject.server.rss().0;
     }
     for subject in &mut subjects {
-        eprintln!("e2e: warming up {}", subject.server.name);
-        let client = subject.client.clone();
-        subject
-            .measure(load::closed_loop(&client, settings.connections, Duration::from_secs(2)))
-            .await;
+        subject.warm_up(settings).await;
     }
-    for round in 0..settings.peak_rounds {
+    for round in 1..=settings.peak_rounds {
         for subject in &mut subjects {
-            let client = subject.client.clone();
-            let (phase, cpu) = subject
-                .measure(load::closed_loop(&client, settings.connections, settings.peak_seconds))
-                .await;
-            eprintln!(
-                "e2e: {} peak round {}: {:.0} req/s; answers {:?}, {} unanswered",
-                subject.server.name,
-                round + 1,
-                phase.rate(),
-                phase.statuses,
-                phase.failed
-            );
-            subject.report.rounds.push(Measured::of(phase, cpu, 0.0));
+            let measured = subject.peak_round(settings, round).await;
+            subject.report.rounds.push(measured);
         }
     }
     for subject in &mut subjects {
