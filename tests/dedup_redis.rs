@@ -17,8 +17,8 @@ fn redis_url() -> String {
     std::env::var("HOOKGATE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-fn id() -> String {
-    Uuid::now_v7().to_string()
+fn id() -> Uuid {
+    Uuid::now_v7()
 }
 
 /// A source name no other test (or run) uses.
@@ -32,7 +32,7 @@ async fn connect(window: Duration, pending_ttl: Duration) -> Dedup {
         .expect("redis at 127.0.0.1:6379")
 }
 
-async fn reserved(dedup: &Dedup, source: &str, key: &str, id: &str) -> Ticket {
+async fn reserved(dedup: &Dedup, source: &str, key: &str, id: Uuid) -> Ticket {
     match dedup.reserve(source, key, id).await.unwrap() {
         Reservation::Reserved(ticket) => ticket,
         other => panic!("expected Reserved, got {other:?}"),
@@ -40,7 +40,7 @@ async fn reserved(dedup: &Dedup, source: &str, key: &str, id: &str) -> Ticket {
 }
 
 async fn outcome(dedup: &Dedup, source: &str, key: &str) -> Reservation {
-    dedup.reserve(source, key, &id()).await.unwrap()
+    dedup.reserve(source, key, id()).await.unwrap()
 }
 
 async fn pttl(source: &str, key: &str) -> i64 {
@@ -57,12 +57,12 @@ async fn pttl(source: &str, key: &str) -> i64 {
 async fn miss_then_hit_reports_the_original_id() {
     let (dedup, source) = (connect(WINDOW, Duration::from_secs(60)).await, source());
     let first = id();
-    let ticket = reserved(&dedup, &source, "k", &first).await;
+    let ticket = reserved(&dedup, &source, "k", first).await;
     assert!((1..=60_000).contains(&pttl(&source, "k").await), "pending keys lapse");
     ticket.commit().await.unwrap();
     assert!(pttl(&source, "k").await > 59_000, "delivered keys live for the window");
     match outcome(&dedup, &source, "k").await {
-        Reservation::Duplicate { id } => assert_eq!(id, first),
+        Reservation::Duplicate { id } => assert_eq!(id, first.to_string()),
         other => panic!("{other:?}"),
     }
 }
@@ -70,16 +70,16 @@ async fn miss_then_hit_reports_the_original_id() {
 #[tokio::test]
 async fn in_flight_until_released() {
     let (dedup, source) = (connect(WINDOW, Duration::from_secs(60)).await, source());
-    let ticket = reserved(&dedup, &source, "k", &id()).await;
+    let ticket = reserved(&dedup, &source, "k", id()).await;
     assert!(matches!(outcome(&dedup, &source, "k").await, Reservation::InFlight));
     ticket.release().await;
-    reserved(&dedup, &source, "k", &id()).await.commit().await.unwrap();
+    reserved(&dedup, &source, "k", id()).await.commit().await.unwrap();
 }
 
 #[tokio::test]
 async fn dropping_a_ticket_releases_the_key() {
     let (dedup, source) = (connect(WINDOW, Duration::from_secs(60)).await, source());
-    drop(reserved(&dedup, &source, "k", &id()).await);
+    drop(reserved(&dedup, &source, "k", id()).await);
     // The release runs in a spawned task.
     let started = Instant::now();
     loop {
@@ -97,8 +97,8 @@ async fn dropping_a_ticket_releases_the_key() {
 async fn keys_are_namespaced_per_source() {
     let dedup = connect(WINDOW, Duration::from_secs(60)).await;
     let (a, b) = (source(), source());
-    reserved(&dedup, &a, "k", &id()).await.commit().await.unwrap();
-    reserved(&dedup, &b, "k", &id()).await.commit().await.unwrap();
+    reserved(&dedup, &a, "k", id()).await.commit().await.unwrap();
+    reserved(&dedup, &b, "k", id()).await.commit().await.unwrap();
 }
 
 #[tokio::test]
@@ -107,22 +107,22 @@ async fn keys_expire_after_the_window() {
         connect(Duration::from_millis(200), Duration::from_secs(60)).await,
         source(),
     );
-    reserved(&dedup, &source, "k", &id()).await.commit().await.unwrap();
+    reserved(&dedup, &source, "k", id()).await.commit().await.unwrap();
     assert!(matches!(
         outcome(&dedup, &source, "k").await,
         Reservation::Duplicate { .. }
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _fresh = reserved(&dedup, &source, "k", &id()).await;
+    let _fresh = reserved(&dedup, &source, "k", id()).await;
 }
 
 #[tokio::test]
 async fn a_crashed_replicas_reservation_lapses_and_cannot_free_a_newer_one() {
     let (dedup, source) = (connect(WINDOW, Duration::from_millis(200)).await, source());
     // A replica that dies never settles its ticket.
-    let stale = reserved(&dedup, &source, "k", &id()).await;
+    let stale = reserved(&dedup, &source, "k", id()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let current = reserved(&dedup, &source, "k", &id()).await;
+    let current = reserved(&dedup, &source, "k", id()).await;
     stale.release().await;
     assert!(matches!(outcome(&dedup, &source, "k").await, Reservation::InFlight));
     current.commit().await.unwrap();
@@ -132,12 +132,12 @@ async fn a_crashed_replicas_reservation_lapses_and_cannot_free_a_newer_one() {
 async fn a_late_commit_does_not_replace_the_first() {
     let (dedup, source) = (connect(WINDOW, Duration::from_millis(200)).await, source());
     let (first_id, second_id) = (id(), id());
-    let slow = reserved(&dedup, &source, "k", &first_id).await;
+    let slow = reserved(&dedup, &source, "k", first_id).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    reserved(&dedup, &source, "k", &second_id).await.commit().await.unwrap();
+    reserved(&dedup, &source, "k", second_id).await.commit().await.unwrap();
     slow.commit().await.unwrap();
     match outcome(&dedup, &source, "k").await {
-        Reservation::Duplicate { id } => assert_eq!(id, second_id),
+        Reservation::Duplicate { id } => assert_eq!(id, second_id.to_string()),
         other => panic!("{other:?}"),
     }
 }
@@ -151,7 +151,7 @@ async fn concurrent_reserves_yield_exactly_one_reservation() {
             let (dedup, barrier, source) = (dedup.clone(), Arc::clone(&barrier), source.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                dedup.reserve(&source, "same", &id()).await.unwrap()
+                dedup.reserve(&source, "same", id()).await.unwrap()
             })
         })
         .collect();
@@ -243,10 +243,10 @@ async fn redis_lost_after_start_is_unavailable_within_the_call_timeout() {
         Dedup::redis(&url, WINDOW, Duration::from_secs(60)).await.unwrap(),
         source(),
     );
-    reserved(&dedup, &source, "k", &id()).await.commit().await.unwrap();
+    reserved(&dedup, &source, "k", id()).await.commit().await.unwrap();
     relay.cut();
     let started = Instant::now();
-    let error = dedup.reserve(&source, "other", &id()).await.unwrap_err();
+    let error = dedup.reserve(&source, "other", id()).await.unwrap_err();
     assert!(matches!(error, DedupError::Unavailable(_)), "{error:?}");
     assert!(!dedup.is_healthy().await);
     assert!(

@@ -56,10 +56,10 @@ pub(crate) fn run() {
         .and_then(|n| n.parse().ok())
         .expect("E2E_KEYS");
     let dedup = Dedup::in_memory(Duration::from_secs(72 * 3600), 5_000_000);
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = uuid::Uuid::now_v7();
     for n in 0..keys {
         let key = format!("6f1c2a40-{:04x}-11ee-8c90-{n:012x}", n % 0xffff);
-        let Ok(Reservation::Reserved(ticket)) = block_on(dedup.reserve("github", &key, &id)) else {
+        let Ok(Reservation::Reserved(ticket)) = block_on(dedup.reserve("github", &key, id)) else {
             panic!("fresh key {n} not reserved");
         };
         block_on(ticket.commit()).expect("in-memory commit");

@@ -75,7 +75,9 @@ impl Server {
                 .replace("secrets = [\"env:E2E_GITHUB_SECRET\"]", "");
         }
         std::fs::write(&path, config).expect("write config");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+        // Attribution aid: another build of hookgate against the same baseline.
+        let binary = std::env::var_os("E2E_HOOKGATE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_hookgate").into());
+        let mut command = Command::new(binary);
         command
             .args(["serve", "--role", "ingest", "--config"])
             .arg(&path)

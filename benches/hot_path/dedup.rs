@@ -15,10 +15,10 @@ const MAX_KEYS: usize = 2_000_000;
 
 pub(crate) fn bench(c: &mut Criterion) {
     let dedup = Dedup::in_memory(Duration::from_secs(72 * 3600), MAX_KEYS);
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = uuid::Uuid::now_v7();
     let started = Instant::now();
     for n in 0..HELD {
-        let Ok(Reservation::Reserved(ticket)) = block_on(dedup.reserve("github", &key(n), &id)) else {
+        let Ok(Reservation::Reserved(ticket)) = block_on(dedup.reserve("github", &key(n), id)) else {
             panic!("fresh key {n} not reserved");
         };
         block_on(ticket.commit()).expect("in-memory commit");
@@ -34,7 +34,7 @@ pub(crate) fn bench(c: &mut Criterion) {
                 n = (n + 7919) % HELD;
                 key(n)
             },
-            |key| match block_on(dedup.reserve("github", &key, &id)) {
+            |key| match block_on(dedup.reserve("github", &key, id)) {
                 Ok(Reservation::Duplicate { id }) => id,
                 other => panic!("expected a duplicate, got {other:?}"),
             },
@@ -49,7 +49,7 @@ pub(crate) fn bench(c: &mut Criterion) {
                 format!("fresh-{fresh}")
             },
             // The ticket is returned, so its release (on drop) happens outside the measurement.
-            |key| block_on(dedup.reserve("github", &key, &id)),
+            |key| block_on(dedup.reserve("github", &key, id)),
             BatchSize::SmallInput,
         )
     });
@@ -60,7 +60,7 @@ pub(crate) fn bench(c: &mut Criterion) {
                 format!("fresh-{fresh}")
             },
             |key| {
-                let Ok(Reservation::Reserved(ticket)) = block_on(dedup.reserve("github", &key, &id)) else {
+                let Ok(Reservation::Reserved(ticket)) = block_on(dedup.reserve("github", &key, id)) else {
                     panic!("fresh key not reserved");
                 };
                 block_on(ticket.commit())

@@ -13,9 +13,11 @@ mod redis;
 mod ring;
 mod shard;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{self, Either};
 use uuid::Uuid;
 
 use crate::config::DedupConfig;
@@ -94,9 +96,6 @@ pub enum DedupError {
     /// Redis failed, refused or did not answer in time; ingest answers 503.
     #[error("dedup store unavailable: {0}")]
     Unavailable(String),
-    /// The event id passed to [`Dedup::reserve`] is not a UUID (a caller bug).
-    #[error("event id `{0}` is not a UUID")]
-    InvalidId(String),
 }
 
 impl Dedup {
@@ -128,14 +127,13 @@ impl Dedup {
         })
     }
 
-    /// Atomically claims `key` of `source` for a new event `id`, which must be a
-    /// UUID (duplicates report it in hyphenated lower-case form).
-    pub async fn reserve(&self, source: &str, key: &str, id: &str) -> Result<Reservation, DedupError> {
-        let uuid = Uuid::parse_str(id).map_err(|_| DedupError::InvalidId(id.to_owned()))?;
+    /// Atomically claims `key` of `source` for a new event `id` (a later
+    /// duplicate reports it in hyphenated lower-case form).
+    pub async fn reserve(&self, source: &str, key: &str, id: Uuid) -> Result<Reservation, DedupError> {
         match &self.backend {
-            Backend::Memory(store) => Ok(reserve_in_memory(store, source, key, uuid)),
+            Backend::Memory(store) => Ok(reserve_in_memory(store, source, key, id)),
             // Boxed: the Redis round trip's state would otherwise make every caller's future kilobytes larger.
-            Backend::Redis(store) => Box::pin(reserve_in_redis(store, source, key, &uuid.to_string())).await,
+            Backend::Redis(store) => Box::pin(reserve_in_redis(store, source, key, &id.to_string())).await,
         }
     }
 
@@ -189,28 +187,38 @@ async fn reserve_in_redis(
 
 impl Ticket {
     /// Marks the key delivered for the window, remembering this event's id.
+    /// The in-process store does so at once, before the future is polled; only
+    /// Redis has a round trip to wait for. (Not an `async fn`: its future would
+    /// hold the claim twice, and it lives in every request's state.)
     ///
     /// On error (Redis down) the key stays reserved until its pending TTL lapses;
     /// the event is in Kafka regardless, so callers log and still answer 2xx.
-    pub async fn commit(mut self) -> Result<(), DedupError> {
+    pub fn commit(mut self) -> impl Future<Output = Result<(), DedupError>> + Send + 'static {
         match self.claim.take() {
             Some(Claimed::Memory { store, hash, id }) => {
                 store.commit(hash, id);
-                Ok(())
+                Either::Left(future::ready(Ok(())))
             }
-            Some(Claimed::Redis { store, key, id }) => Box::pin(store.commit(&key, &id)).await,
-            None => Ok(()),
+            Some(Claimed::Redis { store, key, id }) => {
+                Either::Right(Box::pin(async move { store.commit(&key, &id).await }))
+            }
+            None => Either::Left(future::ready(Ok(()))),
         }
     }
 
-    /// Frees the key so that a retry of the delivery can go through.
-    /// Errors are logged: an unreleased Redis key lapses after its pending TTL.
-    pub async fn release(mut self) {
-        if let Some(claim) = self.claim.take() {
-            match claim {
-                Claimed::Memory { store, hash, .. } => store.release(hash),
-                Claimed::Redis { store, key, id } => Box::pin(release_in_redis(&store, &key, &id)).await,
+    /// Frees the key so that a retry of the delivery can go through: at once
+    /// in process, after a round trip with Redis. Errors are logged: an
+    /// unreleased Redis key lapses after its pending TTL.
+    pub fn release(mut self) -> impl Future<Output = ()> + Send + 'static {
+        match self.claim.take() {
+            Some(Claimed::Memory { store, hash, .. }) => {
+                store.release(hash);
+                Either::Left(future::ready(()))
             }
+            Some(Claimed::Redis { store, key, id }) => {
+                Either::Right(Box::pin(async move { release_in_redis(&store, &key, &id).await }))
+            }
+            None => Either::Left(future::ready(())),
         }
     }
 }

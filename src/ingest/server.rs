@@ -4,11 +4,14 @@
 //! and lets in-flight requests finish.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::{self, Either};
+use futures::FutureExt as _;
 use http::{HeaderMap, Request, Response};
 use hyper::body::Body;
 use hyper::server::conn::http1;
@@ -73,12 +76,11 @@ pub async fn serve(
         };
         let ingest = ingest.clone();
         let service = service_fn(move |request| {
-            let ingest = ingest.clone();
             // Boxed: hyper moves each request's future into its connection's slot,
             // which has gone cold since the connection's previous request; the
-            // pipeline's future is kilobytes, a box is a pointer (and mimalloc
-            // hands back the block the last request on this thread freed).
-            Box::pin(async move { Ok::<_, Infallible>(answer(ingest, request, peer).await) })
+            // pipeline's future is most of a kilobyte, a box is a pointer (and
+            // mimalloc hands back the block the last request on this thread freed).
+            Box::pin(answer(ingest.clone(), request, peer).map(Ok::<_, Infallible>))
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -127,10 +129,16 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     }
 }
 
-/// Refuses a request head over [`MAX_HEADER_BYTES`]; hands everything else to the pipeline.
-async fn answer<B>(ingest: Arc<Ingest>, request: Request<B>, peer: SocketAddr) -> Response<IngestBody>
+/// Refuses a request head over [`MAX_HEADER_BYTES`]; hands everything else to
+/// the pipeline. (A function returning a future rather than an `async fn`,
+/// which would hold the request twice and the pipeline's state besides.)
+fn answer<B>(
+    ingest: Arc<Ingest>,
+    request: Request<B>,
+    peer: SocketAddr,
+) -> impl Future<Output = Response<IngestBody>> + 'static
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + Unpin + 'static,
 {
     if head_bytes(request.headers()) > MAX_HEADER_BYTES {
         let error = IngestError::HeadersTooLarge {
@@ -143,9 +151,9 @@ where
         response
             .headers_mut()
             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-        return response;
+        return Either::Left(future::ready(response));
     }
-    ingest.handle(request, peer).await
+    Either::Right(ingest.handle(request, peer))
 }
 
 /// Bytes the headers took on the wire (name, ": ", value, CRLF).
