@@ -260,6 +260,7 @@ impl Ingest {
 
     /// Reads and verifies the body, reserves the dedup key, publishes and
     /// waits for the broker's verdict.
+    #[allow(clippy::manual_async_fn)] // on purpose: see `handle`
     fn pipeline<B>(
         self: Arc<Self>,
         route: Arc<Route>,
@@ -450,6 +451,7 @@ impl Ingest {
 
 /// Waits for the broker's verdict, then commits the dedup key (acked) or
 /// releases it; the in-flight slot is held until then.
+#[allow(clippy::manual_async_fn)] // on purpose: see `Ingest::handle`
 fn settle(
     pending: PendingAck,
     route: Arc<Route>,
