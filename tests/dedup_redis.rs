@@ -76,14 +76,11 @@ async fn in_flight_until_released() {
     reserved(&dedup, &source, "k", id()).await.commit().await.unwrap();
 }
 
-#[tokio::test]
-async fn dropping_a_ticket_releases_the_key() {
-    let (dedup, source) = (connect(WINDOW, Duration::from_secs(60)).await, source());
-    drop(reserved(&dedup, &source, "k", id()).await);
-    // The release runs in a spawned task.
+/// Waits until `key` can be reserved again (a dropped ticket releases it in a spawned task).
+async fn released_soon(dedup: &Dedup, source: &str, key: &str) {
     let started = Instant::now();
     loop {
-        match outcome(&dedup, &source, "k").await {
+        match outcome(dedup, source, key).await {
             Reservation::Reserved(_) => break,
             Reservation::InFlight if started.elapsed() < Duration::from_secs(5) => {
                 tokio::time::sleep(Duration::from_millis(10)).await
@@ -91,6 +88,22 @@ async fn dropping_a_ticket_releases_the_key() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn dropping_a_ticket_releases_the_key() {
+    let (dedup, source) = (connect(WINDOW, Duration::from_secs(60)).await, source());
+    drop(reserved(&dedup, &source, "k", id()).await);
+    released_soon(&dedup, &source, "k").await;
+}
+
+#[tokio::test]
+async fn a_commit_or_release_dropped_unpolled_releases_the_key() {
+    let (dedup, source) = (connect(WINDOW, Duration::from_secs(60)).await, source());
+    drop(reserved(&dedup, &source, "c", id()).await.commit());
+    released_soon(&dedup, &source, "c").await;
+    drop(reserved(&dedup, &source, "r", id()).await.release());
+    released_soon(&dedup, &source, "r").await;
 }
 
 #[tokio::test]

@@ -188,36 +188,46 @@ async fn reserve_in_redis(
 impl Ticket {
     /// Marks the key delivered for the window, remembering this event's id.
     /// The in-process store does so at once, before the future is polled; only
-    /// Redis has a round trip to wait for. (Not an `async fn`: its future would
-    /// hold the claim twice, and it lives in every request's state.)
+    /// Redis has a round trip to wait for, and until it is polled the ticket
+    /// rides in the future (dropped unpolled, it releases the key). Not an
+    /// `async fn`: its future would hold the claim twice, and it lives in
+    /// every request's state.
     ///
     /// On error (Redis down) the key stays reserved until its pending TTL lapses;
     /// the event is in Kafka regardless, so callers log and still answer 2xx.
     pub fn commit(mut self) -> impl Future<Output = Result<(), DedupError>> + Send + 'static {
-        match self.claim.take() {
+        match &self.claim {
             Some(Claimed::Memory { store, hash, id }) => {
-                store.commit(hash, id);
+                store.commit(*hash, *id);
+                self.claim = None;
                 Either::Left(future::ready(Ok(())))
             }
-            Some(Claimed::Redis { store, key, id }) => {
-                Either::Right(Box::pin(async move { store.commit(&key, &id).await }))
-            }
+            Some(Claimed::Redis { .. }) => Either::Right(Box::pin(async move {
+                match self.claim.take() {
+                    Some(Claimed::Redis { store, key, id }) => store.commit(&key, &id).await,
+                    _ => Ok(()),
+                }
+            })),
             None => Either::Left(future::ready(Ok(()))),
         }
     }
 
     /// Frees the key so that a retry of the delivery can go through: at once
-    /// in process, after a round trip with Redis. Errors are logged: an
+    /// in process, after a round trip with Redis (a future dropped unpolled
+    /// still releases it, as a dropped ticket does). Errors are logged: an
     /// unreleased Redis key lapses after its pending TTL.
     pub fn release(mut self) -> impl Future<Output = ()> + Send + 'static {
-        match self.claim.take() {
+        match &self.claim {
             Some(Claimed::Memory { store, hash, .. }) => {
-                store.release(hash);
+                store.release(*hash);
+                self.claim = None;
                 Either::Left(future::ready(()))
             }
-            Some(Claimed::Redis { store, key, id }) => {
-                Either::Right(Box::pin(async move { release_in_redis(&store, &key, &id).await }))
-            }
+            Some(Claimed::Redis { .. }) => Either::Right(Box::pin(async move {
+                if let Some(Claimed::Redis { store, key, id }) = self.claim.take() {
+                    release_in_redis(&store, &key, &id).await;
+                }
+            })),
             None => Either::Left(future::ready(())),
         }
     }
