@@ -305,11 +305,7 @@ impl Ingest {
             }
             let pending = match self.enqueue(source, &parts, &body, client, verified, &delivery) {
                 Ok(pending) => pending,
-                Err(error) => {
-                    let error = publish_failed(&route, &delivery, error);
-                    release(ticket).await;
-                    return Err(error);
-                }
+                Err(error) => return Err(publish_failed(&route, &delivery, ticket, error).await),
             };
             // The producer copied the record. Freeing the request before the wait
             // lets hyper reuse this connection's read buffer for the next request.
@@ -479,23 +475,26 @@ fn settle(
                     offset,
                 })
             }
-            Err(error) => {
-                let error = publish_failed(&route, &delivery, error);
-                release(ticket).await;
-                Err(error)
-            }
+            Err(error) => Err(publish_failed(&route, &delivery, ticket, error).await),
         };
         drop(permit);
         result
     }
 }
 
-/// Counts and logs a publish that was not acknowledged; its dedup key is the caller's to free.
-fn publish_failed(route: &Route, delivery: &Delivery, error: PublishError) -> IngestError {
+/// Counts and logs a publish that was not acknowledged at once, and frees its
+/// dedup key; the future (small: no `async fn` state) ends with the error to answer.
+fn publish_failed(
+    route: &Route,
+    delivery: &Delivery,
+    ticket: Option<Ticket>,
+    error: PublishError,
+) -> impl Future<Output = IngestError> + Send + 'static {
     route.metrics.publish_failure(error.code());
     let (source, id) = (&route.source.name, delivery.id);
     tracing::warn!(%source, %id, %error, "publish failed; answering 503");
-    IngestError::Publish(error)
+    let error = IngestError::Publish(error);
+    release(ticket).map(move |()| error)
 }
 
 /// Frees a dedup key, if there is one.
