@@ -95,6 +95,20 @@ impl Phase {
             + self.failed
     }
 
+    /// Adds another phase's answers and time to this one (rounds of one server pooled).
+    pub(crate) fn absorb(&mut self, other: Phase) {
+        self.latencies.extend_from_slice(&other.latencies);
+        for (status, count) in other.statuses {
+            *self.statuses.entry(status).or_default() += count;
+        }
+        for (status, body) in other.samples {
+            self.samples.entry(status).or_insert(body);
+        }
+        self.failed += other.failed;
+        self.accepted.extend_from_slice(&other.accepted);
+        self.elapsed += other.elapsed;
+    }
+
     fn record(&mut self, delivery: u64, started: Instant, outcome: Option<Answer>) {
         match outcome {
             Some((status, body)) => {

@@ -9,7 +9,8 @@
 //! record, measures memory per held dedup key, and prints the tables.
 //!
 //! Settings (environment): `E2E_BROKERS` (`mock,tansu`), `E2E_SECONDS`
-//! (open-loop phase length, 5), `E2E_PEAK_SECONDS` (4), `E2E_PEAK_ROUNDS`
+//! (open-loop round length, 5), `E2E_OPEN_ROUNDS` (open-loop rounds per rate
+//! and server, interleaved, pooled: 3), `E2E_PEAK_SECONDS` (4), `E2E_PEAK_ROUNDS`
 //! (5), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
 //! the servers, not `linger.ms`, the limit), `E2E_RATES` (fractions of the
 //! baseline peak, `0.25,0.5,0.75`). On Tansu, whose sqlite storage is the
@@ -51,6 +52,7 @@ const REFERENCE_TOPIC: &str = "e2e-baseline-headers";
 struct Settings {
     brokers: Vec<String>,
     open_seconds: Duration,
+    open_rounds: usize,
     peak_seconds: Duration,
     peak_rounds: usize,
     connections: usize,
@@ -68,6 +70,7 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             open_seconds: seconds("E2E_SECONDS", "5"),
+            open_rounds: var("E2E_OPEN_ROUNDS", "3").parse().expect("E2E_OPEN_ROUNDS"),
             peak_seconds: seconds("E2E_PEAK_SECONDS", "4"),
             peak_rounds: var("E2E_PEAK_ROUNDS", "5").parse().expect("E2E_PEAK_ROUNDS"),
             connections: var("E2E_CONNECTIONS", "1024").parse().expect("E2E_CONNECTIONS"),
@@ -85,6 +88,7 @@ impl Settings {
             peak_rounds: 1,
             peak_seconds: self.peak_seconds.min(Duration::from_secs(3)),
             open_seconds: self.open_seconds.min(Duration::from_secs(3)),
+            open_rounds: 1,
             connections: self.connections.min(256),
             rates: vec![0.5],
             ..self.clone()
@@ -162,8 +166,9 @@ fn orchestrate() -> std::process::ExitCode {
 impl Settings {
     fn describe(&self) -> String {
         format!(
-            "closed loop: {} connections, {} rounds of {:?} per server, interleaved, the median counts; open loop: {:?} per rate",
-            self.connections, self.peak_rounds, self.peak_seconds, self.open_seconds
+            "closed loop: {} connections, {} rounds of {:?} per server, interleaved, the median counts; \
+             open loop: {} rounds of {:?} per rate and server, interleaved, pooled",
+            self.connections, self.peak_rounds, self.peak_seconds, self.open_rounds, self.open_seconds
         )
     }
 }
@@ -237,6 +242,37 @@ async fn headered_reference(broker: &Broker, settings: &Settings) -> Measured {
     measured
 }
 
+/// Both servers at a fixed `rate` (`fraction` of the baseline's peak), in
+/// `settings.open_rounds` interleaved rounds: each server's latencies are
+/// pooled over its rounds, so a hiccup of the machine lands in one round of
+/// one server rather than deciding a whole comparison.
+async fn open_loop_rounds(subjects: &mut [Subject], rate: f64, fraction: f64, settings: &Settings) {
+    let rate = rate.max(1.0);
+    let mut pooled: Vec<(Phase, f64)> = subjects.iter().map(|_| (Phase::default(), 0.0)).collect();
+    for round in 1..=settings.open_rounds {
+        for (subject, (pool, pool_cpu)) in subjects.iter_mut().zip(&mut pooled) {
+            let client = subject.client.clone();
+            let (mut phase, cpu) = subject
+                .measure(load::open_loop(&client, rate, settings.open_seconds))
+                .await;
+            eprintln!(
+                "e2e: {} at {rate:.0} req/s, round {round}: p50 {:.2} ms, p99 {:.2} ms; answers {:?}, {} unanswered, samples {:?}",
+                subject.server.name,
+                phase.quantile_ms(0.5),
+                phase.quantile_ms(0.99),
+                phase.statuses,
+                phase.failed,
+                phase.samples
+            );
+            pool.absorb(phase);
+            *pool_cpu += cpu;
+        }
+    }
+    for (subject, (pool, cpu)) in subjects.iter_mut().zip(pooled) {
+        subject.report.fixed.push((fraction, Measured::of(pool, cpu, rate)));
+    }
+}
+
 async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
     let bootstrap = broker.bootstrap();
     let mut subjects = [
@@ -261,23 +297,7 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
     }
     let baseline_peak = subjects[0].report.peak.rate;
     for &fraction in &settings.rates {
-        let rate = (baseline_peak * fraction).max(1.0);
-        for subject in &mut subjects {
-            let client = subject.client.clone();
-            let (phase, cpu) = subject
-                .measure(load::open_loop(&client, rate, settings.open_seconds))
-                .await;
-            let statuses = format!(
-                "{:?}, {} unanswered, samples {:?}",
-                phase.statuses, phase.failed, phase.samples
-            );
-            let measured = Measured::of(phase, cpu, rate);
-            eprintln!(
-                "e2e: {} at {:.0} req/s: p50 {:.2} ms, p99 {:.2} ms; answers {statuses}",
-                subject.server.name, rate, measured.p50, measured.p99
-            );
-            subject.report.fixed.push((fraction, measured));
-        }
+        open_loop_rounds(&mut subjects, baseline_peak * fraction, fraction, settings).await;
     }
     let mut marks = Vec::new();
     for topic in [BASELINE_TOPIC, HOOKGATE_TOPIC] {

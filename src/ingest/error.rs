@@ -179,7 +179,11 @@ struct ErrorDetail<'a> {
 /// A JSON response with the given status.
 pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<IngestBody> {
     // Serialising plain structs cannot fail.
-    let text = serde_json::to_vec(body).unwrap_or_default();
+    json_text_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// An answer whose JSON text is already written.
+pub(super) fn json_text_response(status: StatusCode, text: Vec<u8>) -> Response<IngestBody> {
     let mut response = Response::new(Full::new(Bytes::from(text)));
     *response.status_mut() = status;
     response
