@@ -1,11 +1,10 @@
 //! Reading a request body under a size limit and a time limit. An oversized
-//! body is refused as soon as its Content-Length or its streamed bytes pass
-//! the limit, never after buffering all of it.
+//! body is refused as soon as its declared length (Content-Length, as hyper
+//! parsed it) or its streamed bytes pass the limit, never after buffering all of it.
 
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Body;
 
@@ -13,16 +12,12 @@ use super::error::IngestError;
 
 /// Reads the whole body, at most `limit` bytes, by `deadline` (an instant
 /// rather than a duration: the caller has the clock reading already).
-pub(super) async fn read_limited<B>(
-    headers: &HeaderMap,
-    body: B,
-    limit: u64,
-    deadline: Instant,
-) -> Result<Bytes, IngestError>
+pub(super) async fn read_limited<B>(body: B, limit: u64, deadline: Instant) -> Result<Bytes, IngestError>
 where
     B: Body<Data = Bytes> + Unpin,
 {
-    let declared = declared_length(headers);
+    // hyper parsed Content-Length already (and refused a malformed one); a chunked body has none.
+    let declared = body.size_hint().exact();
     if declared.is_some_and(|length| length > limit) {
         return Err(IngestError::TooLarge { limit });
     }
@@ -30,10 +25,6 @@ where
         Ok(result) => result,
         Err(_) => Err(IngestError::BodyTimeout),
     }
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 async fn collect<B>(mut body: B, limit: u64, declared: Option<u64>) -> Result<Bytes, IngestError>

@@ -287,7 +287,7 @@ impl Ingest {
             // `body_timeout` from the request's start, but never past its deadline
             // (computed without reading the clock again: the request started a moment ago).
             let body_deadline = deadline - self.deadline.saturating_sub(self.body_timeout);
-            let body = read_limited(&parts.headers, body, source.max_body, body_deadline).await?;
+            let body = read_limited(body, source.max_body, body_deadline).await?;
             let received = SystemTime::now();
             let verified = source
                 .verifier
