@@ -179,7 +179,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
         println!("|---|---:|---:|---:|");
         let peak_ratio = paired_peak_ratio(&base.rounds, &hook.rounds);
         println!(
-            "| peak (closed loop, median round), req/s | {:.0} | {:.0} | {:.2} ({} >= {PEAK_RATIO_TARGET}; median of the rounds' ratios) |",
+            "| peak (closed loop, median round), req/s | {:.0} | {:.0} | {:.3} ({} >= {PEAK_RATIO_TARGET}; median of the rounds' ratios) |",
             base.peak.rate,
             hook.peak.rate,
             peak_ratio,
@@ -220,7 +220,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
                 String::new()
             };
             println!(
-                "| p50 / p99 / p99.9 at {:.0} req/s ({:.0}% of baseline peak), ms | {} | {} | p99 {:.2}{mark} |",
+                "| p50 / p99 / p99.9 at {:.0} req/s ({:.0}% of baseline peak), ms | {} | {} | p99 {:.3}{mark} |",
                 b.offered,
                 fraction * 100.0,
                 quantiles(b),
