@@ -120,9 +120,28 @@ impl Tag {
         &self.bytes[..self.len]
     }
 
-    /// Constant-time equality (lengths are public, contents are not).
+    /// Constant-time equality (lengths are public, contents are not). Every
+    /// constructor leaves the bytes past `len` zero, so the whole arrays,
+    /// compared as eight words, are equal exactly when the used bytes are:
+    /// an eighth of the work of subtle's byte-by-byte slice comparison.
     fn ct_eq(&self, other: &Tag) -> Choice {
-        self.as_bytes().ct_eq(other.as_bytes())
+        if self.len != other.len {
+            return Choice::from(0);
+        }
+        self.words()[..].ct_eq(&other.words()[..])
+    }
+
+    /// The bytes as native-endian words.
+    fn words(&self) -> [u64; MAX_TAG / 8] {
+        debug_assert!(
+            self.bytes[self.len..].iter().all(|&b| b == 0),
+            "bytes past len are zero"
+        );
+        std::array::from_fn(|i| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&self.bytes[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(word)
+        })
     }
 
     /// Decodes exactly `len` bytes written in `encoding`; anything else is malformed.
@@ -235,6 +254,24 @@ pub(super) fn ascii_header(text: String) -> http::HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_equal_only_with_equal_length_and_every_byte_equal() {
+        let bytes: Vec<u8> = (1..=64).collect();
+        for len in [20, 32, 64] {
+            let tag = Tag::from_slice(&bytes[..len]);
+            assert!(bool::from(tag.ct_eq(&Tag::from_slice(&bytes[..len]))));
+            for flip in [0, len / 2, len - 1] {
+                let mut other = bytes[..len].to_vec();
+                other[flip] ^= 0x80;
+                assert!(!bool::from(tag.ct_eq(&Tag::from_slice(&other))), "byte {flip} of {len}");
+            }
+            assert!(!bool::from(tag.ct_eq(&Tag::from_slice(&bytes[..len - 1]))));
+        }
+        let hex = const_hex::encode(&bytes[..32]);
+        let decoded = Tag::from_hex(hex.as_bytes(), 32).unwrap();
+        assert!(bool::from(decoded.ct_eq(&Tag::from_slice(&bytes[..32]))));
+    }
 
     #[test]
     fn tags_match_independent_hmac_computations() {
