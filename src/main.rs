@@ -2,10 +2,11 @@
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: the request path allocates
-/// small, short-lived buffers on many threads, where it costs less CPU.
+mod allocator;
+
+/// mimalloc instead of the system allocator, for the C libraries too (see `allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     hookgate::cli::Cli::parse().run()
