@@ -8,6 +8,8 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/hookgate.v1.rs"));
 }
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use http::{HeaderMap, HeaderName};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
@@ -37,10 +39,22 @@ const HEADER_NAME_KEY: u8 = (1 << 3) | 2;
 const HEADER_VALUE_KEY: u8 = (2 << 3) | 2;
 
 /// Returns a new gateway event id: a UUIDv7, so ids sort by receive time.
+pub fn new_event_id() -> uuid::Uuid {
+    new_event_id_at(SystemTime::now())
+}
+
+/// The event id of a webhook received at `received` (the caller's clock
+/// reading, not another): a UUIDv7 whose 48-bit prefix is that millisecond
+/// and whose other 74 bits are random, so ids sort by receive time to the
+/// millisecond. uuid's `now_v7` would also order the ids of one millisecond
+/// by a process-wide counter, at the price of a mutex every call; within a
+/// millisecond the envelope's microsecond receive time orders them instead.
 /// uuid's `fast-rng` feature draws the random bits from a thread-local
 /// generator instead of making a `getrandom` system call per webhook.
-pub fn new_event_id() -> uuid::Uuid {
-    uuid::Uuid::now_v7()
+pub fn new_event_id_at(received: SystemTime) -> uuid::Uuid {
+    let since_epoch = received.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, since_epoch.as_secs(), since_epoch.subsec_nanos());
+    uuid::Uuid::new_v7(timestamp)
 }
 
 impl WebhookEnvelope {
@@ -360,6 +374,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn event_ids_carry_their_receive_millisecond_and_differ_within_it() {
+        let received = UNIX_EPOCH + std::time::Duration::new(1_790_000_000, 123_456_789);
+        let (first, second) = (new_event_id_at(received), new_event_id_at(received));
+        assert_eq!(first.get_version(), Some(uuid::Version::SortRand));
+        let (seconds, nanos) = first.get_timestamp().expect("a v7 id has a timestamp").to_unix();
+        assert_eq!((seconds, nanos), (1_790_000_000, 123_000_000));
+        assert_ne!(first, second);
+        let later = new_event_id_at(received + std::time::Duration::from_millis(1));
+        assert!(later > first && later > second, "ids of a later millisecond sort after");
+    }
+
     fn header_map(pairs: &[(String, Vec<u8>)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
@@ -409,16 +435,20 @@ mod tests {
     }
 
     #[test]
-    fn event_ids_are_v7_unique_and_ordered_as_made() {
+    fn event_ids_are_v7_unique_and_ordered_by_millisecond() {
         let before = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64;
         let ids: Vec<uuid::Uuid> = (0..100_000).map(|_| new_event_id()).collect();
+        let millisecond = |id: &uuid::Uuid| id.as_u128() >> 80;
         assert!(
-            ids.windows(2).all(|pair| pair[0] < pair[1]),
-            "ids sort in the order they were made"
+            ids.windows(2)
+                .all(|pair| millisecond(&pair[0]) <= millisecond(&pair[1])),
+            "ids sort by the millisecond they were made in"
         );
+        let distinct: std::collections::HashSet<&uuid::Uuid> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "no id repeats");
         assert!(ids
             .iter()
             .all(|id| id.get_version_num() == 7 && id.get_variant() == uuid::Variant::RFC4122));

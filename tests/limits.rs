@@ -176,10 +176,10 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
     assert_eq!(answer["error"]["code"], "overloaded");
     // The gauge is sampled every second; the two held requests last until the 3 s deadline.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let metrics = metrics(&gateway).await;
+    let during = metrics(&gateway).await;
     assert!(
-        metrics.lines().any(|line| line == "hookgate_requests_in_flight 2"),
-        "{metrics}"
+        during.lines().any(|line| line == "hookgate_requests_in_flight 2"),
+        "{during}"
     );
     for request in pending {
         assert_eq!(
@@ -187,6 +187,13 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
+    // Answered requests give their slots back (the refused one never held one).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = metrics(&gateway).await;
+    assert!(
+        after.lines().any(|line| line == "hookgate_requests_in_flight 0"),
+        "{after}"
+    );
     assert!(gateway.panics().is_empty());
 }
 

@@ -2,6 +2,7 @@
 //! body is refused as soon as its declared length (Content-Length, as hyper
 //! parsed it) or its streamed bytes pass the limit, never after buffering all of it.
 
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -21,7 +22,13 @@ where
     if declared.is_some_and(|length| length > limit) {
         return Err(IngestError::TooLarge { limit });
     }
-    match tokio::time::timeout_at(deadline.into(), collect(body, limit, declared)).await {
+    // Most bodies are in hyper's buffer with the headers: try once before
+    // arming a timer, which costs a clock handle and a timer-wheel entry.
+    let mut collecting = std::pin::pin!(collect(body, limit, declared));
+    if let Poll::Ready(result) = futures::poll!(collecting.as_mut()) {
+        return result;
+    }
+    match tokio::time::timeout_at(deadline.into(), collecting).await {
         Ok(result) => result,
         Err(_) => Err(IngestError::BodyTimeout),
     }

@@ -2,6 +2,7 @@
 //! as the source's configuration says. The body is parsed as JSON at most
 //! once, and only when a `json:` spec needs it.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
@@ -35,32 +36,31 @@ impl<'a> LazyJson<'a> {
     }
 }
 
-/// The value `spec` points at, as text; `None` when absent, empty or not textual.
-pub fn extract(spec: &KeySpec, headers: &HeaderMap, json: &mut LazyJson<'_>) -> Option<String> {
+/// The value `spec` points at, as text (borrowed from the headers, owned
+/// when taken from the JSON body); `None` when absent, empty or not textual.
+pub fn extract<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'_>) -> Option<Cow<'a, str>> {
     let value = match spec {
         KeySpec::None => return None,
-        KeySpec::Header(name) => headers.get(name)?.to_str().ok()?.trim().to_owned(),
+        KeySpec::Header(name) => Cow::Borrowed(truncate(headers.get(name)?.to_str().ok()?.trim())),
         KeySpec::Json(pointer) => match json.value()?.pointer(pointer)? {
-            Value::String(text) => text.clone(),
-            Value::Number(number) => number.to_string(),
+            Value::String(text) => Cow::Owned(truncate(text).to_owned()),
+            Value::Number(number) => Cow::Owned(number.to_string()),
             _ => return None,
         },
     };
-    if value.is_empty() {
-        return None;
-    }
-    Some(truncate(value))
+    (!value.is_empty()).then_some(value)
 }
 
-fn truncate(mut value: String) -> String {
-    if value.len() > MAX_VALUE_LEN {
-        let mut cut = MAX_VALUE_LEN;
-        while !value.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        value.truncate(cut);
+/// `value` cut to at most [`MAX_VALUE_LEN`] bytes, at a character boundary.
+fn truncate(value: &str) -> &str {
+    if value.len() <= MAX_VALUE_LEN {
+        return value;
     }
-    value
+    let mut cut = MAX_VALUE_LEN;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &value[..cut]
 }
 
 /// The client's address: the socket peer, or the last entry of the trusted
@@ -129,8 +129,12 @@ mod tests {
         let long = "é".repeat(200);
         let body = serde_json::json!({ "id": long }).to_string();
         let mut json = LazyJson::new(body.as_bytes());
-        let value = extract(&KeySpec::Json("/id".into()), &HeaderMap::new(), &mut json).unwrap();
-        assert!(value.len() <= MAX_VALUE_LEN);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-long", http::HeaderValue::from_str(&"a".repeat(300)).unwrap());
+        let value = extract(&KeySpec::Json("/id".into()), &headers, &mut json).unwrap();
+        assert!(value.len() <= MAX_VALUE_LEN && value.len() > MAX_VALUE_LEN - 2);
+        let spec = KeySpec::Header(http::HeaderName::from_static("x-long"));
+        assert_eq!(extract(&spec, &headers, &mut json).unwrap().len(), MAX_VALUE_LEN);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! tree, and the publish runs inside the request's own task, moved to a task
 //! of its own only when the sender hangs up before the broker answered.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +25,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use hyper::body::Body;
 use serde::Serialize;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::body::read_limited;
@@ -32,7 +34,7 @@ use super::extract::{client_ip, extract, LazyJson};
 use super::source::{Source, Sources};
 use crate::config::{Config, KeySpec, RecordKey};
 use crate::dedup::{Dedup, Reservation, Ticket};
-use crate::envelope::{new_event_id, EnvelopeRef, RecordHeaders, VerificationRef};
+use crate::envelope::{new_event_id_at, EnvelopeRef, RecordHeaders, VerificationRef};
 use crate::publish::{OutgoingRecord, PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{names, SourceMetrics};
@@ -77,15 +79,16 @@ struct Route {
     topic_json: String,
 }
 
-/// What the pipeline took from a request on its way to Kafka.
+/// What the pipeline took from a request on its way to Kafka: header
+/// values are borrowed from the request, values from a JSON body owned.
 #[derive(Debug)]
-struct Delivery {
+struct Delivery<'a> {
     /// The gateway-assigned event id.
     id: Uuid,
     /// The dedup key, when the source has one and the request carried it.
-    dedup_key: Option<String>,
+    dedup_key: Option<Cow<'a, str>>,
     /// The event type, when known.
-    event_type: Option<String>,
+    event_type: Option<Cow<'a, str>>,
     /// When the request was received (its body read), microseconds since the Unix epoch.
     received_at_unix_micros: i64,
 }
@@ -104,9 +107,9 @@ pub struct Ingest {
     dedup: Dedup,
     /// The shared Kafka producer.
     publisher: Publisher,
-    /// Bounds the requests being published at once.
-    in_flight: Arc<Semaphore>,
-    /// Its size, `ingest.max_in_flight`.
+    /// Requests past the quotas and not yet answered (see [`Admitted`]).
+    in_flight: AtomicUsize,
+    /// Their bound, `ingest.max_in_flight`.
     max_in_flight: usize,
     /// Time from request headers to answer.
     deadline: Duration,
@@ -154,7 +157,7 @@ impl Ingest {
             limiter,
             dedup,
             publisher,
-            in_flight: Arc::new(Semaphore::new(config.ingest.max_in_flight)),
+            in_flight: AtomicUsize::new(0),
             max_in_flight: config.ingest.max_in_flight,
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
@@ -194,7 +197,7 @@ impl Ingest {
 
     /// Requests holding an in-flight slot: past the quotas, body being read or record being published.
     fn in_flight(&self) -> usize {
-        self.max_in_flight - self.in_flight.available_permits()
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Sets `hookgate_requests_in_flight` every second until `shutdown`:
@@ -238,9 +241,9 @@ impl Ingest {
         B: Body<Data = Bytes> + Unpin + 'static,
     {
         match self.admit(&route, &request, peer) {
-            Ok((client, permit)) => {
+            Ok((client, admitted)) => {
                 let (parts, body) = request.into_parts();
-                Either::Left(self.pipeline(route, parts, body, client, permit, deadline))
+                Either::Left(pipeline(admitted, route, parts, body, client, deadline))
             }
             Err(error) => Either::Right(future::ready(Err(error))),
         }
@@ -249,80 +252,18 @@ impl Ingest {
     /// Checks the per-source and per-client quotas and takes an in-flight slot;
     /// returns the client's address with the slot.
     fn admit<B>(
-        &self,
+        self: Arc<Self>,
         route: &Route,
         request: &Request<B>,
         peer: SocketAddr,
-    ) -> Result<(IpAddr, OwnedSemaphorePermit), IngestError> {
+    ) -> Result<(IpAddr, Admitted), IngestError> {
         let client = client_ip(peer, request.headers(), self.client_ip_header.as_deref());
         self.limiter.check(&route.source.name, client).map_err(|limited| {
             route.metrics.rate_limited(limited.scope.as_str());
             IngestError::RateLimited(limited)
         })?;
-        let permit = self
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| IngestError::Overloaded)?;
-        Ok((client, permit))
-    }
-
-    /// Reads and verifies the body, reserves the dedup key, publishes and
-    /// waits for the broker's verdict.
-    #[allow(clippy::manual_async_fn)] // on purpose: see `handle`
-    fn pipeline<B>(
-        self: Arc<Self>,
-        route: Arc<Route>,
-        parts: Parts,
-        body: B,
-        client: IpAddr,
-        permit: OwnedSemaphorePermit,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
-    where
-        B: Body<Data = Bytes> + Unpin + 'static,
-    {
-        async move {
-            let (source, metrics) = (&route.source, &route.metrics);
-            // `body_timeout` from the request's start, but never past its deadline
-            // (computed without reading the clock again: the request started a moment ago).
-            let body_deadline = deadline - self.deadline.saturating_sub(self.body_timeout);
-            let body = read_limited(body, source.max_body, body_deadline).await?;
-            let received = SystemTime::now();
-            let verified = source
-                .verifier
-                .verify(&parts.headers, &body, received)
-                .map_err(|reason| {
-                    metrics.verify_failure(reason.code());
-                    IngestError::Unauthorized(reason)
-                })?;
-            if source.answers_slack_challenge {
-                if let Some(challenge) = slack_url_verification_challenge(&body) {
-                    return Ok(Accepted::Challenge(challenge));
-                }
-            }
-            metrics.body_bytes(body.len());
-            let delivery = Self::delivery(source, metrics, &parts.headers, &body, received);
-            let ticket = match self.reserve(&route, &delivery).await? {
-                Ok(ticket) => ticket,
-                Err(duplicate) => return Ok(duplicate),
-            };
-            let started = Instant::now();
-            if started >= deadline {
-                release(ticket).await;
-                return Err(IngestError::DeadlineExceeded);
-            }
-            let pending = match self.enqueue(source, &parts, &body, client, verified, &delivery) {
-                Ok(pending) => pending,
-                Err(error) => return Err(publish_failed(&route, &delivery, ticket, error).await),
-            };
-            // The producer copied the record. Freeing the request before the wait
-            // lets hyper reuse this connection's read buffer for the next request.
-            drop((parts, body));
-            // Waiting must finish even if the sender hangs up, so that the dedup
-            // key is settled with the broker's verdict: see `FinishOnDrop`.
-            FinishOnDrop::new(settle(pending, route, delivery, ticket, permit, deadline, started)).await
-        }
+        let admitted = Admitted::take(self).ok_or(IngestError::Overloaded)?;
+        Ok((client, admitted))
     }
 
     /// Encodes the envelope and hands it to the producer, which copies it: the
@@ -334,7 +275,7 @@ impl Ingest {
         body: &[u8],
         client: IpAddr,
         verified: Verified,
-        delivery: &Delivery,
+        delivery: &Delivery<'_>,
     ) -> Result<PendingAck, PublishError> {
         let mut id = Uuid::encode_buffer();
         let id: &str = delivery.id.hyphenated().encode_lower(&mut id);
@@ -373,13 +314,13 @@ impl Ingest {
     }
 
     /// The event id, dedup key and event type of a request.
-    fn delivery(
+    fn delivery<'a>(
         source: &Source,
         metrics: &SourceMetrics,
-        headers: &HeaderMap,
+        headers: &'a HeaderMap,
         body: &[u8],
         received: SystemTime,
-    ) -> Delivery {
+    ) -> Delivery<'a> {
         let mut json = LazyJson::new(body);
         let dedup_key = extract(&source.dedup_key, headers, &mut json);
         let event_type = extract(&source.event_type, headers, &mut json);
@@ -387,7 +328,7 @@ impl Ingest {
             metrics.dedup_key_missing();
         }
         Delivery {
-            id: new_event_id(),
+            id: new_event_id_at(received),
             dedup_key,
             event_type,
             received_at_unix_micros: unix_micros(received),
@@ -399,7 +340,7 @@ impl Ingest {
     async fn reserve(
         &self,
         route: &Route,
-        delivery: &Delivery,
+        delivery: &Delivery<'_>,
     ) -> Result<Result<Option<Ticket>, Accepted>, IngestError> {
         let Some(key) = &delivery.dedup_key else {
             return Ok(Ok(None));
@@ -427,7 +368,7 @@ impl Ingest {
         body: &'a [u8],
         client: &'a str,
         verified: Verified,
-        delivery: &'a Delivery,
+        delivery: &'a Delivery<'a>,
         id: &'a str,
     ) -> EnvelopeRef<'a> {
         EnvelopeRef {
@@ -454,15 +395,76 @@ impl Ingest {
     }
 }
 
+/// Reads and verifies the body, reserves the dedup key, publishes and
+/// waits for the broker's verdict; the in-flight slot is held until then.
+#[allow(clippy::manual_async_fn)] // on purpose: see `Ingest::handle`
+fn pipeline<B>(
+    admitted: Admitted,
+    route: Arc<Route>,
+    parts: Parts,
+    body: B,
+    client: IpAddr,
+    deadline: Instant,
+) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
+where
+    B: Body<Data = Bytes> + Unpin + 'static,
+{
+    async move {
+        let ingest = &*admitted.ingest;
+        let (source, metrics) = (&route.source, &route.metrics);
+        // `body_timeout` from the request's start, but never past its deadline
+        // (computed without reading the clock again: the request started a moment ago).
+        let body_deadline = deadline - ingest.deadline.saturating_sub(ingest.body_timeout);
+        let body = read_limited(body, source.max_body, body_deadline).await?;
+        let received = SystemTime::now();
+        let verified = source
+            .verifier
+            .verify(&parts.headers, &body, received)
+            .map_err(|reason| {
+                metrics.verify_failure(reason.code());
+                IngestError::Unauthorized(reason)
+            })?;
+        if source.answers_slack_challenge {
+            if let Some(challenge) = slack_url_verification_challenge(&body) {
+                return Ok(Accepted::Challenge(challenge));
+            }
+        }
+        metrics.body_bytes(body.len());
+        let delivery = Ingest::delivery(source, metrics, &parts.headers, &body, received);
+        let ticket = match ingest.reserve(&route, &delivery).await? {
+            Ok(ticket) => ticket,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        let started = Instant::now();
+        if started >= deadline {
+            release(ticket).await;
+            return Err(IngestError::DeadlineExceeded);
+        }
+        let pending = match ingest.enqueue(source, &parts, &body, client, verified, &delivery) {
+            Ok(pending) => pending,
+            Err(error) => return Err(publish_failed(&route, delivery.id, ticket, error).await),
+        };
+        // The producer copied the record. Freeing the request (and the values
+        // borrowed from it) before the wait lets hyper reuse this connection's
+        // read buffer for the next request.
+        let id = delivery.id;
+        drop(delivery);
+        drop((parts, body));
+        // Waiting must finish even if the sender hangs up, so that the dedup
+        // key is settled with the broker's verdict: see `FinishOnDrop`.
+        FinishOnDrop::new(settle(pending, route, id, ticket, admitted, deadline, started)).await
+    }
+}
+
 /// Waits for the broker's verdict, then commits the dedup key (acked) or
 /// releases it; the in-flight slot is held until then.
 #[allow(clippy::manual_async_fn)] // on purpose: see `Ingest::handle`
 fn settle(
     pending: PendingAck,
     route: Arc<Route>,
-    delivery: Delivery,
+    id: Uuid,
     ticket: Option<Ticket>,
-    permit: OwnedSemaphorePermit,
+    admitted: Admitted,
     deadline: Instant,
     started: Instant,
 ) -> impl Future<Output = Result<Accepted, IngestError>> + Send + 'static {
@@ -473,20 +475,20 @@ fn settle(
                 route.metrics.publish_duration(started.elapsed().as_secs_f64());
                 if let Some(ticket) = ticket {
                     if let Err(error) = ticket.commit().await {
-                        let (source, id) = (&route.source.name, delivery.id);
+                        let source = &route.source.name;
                         tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
                     }
                 }
                 Ok(Accepted::Published {
-                    id: delivery.id,
+                    id,
                     route,
                     partition,
                     offset,
                 })
             }
-            Err(error) => Err(publish_failed(&route, &delivery, ticket, error).await),
+            Err(error) => Err(publish_failed(&route, id, ticket, error).await),
         };
-        drop(permit);
+        drop(admitted);
         result
     }
 }
@@ -495,12 +497,12 @@ fn settle(
 /// dedup key; the future (small: no `async fn` state) ends with the error to answer.
 fn publish_failed(
     route: &Route,
-    delivery: &Delivery,
+    id: Uuid,
     ticket: Option<Ticket>,
     error: PublishError,
 ) -> impl Future<Output = IngestError> + Send + 'static {
     route.metrics.publish_failure(error.code());
-    let (source, id) = (&route.source.name, delivery.id);
+    let source = &route.source.name;
     tracing::warn!(%source, %id, %error, "publish failed; answering 503");
     let error = IngestError::Publish(error);
     release(ticket).map(move |()| error)
@@ -522,6 +524,33 @@ fn answer(metrics: &SourceMetrics, result: Result<Accepted, IngestError>) -> Res
     };
     metrics.request(outcome);
     response
+}
+
+/// An in-flight slot of the listener, given back when dropped. A counter
+/// rather than a `tokio::sync::Semaphore`: nothing ever waits for a slot
+/// (a request over the bound is answered 503 at once), and a semaphore takes
+/// its waiters' lock on every release.
+struct Admitted {
+    /// The listener whose slot this is.
+    ingest: Arc<Ingest>,
+}
+
+impl Admitted {
+    /// Takes a slot of `ingest`, or `None` when `ingest.max_in_flight` are taken.
+    fn take(ingest: Arc<Ingest>) -> Option<Self> {
+        let taken = ingest.in_flight.fetch_add(1, Ordering::Acquire);
+        if taken >= ingest.max_in_flight {
+            ingest.in_flight.fetch_sub(1, Ordering::Release);
+            return None;
+        }
+        Some(Self { ingest })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.ingest.in_flight.fetch_sub(1, Ordering::Release);
+    }
 }
 
 /// A future polled inside the request's task that, when dropped before it

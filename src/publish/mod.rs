@@ -201,13 +201,11 @@ impl Publisher {
 
     /// Hands one record to the producer without waiting: librdkafka copies
     /// it, so the caller's buffers are free again when this returns. The
-    /// broker's verdict comes from [`PendingAck::wait`].
+    /// broker's verdict comes from [`PendingAck::wait`]. A producer that hit
+    /// a fatal error refuses the record (librdkafka checks before taking it),
+    /// which `classify` turns into [`PublishError::Fatal`] and a rebuild.
     pub fn enqueue(&self, record: OutgoingRecord<'_>) -> Result<PendingAck, PublishError> {
         let slot = self.shared.slot.load_full();
-        if slot.is_fatal() {
-            self.schedule_rebuild();
-            return Err(PublishError::Fatal);
-        }
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in record.headers {
             headers = headers.insert(Header {
