@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
 use hookgate::config::Config;
 use hookgate::dedup::Dedup;
-use hookgate::ingest::{prepare_sources, Ingest};
+use hookgate::ingest::{prepare_sources, Ingest, SleepSlot};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
 use hookgate::ratelimit::RateLimiter;
 use hookgate::verify::Verifier;
@@ -49,9 +49,19 @@ struct Bench {
     signer: Verifier,
     next: AtomicU64,
     peer: SocketAddr,
+    /// The ack sleeps of the one connection sequential requests come on.
+    ack_sleeps: Arc<SleepSlot>,
 }
 
 impl Bench {
+    /// The gateway's answer to `request`, as if it came on the bench's connection.
+    fn handle(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> impl std::future::Future<Output = http::Response<hookgate::ingest::IngestBody>> {
+        self.ingest.clone().handle(request, self.peer, self.ack_sleeps.clone())
+    }
+
     /// A signed delivery with a fresh (or the given) delivery id.
     fn request(&self, delivery: Option<&str>) -> Request<Full<Bytes>> {
         let fresh = format!("bench-{}", self.next.fetch_add(1, Ordering::Relaxed));
@@ -98,12 +108,11 @@ pub(crate) fn bench(c: &mut Criterion) {
             signer,
             next: AtomicU64::new(0),
             peer: "192.0.2.1:40000".parse().unwrap(),
+            ack_sleeps: SleepSlot::new(),
         }
     });
     // Warm the producer (metadata, idempotence handshake) and hold one acked delivery.
-    let status = runtime
-        .block_on(bench.ingest.clone().handle(bench.request(Some("held")), bench.peer))
-        .status();
+    let status = runtime.block_on(bench.handle(bench.request(Some("held")))).status();
     assert_eq!(status, StatusCode::ACCEPTED);
 
     let mut group = c.benchmark_group("handler");
@@ -111,24 +120,14 @@ pub(crate) fn bench(c: &mut Criterion) {
     group.bench_function("publish_one", |b| {
         b.to_async(&runtime).iter_batched(
             || bench.request(None),
-            |request| async {
-                expect(
-                    bench.ingest.clone().handle(request, bench.peer).await.status(),
-                    StatusCode::ACCEPTED,
-                )
-            },
+            |request| async { expect(bench.handle(request).await.status(), StatusCode::ACCEPTED) },
             BatchSize::SmallInput,
         )
     });
     group.bench_function("duplicate", |b| {
         b.to_async(&runtime).iter_batched(
             || bench.request(Some("held")),
-            |request| async {
-                expect(
-                    bench.ingest.clone().handle(request, bench.peer).await.status(),
-                    StatusCode::OK,
-                )
-            },
+            |request| async { expect(bench.handle(request).await.status(), StatusCode::OK) },
             BatchSize::SmallInput,
         )
     });
@@ -139,7 +138,8 @@ pub(crate) fn bench(c: &mut Criterion) {
             |requests| async {
                 let handles = requests
                     .into_iter()
-                    .map(|request| tokio::spawn(bench.ingest.clone().handle(request, bench.peer)));
+                    // Concurrent requests come on connections of their own.
+                    .map(|request| tokio::spawn(bench.ingest.clone().handle(request, bench.peer, SleepSlot::new())));
                 for handle in handles.collect::<Vec<_>>() {
                     expect(handle.await.expect("handler task").status(), StatusCode::ACCEPTED);
                 }

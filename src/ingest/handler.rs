@@ -31,6 +31,7 @@ use uuid::Uuid;
 use super::body::read_limited;
 use super::error::{json_response, json_text_response, IngestBody, IngestError};
 use super::extract::{client_ip, extract, LazyJson};
+use super::sleeps::{RecycledSleep, SleepSlot};
 use super::source::{Source, Sources};
 use crate::config::{Config, KeySpec, RecordKey};
 use crate::dedup::{Dedup, Reservation, Ticket};
@@ -166,7 +167,8 @@ impl Ingest {
         }
     }
 
-    /// Handles one request and always produces an answer.
+    /// Handles one request and always produces an answer; the wait for the
+    /// broker's ack sleeps on a sleep of `ack_sleeps` (one slot per connection).
     /// Generic over the body so benchmarks and tests can drive it without a socket.
     ///
     /// The pipeline's functions return futures built from `async move`
@@ -179,6 +181,7 @@ impl Ingest {
         self: Arc<Self>,
         request: Request<B>,
         peer: SocketAddr,
+        ack_sleeps: Arc<SleepSlot>,
     ) -> impl Future<Output = Response<IngestBody>> + 'static
     where
         B: Body<Data = Bytes> + Unpin + 'static,
@@ -190,7 +193,7 @@ impl Ingest {
         };
         let deadline = started + self.deadline;
         Either::Right(
-            self.process(route.clone(), request, peer, deadline)
+            self.process(route.clone(), request, peer, deadline, ack_sleeps)
                 .map(move |result| answer(&route.metrics, result)),
         )
     }
@@ -236,6 +239,7 @@ impl Ingest {
         request: Request<B>,
         peer: SocketAddr,
         deadline: Instant,
+        ack_sleeps: Arc<SleepSlot>,
     ) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
     where
         B: Body<Data = Bytes> + Unpin + 'static,
@@ -243,7 +247,7 @@ impl Ingest {
         match self.admit(&route, &request, peer) {
             Ok((client, admitted)) => {
                 let (parts, body) = request.into_parts();
-                Either::Left(pipeline(admitted, route, parts, body, client, deadline))
+                Either::Left(pipeline(admitted, route, parts, body, client, deadline, ack_sleeps))
             }
             Err(error) => Either::Right(future::ready(Err(error))),
         }
@@ -405,6 +409,7 @@ fn pipeline<B>(
     body: B,
     client: IpAddr,
     deadline: Instant,
+    ack_sleeps: Arc<SleepSlot>,
 ) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
 where
     B: Body<Data = Bytes> + Unpin + 'static,
@@ -452,12 +457,13 @@ where
         drop((parts, body));
         // Waiting must finish even if the sender hangs up, so that the dedup
         // key is settled with the broker's verdict: see `FinishOnDrop`.
-        FinishOnDrop::new(settle(pending, route, id, ticket, admitted, deadline, started)).await
+        let ack_deadline = ack_sleeps.sleep_until(deadline);
+        FinishOnDrop::new(settle(pending, route, id, ticket, admitted, ack_deadline, started)).await
     }
 }
 
-/// Waits for the broker's verdict, then commits the dedup key (acked) or
-/// releases it; the in-flight slot is held until then.
+/// Waits for the broker's verdict (until `ack_deadline` ends), then commits
+/// the dedup key (acked) or releases it; the in-flight slot is held until then.
 #[allow(clippy::manual_async_fn)] // on purpose: see `Ingest::handle`
 fn settle(
     pending: PendingAck,
@@ -465,11 +471,11 @@ fn settle(
     id: Uuid,
     ticket: Option<Ticket>,
     admitted: Admitted,
-    deadline: Instant,
+    ack_deadline: RecycledSleep,
     started: Instant,
 ) -> impl Future<Output = Result<Accepted, IngestError>> + Send + 'static {
     async move {
-        let verdict = pending.wait_until(deadline).await;
+        let verdict = pending.wait_with(ack_deadline).await;
         let result = match verdict {
             Ok((partition, offset)) => {
                 route.metrics.publish_duration(started.elapsed().as_secs_f64());

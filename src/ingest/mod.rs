@@ -6,10 +6,12 @@ mod error;
 mod extract;
 mod handler;
 mod server;
+mod sleeps;
 mod source;
 
 pub use error::{IngestBody, IngestError};
 pub use extract::{client_ip, extract, LazyJson};
 pub use handler::Ingest;
 pub use server::{serve, ServerLimits};
+pub use sleeps::{RecycledSleep, SleepSlot};
 pub use source::{prepare as prepare_sources, Source, Sources};

@@ -16,7 +16,7 @@ use http::{HeaderMap, Request, Response};
 use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -24,6 +24,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use super::connections::{refuse, ClientSlot, PerClientConnections};
 use super::error::{IngestBody, IngestError};
 use super::handler::Ingest;
+use super::sleeps::{ConnectionTimer, SleepSlot};
 use crate::telemetry::names;
 
 /// Largest request head (header names and values). hyper's read buffer is
@@ -75,14 +76,20 @@ pub async fn serve(
             continue;
         };
         let ingest = ingest.clone();
+        // The connection's sleeps for its request heads (hyper's timer) and broker acks, reused request after request.
+        let ack_sleeps = SleepSlot::new();
         let service = service_fn(move |request| {
             // Boxed: hyper moves each request's future into its connection's slot,
             // which has gone cold since the connection's previous request; the
             // pipeline's future is most of a kilobyte, a box is a pointer (and
             // mimalloc hands back the block the last request on this thread freed).
-            Box::pin(answer(ingest.clone(), request, peer).map(Ok::<_, Infallible>))
+            Box::pin(answer(ingest.clone(), request, peer, ack_sleeps.clone()).map(Ok::<_, Infallible>))
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = builder
+            .clone()
+            .timer(ConnectionTimer::default())
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
             metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
@@ -103,8 +110,8 @@ fn http_builder(limits: &ServerLimits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     // Headers per request stay at hyper's default bound, 100 (431 beyond it):
     // setting it explicitly, even to 100, makes hyper fill its parse array on every request.
+    // The timer hyper needs for the header read timeout is set per connection (`ConnectionTimer`).
     builder
-        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         // A sender that hangs up mid-request cannot cancel its webhook: the
@@ -136,6 +143,7 @@ fn answer<B>(
     ingest: Arc<Ingest>,
     request: Request<B>,
     peer: SocketAddr,
+    ack_sleeps: Arc<SleepSlot>,
 ) -> impl Future<Output = Response<IngestBody>> + 'static
 where
     B: Body<Data = Bytes> + Unpin + 'static,
@@ -153,7 +161,7 @@ where
             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return Either::Left(future::ready(response));
     }
-    Either::Right(ingest.handle(request, peer))
+    Either::Right(ingest.handle(request, peer, ack_sleeps))
 }
 
 /// Bytes the headers took on the wire (name, ": ", value, CRLF).

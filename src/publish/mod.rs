@@ -6,11 +6,13 @@ mod embedded;
 mod options;
 mod producer;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use futures::future::Either;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
@@ -107,16 +109,23 @@ impl PendingAck {
     /// [`PendingAck::wait`] until `deadline`: for callers that read the clock
     /// already (a clock read is not free on every machine).
     pub async fn wait_until(self, deadline: Instant) -> Result<(i32, i64), PublishError> {
+        self.wait_with(tokio::time::sleep_until(deadline.into())).await
+    }
+
+    /// [`PendingAck::wait`] until `timer` ends: for callers that keep their
+    /// own sleeps (re-arming one is cheaper than making one).
+    pub async fn wait_with(self, timer: impl Future<Output = ()>) -> Result<(i32, i64), PublishError> {
         let PendingAck {
             publisher,
             slot,
             delivery,
         } = self;
-        match tokio::time::timeout_at(deadline.into(), delivery).await {
-            Err(_) => Err(PublishError::Timeout),
-            Ok(Err(_canceled)) => Err(PublishError::Broker("delivery report lost".into())),
-            Ok(Ok(Err((error, _)))) => Err(publisher.classify(&slot, &error)),
-            Ok(Ok(Ok(delivery))) => Ok((delivery.partition, delivery.offset)),
+        let timer = std::pin::pin!(timer);
+        match futures::future::select(delivery, timer).await {
+            Either::Right(((), _)) => Err(PublishError::Timeout),
+            Either::Left((Err(_canceled), _)) => Err(PublishError::Broker("delivery report lost".into())),
+            Either::Left((Ok(Err((error, _))), _)) => Err(publisher.classify(&slot, &error)),
+            Either::Left((Ok(Ok(delivery)), _)) => Ok((delivery.partition, delivery.offset)),
         }
     }
 }

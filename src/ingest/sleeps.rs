@@ -1,0 +1,182 @@
+//! Recycled sleeps for a connection's two per-request deadlines (the request
+//! head and the broker's ack). A fresh tokio sleep per request takes the
+//! runtime's timer lock twice (register, deregister) and counts a reference
+//! on the runtime handle every request shares; a sleep kept by the
+//! connection and re-armed to a later deadline while still registered costs
+//! one compare-and-swap (README "Performance").
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
+
+/// One connection's spare sleep for one kind of deadline. Keep one slot per
+/// kind: each kind's deadlines only move forward, which is what makes
+/// re-arming cheap.
+#[derive(Debug, Default)]
+pub struct SleepSlot {
+    /// The sleep the last [`RecycledSleep`] of this slot gave back.
+    spare: Mutex<Option<Pin<Box<Sleep>>>>,
+}
+
+impl SleepSlot {
+    /// A slot with no spare sleep yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// A sleep until `deadline`: the spare one re-armed, or a new one.
+    pub fn sleep_until(self: &Arc<Self>, deadline: Instant) -> RecycledSleep {
+        let sleep = match self.take_spare() {
+            Some(mut sleep) => {
+                sleep.as_mut().reset(deadline.into());
+                sleep
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline.into())),
+        };
+        RecycledSleep {
+            sleep: Some(sleep),
+            slot: self.clone(),
+        }
+    }
+
+    fn take_spare(&self) -> Option<Pin<Box<Sleep>>> {
+        self.spare.lock().ok()?.take()
+    }
+
+    fn give_back(&self, sleep: Pin<Box<Sleep>>) {
+        let replaced = match self.spare.lock() {
+            Ok(mut spare) => spare.replace(sleep),
+            Err(_) => Some(sleep),
+        };
+        // Dropped outside the lock: dropping a registered sleep takes the timer's lock.
+        drop(replaced);
+    }
+}
+
+/// A sleep that goes back to its [`SleepSlot`] when dropped, still registered
+/// with the timer (so that re-arming it is cheap). Until it is re-armed it
+/// may wake the task that last polled it once, at its old deadline.
+#[derive(Debug)]
+pub struct RecycledSleep {
+    /// `None` only while being dropped.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Where it goes back to.
+    slot: Arc<SleepSlot>,
+}
+
+impl Future for RecycledSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.sleep.as_mut() {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for RecycledSleep {
+    fn drop(&mut self) {
+        if let Some(sleep) = self.sleep.take() {
+            self.slot.give_back(sleep);
+        }
+    }
+}
+
+impl hyper::rt::Sleep for RecycledSleep {}
+
+/// hyper's timer for one connection (hyper uses it for the request-head
+/// timeout): its sleeps come from the connection's head slot.
+#[derive(Debug, Default)]
+pub(super) struct ConnectionTimer {
+    /// The connection's slot for request-head deadlines.
+    head: Arc<SleepSlot>,
+}
+
+impl hyper::rt::Timer for ConnectionTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(self.head.sleep_until(deadline))
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        match sleep.as_mut().downcast_mut_pin::<RecycledSleep>() {
+            Some(mut recycled) => match recycled.sleep.as_mut() {
+                Some(inner) => inner.as_mut().reset(new_deadline.into()),
+                None => *sleep = self.sleep_until(new_deadline),
+            },
+            None => *sleep = self.sleep_until(new_deadline),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        // tokio's clock, so that a paused test runtime governs hyper's timeouts too.
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: Duration = Duration::from_millis(50);
+    /// Bound on waits that must end (a test that hangs fails instead).
+    const NO_HANG: Duration = Duration::from_secs(10);
+
+    async fn finishes(sleep: impl Future<Output = ()>) {
+        tokio::time::timeout(NO_HANG, sleep)
+            .await
+            .expect("the sleep never ended");
+    }
+
+    #[tokio::test]
+    async fn a_recycled_sleep_ends_at_its_deadline() {
+        let slot = SleepSlot::new();
+        let start = Instant::now();
+        finishes(slot.sleep_until(start + STEP)).await;
+        assert!(start.elapsed() >= STEP);
+    }
+
+    #[tokio::test]
+    async fn a_sleep_given_back_is_rearmed_to_the_next_deadline() {
+        let slot = SleepSlot::new();
+        let start = Instant::now();
+        let mut first = Box::pin(slot.sleep_until(start + STEP));
+        assert!(futures::poll!(first.as_mut()).is_pending());
+        drop(first);
+        assert!(slot.spare.lock().unwrap().is_some(), "given back");
+        let mut second = Box::pin(slot.sleep_until(start + 3 * STEP));
+        assert!(slot.spare.lock().unwrap().is_none(), "re-armed rather than made anew");
+        tokio::time::sleep_until((start + 2 * STEP).into()).await;
+        assert!(futures::poll!(second.as_mut()).is_pending(), "the old deadline passed");
+        finishes(second).await;
+        assert!(start.elapsed() >= 3 * STEP);
+    }
+
+    #[tokio::test]
+    async fn a_deadline_earlier_than_the_spare_ones_holds() {
+        let slot = SleepSlot::new();
+        let start = Instant::now();
+        drop(slot.sleep_until(start + NO_HANG * 10));
+        finishes(slot.sleep_until(start + STEP)).await;
+        assert!(start.elapsed() >= STEP);
+    }
+
+    #[tokio::test]
+    async fn hyper_resets_move_the_deadline() {
+        use hyper::rt::Timer as _;
+        let timer = ConnectionTimer::default();
+        let start = timer.now();
+        let mut sleep = timer.sleep(NO_HANG * 10);
+        timer.reset(&mut sleep, start + STEP);
+        finishes(sleep).await;
+        assert!(timer.now() - start >= STEP);
+    }
+}
