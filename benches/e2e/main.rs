@@ -11,7 +11,7 @@
 //! Settings (environment): `E2E_BROKERS` (`mock,tansu`), `E2E_SECONDS`
 //! (open-loop round length, 5), `E2E_OPEN_ROUNDS` (open-loop rounds per rate
 //! and server, interleaved, pooled: 3), `E2E_PEAK_SECONDS` (4), `E2E_PEAK_ROUNDS`
-//! (5), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
+//! (7), `E2E_CONNECTIONS` (closed-loop connections, 1024: enough to make
 //! the servers, not `linger.ms`, the limit), `E2E_RATES` (fractions of the
 //! baseline peak, `0.25,0.5,0.75`). On Tansu, whose sqlite storage is the
 //! bottleneck and slow to read back, the run is shorter: one 3 s peak round
@@ -72,7 +72,7 @@ impl Settings {
             open_seconds: seconds("E2E_SECONDS", "5"),
             open_rounds: var("E2E_OPEN_ROUNDS", "3").parse().expect("E2E_OPEN_ROUNDS"),
             peak_seconds: seconds("E2E_PEAK_SECONDS", "4"),
-            peak_rounds: var("E2E_PEAK_ROUNDS", "5").parse().expect("E2E_PEAK_ROUNDS"),
+            peak_rounds: var("E2E_PEAK_ROUNDS", "7").parse().expect("E2E_PEAK_ROUNDS"),
             connections: var("E2E_CONNECTIONS", "1024").parse().expect("E2E_CONNECTIONS"),
             rates: var("E2E_RATES", "0.25,0.5,0.75")
                 .split(',')
@@ -166,7 +166,7 @@ fn orchestrate() -> std::process::ExitCode {
 impl Settings {
     fn describe(&self) -> String {
         format!(
-            "closed loop: {} connections, {} rounds of {:?} per server, interleaved, the median counts; \
+            "closed loop: {} connections, {} rounds of {:?} per server, interleaved (the first of each pair alternating), the median counts; \
              open loop: {} rounds of {:?} per rate and server, interleaved, pooled",
             self.connections, self.peak_rounds, self.peak_seconds, self.open_rounds, self.open_seconds
         )
@@ -229,6 +229,17 @@ impl Subject {
     }
 }
 
+/// The order in which the servers take round `round` (counted from 1): reversed
+/// every other round, so that neither server always runs right after the
+/// other and a drift of the machine's speed within a pair of rounds cancels out.
+fn turns(servers: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..servers).collect();
+    if round % 2 == 0 {
+        order.reverse();
+    }
+    order
+}
+
 /// One peak round of the baseline writing hookgate's four record headers.
 /// Tansu stores every record header as a row of its own, so against the bare
 /// baseline hookgate also pays Tansu's cost of its headers; this reference
@@ -250,7 +261,8 @@ async fn open_loop_rounds(subjects: &mut [Subject], rate: f64, fraction: f64, se
     let rate = rate.max(1.0);
     let mut pooled: Vec<(Phase, f64)> = subjects.iter().map(|_| (Phase::default(), 0.0)).collect();
     for round in 1..=settings.open_rounds {
-        for (subject, (pool, pool_cpu)) in subjects.iter_mut().zip(&mut pooled) {
+        for i in turns(subjects.len(), round) {
+            let (subject, (pool, pool_cpu)) = (&mut subjects[i], &mut pooled[i]);
             let client = subject.client.clone();
             let (mut phase, cpu) = subject
                 .measure(load::open_loop(&client, rate, settings.open_seconds))
@@ -287,9 +299,9 @@ async fn run_pair(broker: &Broker, settings: &Settings) -> BrokerReport {
         subject.warm_up(settings).await;
     }
     for round in 1..=settings.peak_rounds {
-        for subject in &mut subjects {
-            let measured = subject.peak_round(settings, round).await;
-            subject.report.rounds.push(measured);
+        for i in turns(subjects.len(), round) {
+            let measured = subjects[i].peak_round(settings, round).await;
+            subjects[i].report.rounds.push(measured);
         }
     }
     for subject in &mut subjects {
