@@ -76,7 +76,7 @@ pub async fn serve(
             continue;
         };
         let ingest = ingest.clone();
-        // The connection's sleeps for its request heads (hyper's timer) and broker acks, reused request after request.
+        // The connection's ack sleeps (its request-head sleeps come with its `ConnectionTimer`), reused request after request.
         let ack_sleeps = SleepSlot::new();
         let service = service_fn(move |request| {
             // Boxed: hyper moves each request's future into its connection's slot,

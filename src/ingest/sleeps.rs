@@ -107,11 +107,9 @@ impl hyper::rt::Timer for ConnectionTimer {
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
-        match sleep.as_mut().downcast_mut_pin::<RecycledSleep>() {
-            Some(mut recycled) => match recycled.sleep.as_mut() {
-                Some(inner) => inner.as_mut().reset(new_deadline.into()),
-                None => *sleep = self.sleep_until(new_deadline),
-            },
+        let ours = sleep.as_mut().downcast_mut_pin::<RecycledSleep>();
+        match ours.and_then(|recycled| recycled.get_mut().sleep.as_mut()) {
+            Some(inner) => inner.as_mut().reset(new_deadline.into()),
             None => *sleep = self.sleep_until(new_deadline),
         }
     }
