@@ -89,17 +89,16 @@ impl MemoryStore {
 
     /// Claims a key: reserved, already delivered (with its id) or in flight.
     pub(super) fn reserve(&self, hash: KeyHash) -> Claim {
-        let mut shard = self.shard(hash).lock();
         let now = self.now();
-        shard.reserve(hash, now)
+        self.shard(hash).lock().reserve(hash, now)
     }
 
     /// Marks a reserved key delivered as `id` for the window.
     pub(super) fn commit(&self, hash: KeyHash, id: [u8; 16]) {
-        let mut shard = self.shard(hash).lock();
-        // Read the clock under the lock so that expiry stamps rise in ring order.
+        // Read before the lock, to keep the lock short: the shard keeps its
+        // expiry stamps rising even when another thread's reading was later.
         let now = self.now();
-        shard.commit(hash, id, now, self.window);
+        self.shard(hash).lock().commit(hash, id, now, self.window);
     }
 
     /// Frees a reserved key.

@@ -48,6 +48,7 @@ impl<T> ChunkedRing<T> {
     }
 
     /// The newest element.
+    #[cfg(test)]
     pub(super) fn back(&self) -> Option<&T> {
         self.chunks.back()?.last()
     }

@@ -62,6 +62,12 @@ pub(super) struct Shard {
     ring: ChunkedRing<Slot>,
     /// Sequence number of `ring[0]`.
     head: u64,
+    /// Expiry of `ring[0]` (`u64::MAX` when empty), kept beside the lock:
+    /// checking for expired keys on every call then reads no ring slot,
+    /// which with millions of keys held is a cache miss.
+    front_expires: u64,
+    /// Expiry of the newest key pushed (0 before any): the floor of the next one.
+    back_expires: u64,
     /// Open-addressing (linear probing) index into `ring`; length is a power of two or 0.
     table: Vec<u32>,
     /// Keys reserved by requests still publishing, hashed by their own low half.
@@ -85,6 +91,8 @@ impl Shard {
         Self {
             ring: ChunkedRing::new(cap.min(RING_CHUNK)),
             head: 0,
+            front_expires: u64::MAX,
+            back_expires: 0,
             table: Vec::new(),
             pending: HashTable::new(),
             cap,
@@ -127,11 +135,10 @@ impl Shard {
         }
         self.expire(now);
         // Keep the ring sorted by expiry even if clocks were read out of order.
-        let floor = self.ring.back().map_or(0, |s| s.expires);
         self.push(Slot {
             hash: halves(hash),
             id,
-            expires: now.saturating_add(window).max(floor),
+            expires: now.saturating_add(window).max(self.back_expires),
         });
     }
 
@@ -162,7 +169,7 @@ impl Shard {
     }
 
     fn expire(&mut self, now: u64) {
-        while self.ring.front().is_some_and(|slot| slot.expires <= now) {
+        while self.front_expires <= now {
             self.pop_front();
         }
     }
@@ -175,6 +182,10 @@ impl Shard {
             self.rebuild((self.table.len() * 2).max(MIN_TABLE));
         }
         let seq = self.head + self.ring.len() as u64;
+        if self.ring.len() == 0 {
+            self.front_expires = slot.expires;
+        }
+        self.back_expires = slot.expires;
         self.ring.push_back(slot);
         self.place(slot.hash, self.entry(slot.hash, seq));
     }
@@ -189,6 +200,8 @@ impl Shard {
         self.remove_bucket(bucket);
         self.ring.pop_front();
         self.head += 1;
+        // The next slot lies beside the one popped: no cache miss of its own.
+        self.front_expires = self.ring.front().map_or(u64::MAX, |slot| slot.expires);
     }
 
     /// Finds the bucket and ring offset of a delivered key.
