@@ -2,6 +2,7 @@
 
 mod body;
 mod connections;
+mod drain;
 mod error;
 mod extract;
 mod handler;

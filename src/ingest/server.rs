@@ -17,11 +17,11 @@ use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::connections::{refuse, ClientSlot, PerClientConnections};
+use super::drain::Drain;
 use super::error::{IngestBody, IngestError};
 use super::handler::Ingest;
 use super::sleeps::{ConnectionTimer, SleepSlot};
@@ -54,7 +54,7 @@ pub async fn serve(
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
     let builder = http_builder(&limits);
     tokio::spawn(ingest.clone().report_in_flight(shutdown.clone()));
     loop {
@@ -89,7 +89,7 @@ pub async fn serve(
             .clone()
             .timer(ConnectionTimer::default())
             .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let connection = drain.watch(connection);
         tokio::spawn(async move {
             let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
             metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
@@ -98,11 +98,12 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+    if tokio::time::timeout(limits.drain_timeout, drain.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("some webhook connections were still open after the drain timeout");
+        let open = drain.open_connections();
+        tracing::warn!(open, "webhook connections still open after the drain timeout");
     }
 }
 
