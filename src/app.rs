@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::FutureExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -25,6 +25,9 @@ use crate::telemetry::{self, Readiness};
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often idle rate-limiter state is dropped.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
+/// Connections the kernel queues for the query and metrics listeners until
+/// they are accepted (tokio's own default).
+const DEFAULT_BACKLOG: u32 = 1024;
 
 /// Which parts of hookgate this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,10 +103,34 @@ fn message_timeout(config: &Config) -> Duration {
         .max(Duration::from_secs(1))
 }
 
-async fn bind(key: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {key} = {addr}"))
+fn bind(key: &str, addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
+    listen(addr, backlog).with_context(|| format!("cannot listen on {key} = {addr}"))
+}
+
+/// A listener on `addr` whose kernel queue holds `backlog` connections not
+/// yet accepted (Linux caps it at `net.core.somaxconn`). Beyond it the kernel
+/// drops new connection attempts, which clients retry only after a second.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted gateway listens again at once
+    // even while its old connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// The webhook listener's backlog: room for as many waiting connections as
+/// may be open, so that a burst of senders connecting at once (every provider
+/// reconnecting after a restart) waits to be accepted instead of being dropped.
+fn ingest_backlog(config: &Config) -> u32 {
+    u32::try_from(config.ingest.max_connections)
+        .unwrap_or(u32::MAX)
+        .max(DEFAULT_BACKLOG)
 }
 
 /// Runs `hookgate serve` until `shutdown` completes, then shuts down gracefully.
@@ -136,7 +163,7 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     } else {
         None
     };
-    let metrics_listener = bind("metrics.listen", config.metrics.listen).await?;
+    let metrics_listener = bind("metrics.listen", config.metrics.listen, DEFAULT_BACKLOG)?;
     tracing::info!(role = "metrics", addr = %metrics_listener.local_addr()?, "listening");
     let metrics_server = serve_metrics(
         metrics_listener,
@@ -229,7 +256,7 @@ async fn start_ingest(
     let limiter = Arc::new(RateLimiter::new(config));
     tokio::spawn(prune_rate_limits(limiter.clone(), stop.clone()));
     let ingest = Arc::new(Ingest::new(config, sources, limiter, dedup, publisher));
-    let listener = bind("ingest.listen", config.ingest.listen).await?;
+    let listener = bind("ingest.listen", config.ingest.listen, ingest_backlog(config))?;
     tracing::info!(role = "ingest", addr = %listener.local_addr()?, sources = config.sources.len(), "listening");
     let limits = ServerLimits {
         max_connections: config.ingest.max_connections,
@@ -257,7 +284,7 @@ async fn start_query(
     readiness: &mut Readiness,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<QueryService>> {
-    let listener = bind("query.listen", config.query.listen).await?;
+    let listener = bind("query.listen", config.query.listen, DEFAULT_BACKLOG)?;
     let service = QueryService::start(config.clone(), endpoint, publisher, listener, stop)
         .await
         .context("cannot start the history store and query API")?;
@@ -286,4 +313,35 @@ fn serve_metrics(listener: TcpListener, router: axum::Router, mut stop: watch::R
             tracing::error!(%error, "metrics listener failed");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of `attempts` simultaneous connects to a listener that never
+    /// accepts complete within half a second (a dropped attempt is retried after a second).
+    async fn connects_completed(backlog: u32, attempts: usize) -> usize {
+        let listener = listen("127.0.0.1:0".parse().unwrap(), backlog).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..attempts)
+            .map(|_| tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)));
+        let results = futures::future::join_all(connects).await;
+        results.iter().filter(|result| matches!(result, Ok(Ok(_)))).count()
+    }
+
+    #[tokio::test]
+    async fn the_backlog_bounds_the_connections_waiting_to_be_accepted() {
+        assert_eq!(connects_completed(64, 40).await, 40, "a backlog of 64 holds 40");
+        assert!(connects_completed(4, 40).await < 40, "a backlog of 4 does not");
+    }
+
+    #[test]
+    fn the_webhook_backlog_has_room_for_every_allowed_connection() {
+        let mut config = Config::from_toml("").unwrap();
+        config.ingest.max_connections = 50_000;
+        assert_eq!(ingest_backlog(&config), 50_000);
+        config.ingest.max_connections = 10;
+        assert_eq!(ingest_backlog(&config), DEFAULT_BACKLOG, "never below tokio's default");
+    }
 }

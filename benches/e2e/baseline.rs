@@ -21,7 +21,6 @@ use hyper_util::rt::TokioIo;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::net::TcpListener;
 
 /// Runs the forwarder until the parent kills it. Reads `E2E_BROKERS` and
 /// `E2E_TOPIC`; prints `listening addr=<addr>` on stdout once it accepts.
@@ -43,7 +42,12 @@ pub(crate) fn run() {
 }
 
 async fn serve(producer: FutureProducer, topic: &'static str) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    // The same kernel backlog as hookgate's webhook listener (its default
+    // `ingest.max_connections`): each peak round opens its 1024 connections at
+    // once, and a connection attempt the kernel drops waits a second for its retry.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    let listener = socket.listen(10_000).expect("listen");
     println!("listening addr={}", listener.local_addr().expect("local addr"));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
