@@ -26,7 +26,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often idle rate-limiter state is dropped.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 /// Connections the kernel queues for the query and metrics listeners until
-/// they are accepted (tokio's own default).
+/// they are accepted (tokio's own default), and the least the webhook listener gets.
 const DEFAULT_BACKLOG: u32 = 1024;
 
 /// Which parts of hookgate this process runs.
