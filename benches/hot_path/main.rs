@@ -2,7 +2,8 @@
 //! per step, plus the whole handler without the network:
 //!
 //! - `verify`: signature verification per preset, 1 KiB and 64 KiB bodies;
-//! - `dedup`: reserve of a held key (hit) and of a new key (miss) with
+//! - `dedup`: reserve of a held key (hit) and of a new key (miss), and
+//!   reserve then commit below the store's bound and at it (evicting), with
 //!   1.5 million keys held;
 //! - `ratelimit`: the per-source and per-client quota check;
 //! - `envelope`: building and encoding the protobuf envelope;
