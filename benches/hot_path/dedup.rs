@@ -50,26 +50,21 @@ pub(crate) fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    group.bench_function("reserve_miss_then_commit", |b| {
-        b.iter_batched(
-            || {
-                fresh += 1;
-                format!("fresh-{fresh}")
-            },
-            |key| reserve_and_commit(&roomy, &key, id),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("reserve_miss_then_commit_at_bound", |b| {
-        b.iter_batched(
-            || {
-                fresh += 1;
-                format!("fresh-{fresh}")
-            },
-            |key| reserve_and_commit(&full, &key, id),
-            BatchSize::SmallInput,
-        )
-    });
+    for (name, store) in [
+        ("reserve_miss_then_commit", &roomy),
+        ("reserve_miss_then_commit_at_bound", &full),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    fresh += 1;
+                    format!("fresh-{fresh}")
+                },
+                |key| reserve_and_commit(store, &key, id),
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 
