@@ -103,13 +103,7 @@ impl PendingAck {
     /// retried duplicate without one). After a timeout the record may still
     /// be written: librdkafka keeps trying until its own message timeout.
     pub async fn wait(self, timeout: Duration) -> Result<(i32, i64), PublishError> {
-        self.wait_until(Instant::now() + timeout).await
-    }
-
-    /// [`PendingAck::wait`] until `deadline`: for callers that read the clock
-    /// already (a clock read is not free on every machine).
-    pub async fn wait_until(self, deadline: Instant) -> Result<(i32, i64), PublishError> {
-        self.wait_with(tokio::time::sleep_until(deadline.into())).await
+        self.wait_with(tokio::time::sleep(timeout)).await
     }
 
     /// [`PendingAck::wait`] until `timer` ends: for callers that keep their
