@@ -1,9 +1,13 @@
 //! Recycled sleeps for a connection's two per-request deadlines (the request
 //! head and the broker's ack). A fresh tokio sleep per request takes the
 //! runtime's timer lock twice (register, deregister) and counts a reference
-//! on the runtime handle every request shares; a sleep kept by the
-//! connection and re-armed to a later deadline while still registered costs
-//! one compare-and-swap (README "Performance").
+//! on the runtime handle every request shares. A sleep kept by the
+//! connection stays registered, and is re-armed only when it fires before the
+//! deadline it now stands for: deadlines only move forward, so a request
+//! usually finds its connection's sleep armed for an earlier one, and
+//! re-arming it then would cost the same shared reference count (tokio's
+//! `Sleep::reset` clones the runtime handle) for a wake-up that rarely comes
+//! (README "Performance").
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,8 +18,8 @@ use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
 /// One connection's spare sleep for one kind of deadline. Keep one slot per
-/// kind: each kind's deadlines only move forward, which is what makes
-/// re-arming cheap.
+/// kind: each kind's deadlines only move forward, which is what lets a
+/// recycled sleep stay armed for an earlier one.
 #[derive(Debug, Default)]
 pub struct SleepSlot {
     /// The sleep the last [`RecycledSleep`] of this slot gave back.
@@ -28,17 +32,22 @@ impl SleepSlot {
         Arc::new(Self::default())
     }
 
-    /// A sleep until `deadline`: the spare one re-armed, or a new one.
+    /// A sleep until `deadline`: the spare one (re-armed only if it was armed
+    /// for a later deadline), or a new one.
     pub fn sleep_until(self: &Arc<Self>, deadline: Instant) -> RecycledSleep {
+        let deadline = tokio::time::Instant::from_std(deadline);
         let sleep = match self.take_spare() {
             Some(mut sleep) => {
-                sleep.as_mut().reset(deadline.into());
+                if sleep.deadline() > deadline {
+                    sleep.as_mut().reset(deadline);
+                }
                 sleep
             }
-            None => Box::pin(tokio::time::sleep_until(deadline.into())),
+            None => Box::pin(tokio::time::sleep_until(deadline)),
         };
         RecycledSleep {
             sleep: Some(sleep),
+            deadline,
             slot: self.clone(),
         }
     }
@@ -57,24 +66,49 @@ impl SleepSlot {
     }
 }
 
-/// A sleep that goes back to its [`SleepSlot`] when dropped, still registered
-/// with the timer (so that re-arming it is cheap). Until it is re-armed it
-/// may wake the task that last polled it once, at its old deadline.
+/// A sleep until `deadline` that goes back to its [`SleepSlot`] when dropped,
+/// still registered with the timer. The tokio sleep inside may be armed for
+/// an earlier deadline: when that one fires first it is re-armed for
+/// `deadline`. A sleep in its slot may wake the task that last polled it
+/// once, at the deadline it is armed for.
 #[derive(Debug)]
 pub struct RecycledSleep {
     /// `None` only while being dropped.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// When this sleep ends.
+    deadline: tokio::time::Instant,
     /// Where it goes back to.
     slot: Arc<SleepSlot>,
+}
+
+impl RecycledSleep {
+    /// Makes this sleep end at `deadline` instead, re-arming the tokio sleep
+    /// only when it is armed for a later one.
+    fn move_to(&mut self, deadline: tokio::time::Instant) {
+        self.deadline = deadline;
+        if let Some(sleep) = self.sleep.as_mut() {
+            if sleep.deadline() > deadline {
+                sleep.as_mut().reset(deadline);
+            }
+        }
+    }
 }
 
 impl Future for RecycledSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.sleep.as_mut() {
-            Some(sleep) => sleep.as_mut().poll(cx),
-            None => Poll::Ready(()),
+        let deadline = self.deadline;
+        let Some(sleep) = self.sleep.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            std::task::ready!(sleep.as_mut().poll(cx));
+            if sleep.deadline() >= deadline {
+                return Poll::Ready(());
+            }
+            // Fired at an earlier deadline it was still armed for.
+            sleep.as_mut().reset(deadline);
         }
     }
 }
@@ -107,9 +141,8 @@ impl hyper::rt::Timer for ConnectionTimer {
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
-        let ours = sleep.as_mut().downcast_mut_pin::<RecycledSleep>();
-        match ours.and_then(|recycled| recycled.get_mut().sleep.as_mut()) {
-            Some(inner) => inner.as_mut().reset(new_deadline.into()),
+        match sleep.as_mut().downcast_mut_pin::<RecycledSleep>() {
+            Some(recycled) => recycled.get_mut().move_to(new_deadline.into()),
             None => *sleep = self.sleep_until(new_deadline),
         }
     }
@@ -151,7 +184,9 @@ mod tests {
         drop(first);
         assert!(slot.spare.lock().unwrap().is_some(), "given back");
         let mut second = Box::pin(slot.sleep_until(start + 3 * STEP));
-        assert!(slot.spare.lock().unwrap().is_none(), "re-armed rather than made anew");
+        assert!(slot.spare.lock().unwrap().is_none(), "recycled rather than made anew");
+        let armed = second.sleep.as_ref().expect("a sleep").deadline();
+        assert_eq!(armed.into_std(), start + STEP, "left armed for the earlier deadline");
         tokio::time::sleep_until((start + 2 * STEP).into()).await;
         assert!(futures::poll!(second.as_mut()).is_pending(), "the old deadline passed");
         finishes(second).await;
@@ -165,6 +200,19 @@ mod tests {
         drop(slot.sleep_until(start + NO_HANG * 10));
         finishes(slot.sleep_until(start + STEP)).await;
         assert!(start.elapsed() >= STEP);
+    }
+
+    #[tokio::test]
+    async fn a_sleep_moved_later_ends_at_the_later_deadline() {
+        use hyper::rt::Timer as _;
+        let timer = ConnectionTimer::default();
+        let start = timer.now();
+        let mut sleep = timer.sleep(STEP);
+        timer.reset(&mut sleep, start + 3 * STEP);
+        tokio::time::sleep_until((start + 2 * STEP).into()).await;
+        assert!(futures::poll!(sleep.as_mut()).is_pending(), "the first deadline passed");
+        finishes(sleep).await;
+        assert!(timer.now() - start >= 3 * STEP);
     }
 
     #[tokio::test]
