@@ -1,10 +1,11 @@
 //! The publisher on its own, on the embedded mock cluster: acks, a full
-//! queue, and a fatal producer error that flips readiness until rebuilt.
+//! queue, and a fatal producer error that flips readiness until rebuilt and
+//! fails what the fatal producer still held.
 
 use std::time::{Duration, Instant};
 
 use hookgate::envelope::WebhookEnvelope;
-use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, PublishError, Publisher};
+use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, OutgoingRecord, PublishError, Publisher};
 
 fn publisher(broker: &EmbeddedBroker, options: &[(&str, &str)]) -> Publisher {
     let endpoint = KafkaEndpoint {
@@ -79,6 +80,40 @@ async fn a_fatal_error_marks_the_producer_unhealthy_until_it_is_rebuilt() {
     assert_eq!(failed.unwrap_err(), PublishError::Fatal);
     publisher.rebuild().await;
     assert!(publisher.producer_healthy());
+    publisher
+        .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
+        .await
+        .unwrap();
+}
+
+/// A record still held by a producer that hit a fatal error is answered
+/// `producer_fatal` even when its report comes after the producer was
+/// replaced (by then the live producer is healthy, so the report has to be
+/// judged by the producer that took the record).
+#[tokio::test]
+async fn a_record_left_in_a_replaced_producer_is_answered_fatal() {
+    let broker = EmbeddedBroker::start(&["t".into()], 1).unwrap();
+    // A long linger keeps the record in the first producer's queue.
+    let publisher = publisher(&broker, &[("linger.ms", "2000")]);
+    let record = OutgoingRecord {
+        topic: "t",
+        key: None,
+        payload: b"held",
+        headers: &[],
+    };
+    let pending = publisher.enqueue(record).unwrap();
+    publisher.inject_fatal_error();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while publisher.producer_healthy() {
+        assert!(Instant::now() < deadline, "fatal error never noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    publisher.rebuild().await;
+    assert!(publisher.producer_healthy(), "rebuilt");
+    let verdict = publisher
+        .verdict(pending, tokio::time::sleep(Duration::from_secs(5)))
+        .await;
+    assert_eq!(verdict.unwrap_err(), PublishError::Fatal);
     publisher
         .publish_envelope(&envelope(), "t", None, Duration::from_secs(5))
         .await

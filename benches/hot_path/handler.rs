@@ -1,4 +1,4 @@
-//! The whole pipeline without the network: `Ingest::handle` on in-memory
+//! The whole pipeline without the network: `IngestConnection::handle` on in-memory
 //! requests (signed 1 KiB GitHub deliveries) against the embedded mock
 //! cluster, with metrics recorded as in production.
 //!
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
 use hookgate::config::Config;
 use hookgate::dedup::Dedup;
-use hookgate::ingest::{prepare_sources, Ingest, SleepSlot};
+use hookgate::ingest::{prepare_sources, Ingest, IngestConnection};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
 use hookgate::ratelimit::RateLimiter;
 use hookgate::verify::Verifier;
@@ -49,8 +49,8 @@ struct Bench {
     signer: Verifier,
     next: AtomicU64,
     peer: SocketAddr,
-    /// The ack sleeps of the one connection sequential requests come on.
-    ack_sleeps: Arc<SleepSlot>,
+    /// The one connection sequential requests come on.
+    connection: Arc<IngestConnection>,
 }
 
 impl Bench {
@@ -59,7 +59,7 @@ impl Bench {
         &self,
         request: Request<Full<Bytes>>,
     ) -> impl std::future::Future<Output = http::Response<hookgate::ingest::IngestBody>> {
-        self.ingest.clone().handle(request, self.peer, self.ack_sleeps.clone())
+        self.connection.handle(request)
     }
 
     /// A signed delivery with a fresh (or the given) delivery id.
@@ -103,12 +103,13 @@ pub(crate) fn bench(c: &mut Criterion) {
         let dedup = Dedup::in_memory(config.dedup.window, config.dedup.max_keys);
         let signer = Verifier::from_source(&config.sources[0]).expect("signer");
         let ingest = Arc::new(Ingest::new(&config, sources, limiter, dedup, publisher));
+        let peer = "192.0.2.1:40000".parse().unwrap();
         Bench {
+            connection: ingest.connection(peer),
             ingest,
             signer,
             next: AtomicU64::new(0),
-            peer: "192.0.2.1:40000".parse().unwrap(),
-            ack_sleeps: SleepSlot::new(),
+            peer,
         }
     });
     // Warm the producer (metadata, idempotence handshake) and hold one acked delivery.
@@ -139,7 +140,7 @@ pub(crate) fn bench(c: &mut Criterion) {
                 let handles = requests
                     .into_iter()
                     // Concurrent requests come on connections of their own.
-                    .map(|request| tokio::spawn(bench.ingest.clone().handle(request, bench.peer, SleepSlot::new())));
+                    .map(|request| tokio::spawn(bench.ingest.connection(bench.peer).handle(request)));
                 for handle in handles.collect::<Vec<_>>() {
                     expect(handle.await.expect("handler task").status(), StatusCode::ACCEPTED);
                 }

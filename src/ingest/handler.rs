@@ -19,6 +19,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use crossbeam_utils::CachePadded;
 use futures::future::{self, Either};
 use futures::FutureExt as _;
 use http::request::Parts;
@@ -57,12 +58,7 @@ thread_local! {
 #[derive(Debug)]
 enum Accepted {
     /// Published and acknowledged by the broker at this partition and offset.
-    Published {
-        id: Uuid,
-        route: Arc<Route>,
-        partition: i32,
-        offset: i64,
-    },
+    Published { id: Uuid, partition: i32, offset: i64 },
     /// Already published earlier under `id`.
     Duplicate { id: String },
     /// Slack's url_verification handshake, answered without publishing.
@@ -97,9 +93,11 @@ struct Delivery<'a> {
 /// The shared state of the webhook listener.
 #[derive(Debug)]
 pub struct Ingest {
-    /// Configured sources by name, with their metric handles (foldhash: the
-    /// names are fixed at start, so SipHash's flooding defence buys nothing here).
-    routes: HashMap<String, Arc<Route>, foldhash::fast::FixedState>,
+    /// Configured sources with their metric handles; requests name them by index.
+    routes: Vec<Route>,
+    /// Indexes into `routes` by source name (foldhash: the names are fixed at
+    /// start, so SipHash's flooding defence buys nothing here).
+    route_index: HashMap<String, usize, foldhash::fast::FixedState>,
     /// Series of requests naming no configured source.
     unknown: SourceMetrics,
     /// Per-source and per-client quotas.
@@ -108,8 +106,10 @@ pub struct Ingest {
     dedup: Dedup,
     /// The shared Kafka producer.
     publisher: Publisher,
-    /// Requests past the quotas and not yet answered (see [`Admitted`]).
-    in_flight: AtomicUsize,
+    /// Requests past the quotas and not yet answered (see [`Admitted`]); on a
+    /// cache line of its own, so that counting does not evict the read-mostly
+    /// fields beside it from the other threads' caches.
+    in_flight: CachePadded<AtomicUsize>,
     /// Their bound, `ingest.max_in_flight`.
     max_in_flight: usize,
     /// Time from request headers to answer.
@@ -139,26 +139,24 @@ impl Ingest {
             .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();
         redact.dedup();
-        let routes = sources
-            .into_iter()
-            .map(|(name, source)| {
-                let metrics = SourceMetrics::new(&source.name);
-                let topic_json = serde_json::to_string(&source.topic).unwrap_or_default();
-                let route = Route {
-                    source,
-                    metrics,
-                    topic_json,
-                };
-                (name, Arc::new(route))
-            })
-            .collect();
+        let mut routes = Vec::new();
+        let mut route_index = HashMap::default();
+        for (name, source) in sources {
+            route_index.insert(name, routes.len());
+            routes.push(Route {
+                metrics: SourceMetrics::new(&source.name),
+                topic_json: serde_json::to_string(&source.topic).unwrap_or_default(),
+                source,
+            });
+        }
         Self {
             routes,
+            route_index,
             unknown: SourceMetrics::new(names::UNKNOWN_SOURCE),
             limiter,
             dedup,
             publisher,
-            in_flight: AtomicUsize::new(0),
+            in_flight: CachePadded::new(AtomicUsize::new(0)),
             max_in_flight: config.ingest.max_in_flight,
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
@@ -167,35 +165,17 @@ impl Ingest {
         }
     }
 
-    /// Handles one request and always produces an answer; the wait for the
-    /// broker's ack sleeps on a sleep of `ack_sleeps` (one slot per connection).
-    /// Generic over the body so benchmarks and tests can drive it without a socket.
-    ///
-    /// The pipeline's functions return futures built from `async move`
-    /// blocks instead of being `async fn`s: an `async fn` keeps its arguments
-    /// twice in its state (once as passed, once as bound) and an enclosing
-    /// future holds its callee's whole state, so each request's future was
-    /// 3.1 KiB, copied whole when boxed; built this way it is 0.8 KiB
-    /// (`-Zprint-type-sizes`).
-    pub fn handle<B>(
-        self: Arc<Self>,
-        request: Request<B>,
-        peer: SocketAddr,
-        ack_sleeps: Arc<SleepSlot>,
-    ) -> impl Future<Output = Response<IngestBody>> + 'static
-    where
-        B: Body<Data = Bytes> + Unpin + 'static,
-    {
-        let started = Instant::now();
-        let route = match self.route(&request) {
-            Ok(route) => route.clone(),
-            Err(error) => return Either::Left(future::ready(answer(&self.unknown, Err(error)))),
-        };
-        let deadline = started + self.deadline;
-        Either::Right(
-            self.process(route.clone(), request, peer, deadline, ack_sleeps)
-                .map(move |result| answer(&route.metrics, result)),
-        )
+    /// The state one connection's requests share: a request holds a reference
+    /// to its connection's state rather than to the listener's (and its
+    /// source's), so that counting references does not bounce a cache line
+    /// between the threads serving requests, which each such count costs
+    /// when it is shared by all connections.
+    pub fn connection(self: &Arc<Self>, peer: SocketAddr) -> Arc<IngestConnection> {
+        Arc::new(IngestConnection {
+            ingest: self.clone(),
+            peer,
+            ack_sleeps: SleepSlot::new(),
+        })
     }
 
     /// Requests holding an in-flight slot: past the quotas, body being read or record being published.
@@ -218,56 +198,18 @@ impl Ingest {
         }
     }
 
-    fn route<B>(&self, request: &Request<B>) -> Result<&Arc<Route>, IngestError> {
+    /// The index of the configured source a request names.
+    fn route<B>(&self, request: &Request<B>) -> Result<usize, IngestError> {
         let name = request
             .uri()
             .path()
             .strip_prefix("/webhooks/")
             .ok_or(IngestError::NotFound)?;
-        let route = self.routes.get(name).ok_or(IngestError::UnknownSource)?;
+        let route = *self.route_index.get(name).ok_or(IngestError::UnknownSource)?;
         if request.method() != Method::POST {
             return Err(IngestError::MethodNotAllowed);
         }
         Ok(route)
-    }
-
-    /// The quotas and the in-flight bound, checked before anything is read;
-    /// then the rest of the pipeline.
-    fn process<B>(
-        self: Arc<Self>,
-        route: Arc<Route>,
-        request: Request<B>,
-        peer: SocketAddr,
-        deadline: Instant,
-        ack_sleeps: Arc<SleepSlot>,
-    ) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
-    where
-        B: Body<Data = Bytes> + Unpin + 'static,
-    {
-        match self.admit(&route, &request, peer) {
-            Ok((client, admitted)) => {
-                let (parts, body) = request.into_parts();
-                Either::Left(pipeline(admitted, route, parts, body, client, deadline, ack_sleeps))
-            }
-            Err(error) => Either::Right(future::ready(Err(error))),
-        }
-    }
-
-    /// Checks the per-source and per-client quotas and takes an in-flight slot;
-    /// returns the client's address with the slot.
-    fn admit<B>(
-        self: Arc<Self>,
-        route: &Route,
-        request: &Request<B>,
-        peer: SocketAddr,
-    ) -> Result<(IpAddr, Admitted), IngestError> {
-        let client = client_ip(peer, request.headers(), self.client_ip_header.as_deref());
-        self.limiter.check(&route.source.name, client).map_err(|limited| {
-            route.metrics.rate_limited(limited.scope.as_str());
-            IngestError::RateLimited(limited)
-        })?;
-        let admitted = Admitted::take(self).ok_or(IngestError::Overloaded)?;
-        Ok((client, admitted))
     }
 
     /// Encodes the envelope and hands it to the producer, which copies it: the
@@ -399,23 +341,98 @@ impl Ingest {
     }
 }
 
+/// One webhook connection's share of the listener ([`Ingest::connection`]).
+#[derive(Debug)]
+pub struct IngestConnection {
+    /// The listener.
+    ingest: Arc<Ingest>,
+    /// The client's socket address.
+    peer: SocketAddr,
+    /// The connection's ack sleeps (its request-head sleeps come with its
+    /// `ConnectionTimer`), reused request after request.
+    ack_sleeps: Arc<SleepSlot>,
+}
+
+impl IngestConnection {
+    /// Handles one request and always produces an answer.
+    /// Generic over the body so benchmarks and tests can drive it without a socket.
+    ///
+    /// The pipeline's functions return futures built from `async move`
+    /// blocks instead of being `async fn`s: an `async fn` keeps its arguments
+    /// twice in its state (once as passed, once as bound) and an enclosing
+    /// future holds its callee's whole state, so each request's future was
+    /// 3.1 KiB, copied whole when boxed; built this way it is 0.8 KiB
+    /// (`-Zprint-type-sizes`).
+    pub fn handle<B>(self: &Arc<Self>, request: Request<B>) -> impl Future<Output = Response<IngestBody>> + 'static
+    where
+        B: Body<Data = Bytes> + Unpin + 'static,
+    {
+        let started = Instant::now();
+        let ingest = &self.ingest;
+        let route = match ingest.route(&request) {
+            Ok(route) => route,
+            Err(error) => return Either::Left(future::ready(answer(&ingest.unknown, "", Err(error)))),
+        };
+        let deadline = started + ingest.deadline;
+        let answering = self.clone();
+        Either::Right(self.clone().process(route, request, deadline).map(move |result| {
+            let route = &answering.ingest.routes[route];
+            answer(&route.metrics, &route.topic_json, result)
+        }))
+    }
+
+    /// The quotas and the in-flight bound, checked before anything is read;
+    /// then the rest of the pipeline.
+    fn process<B>(
+        self: Arc<Self>,
+        route: usize,
+        request: Request<B>,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
+    where
+        B: Body<Data = Bytes> + Unpin + 'static,
+    {
+        match self.admit(route, &request) {
+            Ok((client, admitted)) => {
+                let (parts, body) = request.into_parts();
+                Either::Left(pipeline(admitted, route, parts, body, client, deadline))
+            }
+            Err(error) => Either::Right(future::ready(Err(error))),
+        }
+    }
+
+    /// Checks the per-source and per-client quotas and takes an in-flight slot;
+    /// returns the client's address with the slot.
+    fn admit<B>(self: Arc<Self>, route: usize, request: &Request<B>) -> Result<(IpAddr, Admitted), IngestError> {
+        let ingest = &*self.ingest;
+        let route = &ingest.routes[route];
+        let client = client_ip(self.peer, request.headers(), ingest.client_ip_header.as_deref());
+        ingest.limiter.check(&route.source.name, client).map_err(|limited| {
+            route.metrics.rate_limited(limited.scope.as_str());
+            IngestError::RateLimited(limited)
+        })?;
+        let admitted = Admitted::take(self).ok_or(IngestError::Overloaded)?;
+        Ok((client, admitted))
+    }
+}
+
 /// Reads and verifies the body, reserves the dedup key, publishes and
 /// waits for the broker's verdict; the in-flight slot is held until then.
-#[allow(clippy::manual_async_fn)] // on purpose: see `Ingest::handle`
+#[allow(clippy::manual_async_fn)] // on purpose: see `IngestConnection::handle`
 fn pipeline<B>(
     admitted: Admitted,
-    route: Arc<Route>,
+    route_index: usize,
     parts: Parts,
     body: B,
     client: IpAddr,
     deadline: Instant,
-    ack_sleeps: Arc<SleepSlot>,
 ) -> impl Future<Output = Result<Accepted, IngestError>> + 'static
 where
     B: Body<Data = Bytes> + Unpin + 'static,
 {
     async move {
-        let ingest = &*admitted.ingest;
+        let ingest = admitted.ingest();
+        let route = &ingest.routes[route_index];
         let (source, metrics) = (&route.source, &route.metrics);
         // `body_timeout` from the request's start, but never past its deadline
         // (computed without reading the clock again: the request started a moment ago).
@@ -436,7 +453,7 @@ where
         }
         metrics.body_bytes(body.len());
         let delivery = Ingest::delivery(source, metrics, &parts.headers, &body, received);
-        let ticket = match ingest.reserve(&route, &delivery).await? {
+        let ticket = match ingest.reserve(route, &delivery).await? {
             Ok(ticket) => ticket,
             Err(duplicate) => return Ok(duplicate),
         };
@@ -447,7 +464,7 @@ where
         }
         let pending = match ingest.enqueue(source, &parts, &body, client, verified, &delivery) {
             Ok(pending) => pending,
-            Err(error) => return Err(publish_failed(&route, delivery.id, ticket, error).await),
+            Err(error) => return Err(publish_failed(route, delivery.id, ticket, error).await),
         };
         // The producer copied the record. Freeing the request (and the values
         // borrowed from it) before the wait lets hyper reuse this connection's
@@ -457,17 +474,26 @@ where
         drop((parts, body));
         // Waiting must finish even if the sender hangs up, so that the dedup
         // key is settled with the broker's verdict: see `FinishOnDrop`.
-        let ack_deadline = ack_sleeps.sleep_until(deadline);
-        FinishOnDrop::new(settle(pending, route, id, ticket, admitted, ack_deadline, started)).await
+        let ack_deadline = admitted.connection.ack_sleeps.sleep_until(deadline);
+        FinishOnDrop::new(settle(
+            pending,
+            route_index,
+            id,
+            ticket,
+            admitted,
+            ack_deadline,
+            started,
+        ))
+        .await
     }
 }
 
 /// Waits for the broker's verdict (until `ack_deadline` ends), then commits
 /// the dedup key (acked) or releases it; the in-flight slot is held until then.
-#[allow(clippy::manual_async_fn)] // on purpose: see `Ingest::handle`
+#[allow(clippy::manual_async_fn)] // on purpose: see `IngestConnection::handle`
 fn settle(
     pending: PendingAck,
-    route: Arc<Route>,
+    route_index: usize,
     id: Uuid,
     ticket: Option<Ticket>,
     admitted: Admitted,
@@ -475,7 +501,9 @@ fn settle(
     started: Instant,
 ) -> impl Future<Output = Result<Accepted, IngestError>> + Send + 'static {
     async move {
-        let verdict = pending.wait_with(ack_deadline).await;
+        let ingest = admitted.ingest();
+        let route = &ingest.routes[route_index];
+        let verdict = ingest.publisher.verdict(pending, ack_deadline).await;
         let result = match verdict {
             Ok((partition, offset)) => {
                 route.metrics.publish_duration(started.elapsed().as_secs_f64());
@@ -485,14 +513,9 @@ fn settle(
                         tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
                     }
                 }
-                Ok(Accepted::Published {
-                    id,
-                    route,
-                    partition,
-                    offset,
-                })
+                Ok(Accepted::Published { id, partition, offset })
             }
-            Err(error) => Err(publish_failed(&route, id, ticket, error).await),
+            Err(error) => Err(publish_failed(route, id, ticket, error).await),
         };
         drop(admitted);
         result
@@ -522,10 +545,11 @@ fn release(ticket: Option<Ticket>) -> impl Future<Output = ()> + Send + 'static 
     }
 }
 
-/// Counts the request's outcome in `metrics` and turns the result into the answer.
-fn answer(metrics: &SourceMetrics, result: Result<Accepted, IngestError>) -> Response<IngestBody> {
+/// Counts the request's outcome in `metrics` and turns the result into the
+/// answer; `topic_json` is the source's topic, as a JSON string.
+fn answer(metrics: &SourceMetrics, topic_json: &str, result: Result<Accepted, IngestError>) -> Response<IngestBody> {
     let (outcome, response) = match result {
-        Ok(accepted) => accepted_response(accepted),
+        Ok(accepted) => accepted_response(accepted, topic_json),
         Err(error) => (error.outcome(), error.into_response()),
     };
     metrics.request(outcome);
@@ -537,25 +561,32 @@ fn answer(metrics: &SourceMetrics, result: Result<Accepted, IngestError>) -> Res
 /// (a request over the bound is answered 503 at once), and a semaphore takes
 /// its waiters' lock on every release.
 struct Admitted {
-    /// The listener whose slot this is.
-    ingest: Arc<Ingest>,
+    /// The connection whose request holds the slot (of its listener).
+    connection: Arc<IngestConnection>,
 }
 
 impl Admitted {
-    /// Takes a slot of `ingest`, or `None` when `ingest.max_in_flight` are taken.
-    fn take(ingest: Arc<Ingest>) -> Option<Self> {
+    /// Takes a slot of the connection's listener, or `None` when
+    /// `ingest.max_in_flight` are taken.
+    fn take(connection: Arc<IngestConnection>) -> Option<Self> {
+        let ingest = &connection.ingest;
         let taken = ingest.in_flight.fetch_add(1, Ordering::Acquire);
         if taken >= ingest.max_in_flight {
             ingest.in_flight.fetch_sub(1, Ordering::Release);
             return None;
         }
-        Some(Self { ingest })
+        Some(Self { connection })
+    }
+
+    /// The listener whose slot this is.
+    fn ingest(&self) -> &Ingest {
+        &self.connection.ingest
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.ingest.in_flight.fetch_sub(1, Ordering::Release);
+        self.ingest().in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -651,17 +682,12 @@ struct ChallengeAnswer<'a> {
     challenge: &'a str,
 }
 
-fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>) {
+fn accepted_response(accepted: Accepted, topic_json: &str) -> (&'static str, Response<IngestBody>) {
     match accepted {
-        Accepted::Published {
-            id,
-            route,
-            partition,
-            offset,
-        } => {
+        Accepted::Published { id, partition, offset } => {
             let mut text = Uuid::encode_buffer();
             let id = id.hyphenated().encode_lower(&mut text);
-            let body = published_answer(id, offset, partition, &route.topic_json);
+            let body = published_answer(id, offset, partition, topic_json);
             ("accepted", json_text_response(StatusCode::ACCEPTED, body))
         }
         Accepted::Duplicate { id } => (

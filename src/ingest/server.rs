@@ -23,8 +23,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use super::connections::{refuse, ClientSlot, PerClientConnections};
 use super::drain::Drain;
 use super::error::{IngestBody, IngestError};
-use super::handler::Ingest;
-use super::sleeps::{ConnectionTimer, SleepSlot};
+use super::handler::{Ingest, IngestConnection};
+use super::sleeps::ConnectionTimer;
 use crate::telemetry::names;
 
 /// Largest request head (header names and values). hyper's read buffer is
@@ -75,15 +75,13 @@ pub async fn serve(
             });
             continue;
         };
-        let ingest = ingest.clone();
-        // The connection's ack sleeps (its request-head sleeps come with its `ConnectionTimer`), reused request after request.
-        let ack_sleeps = SleepSlot::new();
+        let state = ingest.connection(peer);
         let service = service_fn(move |request| {
             // Boxed: hyper moves each request's future into its connection's slot,
             // which has gone cold since the connection's previous request; the
             // pipeline's future is most of a kilobyte, a box is a pointer (and
             // mimalloc hands back the block the last request on this thread freed).
-            Box::pin(answer(ingest.clone(), request, peer, ack_sleeps.clone()).map(Ok::<_, Infallible>))
+            Box::pin(answer(&state, request).map(Ok::<_, Infallible>))
         });
         let connection = builder
             .clone()
@@ -141,10 +139,8 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 /// the pipeline. (A function returning a future rather than an `async fn`,
 /// which would hold the request twice and the pipeline's state besides.)
 fn answer<B>(
-    ingest: Arc<Ingest>,
+    connection: &Arc<IngestConnection>,
     request: Request<B>,
-    peer: SocketAddr,
-    ack_sleeps: Arc<SleepSlot>,
 ) -> impl Future<Output = Response<IngestBody>> + 'static
 where
     B: Body<Data = Bytes> + Unpin + 'static,
@@ -162,7 +158,7 @@ where
             .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         return Either::Left(future::ready(response));
     }
-    Either::Right(ingest.handle(request, peer, ack_sleeps))
+    Either::Right(connection.handle(request))
 }
 
 /// Bytes the headers took on the wire (name, ": ", value, CRLF).

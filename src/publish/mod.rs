@@ -81,12 +81,13 @@ pub struct OutgoingRecord<'a> {
     pub headers: &'a [(&'a str, &'a str)],
 }
 
-/// A record handed to the producer, awaiting the broker's verdict.
+/// A record handed to the producer, awaiting the broker's verdict
+/// ([`Publisher::verdict`]).
 pub struct PendingAck {
-    /// Classifies failures (and schedules a rebuild after a fatal one).
-    publisher: Publisher,
-    /// The producer the record went to.
-    slot: Arc<Slot>,
+    /// The generation of the producer the record went to. A count rather
+    /// than a reference to it: every request counting references on the one
+    /// shared producer slot would bounce its cache line between threads.
+    generation: u64,
     /// Resolves with librdkafka's delivery report.
     delivery: DeliveryFuture,
 }
@@ -97,39 +98,14 @@ impl std::fmt::Debug for PendingAck {
     }
 }
 
-impl PendingAck {
-    /// Waits for the broker's acknowledgement, at most `timeout`, and returns
-    /// the record's partition and offset (-1 when the broker acknowledged a
-    /// retried duplicate without one). After a timeout the record may still
-    /// be written: librdkafka keeps trying until its own message timeout.
-    pub async fn wait(self, timeout: Duration) -> Result<(i32, i64), PublishError> {
-        self.wait_with(tokio::time::sleep(timeout)).await
-    }
-
-    /// [`PendingAck::wait`] until `timer` ends: for callers that keep their
-    /// own sleeps (re-arming one is cheaper than making one).
-    pub async fn wait_with(self, timer: impl Future<Output = ()>) -> Result<(i32, i64), PublishError> {
-        let PendingAck {
-            publisher,
-            slot,
-            delivery,
-        } = self;
-        let timer = std::pin::pin!(timer);
-        match futures::future::select(delivery, timer).await {
-            Either::Right(((), _)) => Err(PublishError::Timeout),
-            Either::Left((Err(_canceled), _)) => Err(PublishError::Broker("delivery report lost".into())),
-            Either::Left((Ok(Err((error, _))), _)) => Err(publisher.classify(&slot, &error)),
-            Either::Left((Ok(Ok(delivery)), _)) => Ok((delivery.partition, delivery.offset)),
-        }
-    }
-}
-
 /// The producer currently in use and its context.
 struct Slot {
     /// The shared producer (cheap to clone, one librdkafka handle).
     producer: GuardedProducer,
     /// Knows whether this producer hit a fatal error.
     context: GuardContext,
+    /// Producers built before this one (each rebuild replaces a fatal one).
+    generation: u64,
 }
 
 impl Slot {
@@ -177,7 +153,11 @@ impl Publisher {
         let shared = Shared {
             endpoint,
             message_timeout,
-            slot: ArcSwap::from_pointee(Slot { producer, context }),
+            slot: ArcSwap::from_pointee(Slot {
+                producer,
+                context,
+                generation: 0,
+            }),
             rebuilding: tokio::sync::Mutex::new(()),
             broker_reachable: AtomicBool::new(false),
         };
@@ -194,7 +174,8 @@ impl Publisher {
 
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
     pub async fn publish(&self, record: OutgoingRecord<'_>, timeout: Duration) -> Result<Ack, PublishError> {
-        let (partition, offset) = self.enqueue(record)?.wait(timeout).await?;
+        let pending = self.enqueue(record)?;
+        let (partition, offset) = self.verdict(pending, tokio::time::sleep(timeout)).await?;
         Ok(Ack {
             topic: record.topic.to_owned(),
             partition,
@@ -204,11 +185,11 @@ impl Publisher {
 
     /// Hands one record to the producer without waiting: librdkafka copies
     /// it, so the caller's buffers are free again when this returns. The
-    /// broker's verdict comes from [`PendingAck::wait`]. A producer that hit
+    /// broker's verdict comes from [`Publisher::verdict`]. A producer that hit
     /// a fatal error refuses the record (librdkafka checks before taking it),
     /// which `classify` turns into [`PublishError::Fatal`] and a rebuild.
     pub fn enqueue(&self, record: OutgoingRecord<'_>) -> Result<PendingAck, PublishError> {
-        let slot = self.shared.slot.load_full();
+        let slot = self.shared.slot.load();
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in record.headers {
             headers = headers.insert(Header {
@@ -224,11 +205,44 @@ impl Publisher {
         }
         match slot.producer.send_result(future_record) {
             Ok(delivery) => Ok(PendingAck {
-                publisher: self.clone(),
-                slot,
+                generation: slot.generation,
                 delivery,
             }),
             Err((error, _)) => Err(self.classify(&slot, &error)),
+        }
+    }
+
+    /// Waits for the broker's acknowledgement of a record this publisher
+    /// enqueued, until `timer` ends (callers that keep their own sleeps pass
+    /// one of those), and returns the record's partition and offset (-1 when
+    /// the broker acknowledged a retried duplicate without one). After a
+    /// timeout the record may still be written: librdkafka keeps trying until
+    /// its own message timeout.
+    pub async fn verdict(
+        &self,
+        pending: PendingAck,
+        timer: impl Future<Output = ()>,
+    ) -> Result<(i32, i64), PublishError> {
+        let PendingAck { generation, delivery } = pending;
+        let timer = std::pin::pin!(timer);
+        let report = match futures::future::select(delivery, timer).await {
+            Either::Right(((), _)) => return Err(PublishError::Timeout),
+            Either::Left((report, _)) => report,
+        };
+        let error = match report {
+            Ok(Ok(delivery)) => return Ok((delivery.partition, delivery.offset)),
+            Ok(Err((error, _))) => Some(error),
+            Err(_canceled) => None,
+        };
+        let slot = self.shared.slot.load();
+        if slot.generation != generation {
+            // The producer that took the record hit a fatal error and has been
+            // replaced since (dropping it failed what it still held).
+            return Err(PublishError::Fatal);
+        }
+        match error {
+            Some(error) => Err(self.classify(&slot, &error)),
+            None => Err(PublishError::Broker("delivery report lost".into())),
         }
     }
 
@@ -306,7 +320,12 @@ impl Publisher {
         }
         match build_producer(&self.shared.endpoint, self.shared.message_timeout) {
             Ok((producer, context)) => {
-                self.shared.slot.store(Arc::new(Slot { producer, context }));
+                let generation = self.shared.slot.load().generation + 1;
+                self.shared.slot.store(Arc::new(Slot {
+                    producer,
+                    context,
+                    generation,
+                }));
                 metrics::counter!(names::KAFKA_PRODUCER_REBUILDS).increment(1);
                 metrics::gauge!(names::KAFKA_PRODUCER_HEALTHY).set(1.0);
                 tracing::warn!("kafka producer rebuilt after a fatal error");
