@@ -6,13 +6,16 @@
 //! deadline it now stands for: deadlines only move forward, so a request
 //! usually finds its connection's sleep armed for an earlier one, and
 //! re-arming it then would cost the same shared reference count (tokio's
-//! `Sleep::reset` clones the runtime handle) for a wake-up that rarely comes
+//! `Sleep::reset` clones the runtime handle) for a wake-up that rarely comes.
+//! Nor is a sleep polled while it is known to be registered to wake the
+//! polling task and not due yet: a connection's task polls its sleeps
+//! request after request, and each poll read the sleep's cold memory
 //! (README "Performance").
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::time::Sleep;
@@ -23,7 +26,61 @@ use tokio::time::Sleep;
 #[derive(Debug, Default)]
 pub struct SleepSlot {
     /// The sleep the last [`RecycledSleep`] of this slot gave back.
-    spare: Mutex<Option<Pin<Box<Sleep>>>>,
+    spare: Mutex<Option<Armed>>,
+}
+
+/// A tokio sleep with what is known about it without reading it (it sits
+/// in memory that has gone cold since the connection's previous request).
+#[derive(Debug)]
+struct Armed {
+    /// The registered sleep.
+    sleep: Pin<Box<Sleep>>,
+    /// The deadline it is armed for.
+    at: tokio::time::Instant,
+    /// The task it wakes: the one that last polled it, if it has not fired
+    /// since (`None` when unknown).
+    wakes: Option<Waker>,
+}
+
+impl Armed {
+    /// A new sleep, armed for `deadline`.
+    fn new(deadline: tokio::time::Instant) -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            at: deadline,
+            wakes: None,
+        }
+    }
+
+    /// Re-arms the sleep for `deadline`.
+    fn reset(&mut self, deadline: tokio::time::Instant) {
+        self.sleep.as_mut().reset(deadline);
+        self.at = deadline;
+        self.wakes = None;
+    }
+
+    /// Polls the sleep unless it is known to be registered to wake this
+    /// task and not due yet: the task of a connection polls the same sleep
+    /// request after request, and its waker stays registered until the sleep
+    /// fires.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let registered = self.wakes.as_ref().is_some_and(|waker| waker.will_wake(cx.waker()));
+        if registered && tokio::time::Instant::now() < self.at {
+            return Poll::Pending;
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.wakes = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => {
+                if !registered {
+                    self.wakes = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
 }
 
 impl SleepSlot {
@@ -36,30 +93,30 @@ impl SleepSlot {
     /// for a later deadline), or a new one.
     pub fn sleep_until(self: &Arc<Self>, deadline: Instant) -> RecycledSleep {
         let deadline = tokio::time::Instant::from_std(deadline);
-        let sleep = match self.take_spare() {
-            Some(mut sleep) => {
-                if sleep.deadline() > deadline {
-                    sleep.as_mut().reset(deadline);
+        let armed = match self.take_spare() {
+            Some(mut armed) => {
+                if armed.at > deadline {
+                    armed.reset(deadline);
                 }
-                sleep
+                armed
             }
-            None => Box::pin(tokio::time::sleep_until(deadline)),
+            None => Armed::new(deadline),
         };
         RecycledSleep {
-            sleep: Some(sleep),
+            armed: Some(armed),
             deadline,
             slot: self.clone(),
         }
     }
 
-    fn take_spare(&self) -> Option<Pin<Box<Sleep>>> {
+    fn take_spare(&self) -> Option<Armed> {
         self.spare.lock().ok()?.take()
     }
 
-    fn give_back(&self, sleep: Pin<Box<Sleep>>) {
+    fn give_back(&self, armed: Armed) {
         let replaced = match self.spare.lock() {
-            Ok(mut spare) => spare.replace(sleep),
-            Err(_) => Some(sleep),
+            Ok(mut spare) => spare.replace(armed),
+            Err(_) => Some(armed),
         };
         // Dropped outside the lock: dropping a registered sleep takes the timer's lock.
         drop(replaced);
@@ -74,7 +131,7 @@ impl SleepSlot {
 #[derive(Debug)]
 pub struct RecycledSleep {
     /// `None` only while being dropped.
-    sleep: Option<Pin<Box<Sleep>>>,
+    armed: Option<Armed>,
     /// When this sleep ends.
     deadline: tokio::time::Instant,
     /// Where it goes back to.
@@ -86,9 +143,9 @@ impl RecycledSleep {
     /// only when it is armed for a later one.
     fn move_to(&mut self, deadline: tokio::time::Instant) {
         self.deadline = deadline;
-        if let Some(sleep) = self.sleep.as_mut() {
-            if sleep.deadline() > deadline {
-                sleep.as_mut().reset(deadline);
+        if let Some(armed) = self.armed.as_mut() {
+            if armed.at > deadline {
+                armed.reset(deadline);
             }
         }
     }
@@ -99,24 +156,24 @@ impl Future for RecycledSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let deadline = self.deadline;
-        let Some(sleep) = self.sleep.as_mut() else {
+        let Some(armed) = self.armed.as_mut() else {
             return Poll::Ready(());
         };
         loop {
-            std::task::ready!(sleep.as_mut().poll(cx));
-            if sleep.deadline() >= deadline {
+            std::task::ready!(armed.poll(cx));
+            if armed.at >= deadline {
                 return Poll::Ready(());
             }
             // Fired at an earlier deadline it was still armed for.
-            sleep.as_mut().reset(deadline);
+            armed.reset(deadline);
         }
     }
 }
 
 impl Drop for RecycledSleep {
     fn drop(&mut self) {
-        if let Some(sleep) = self.sleep.take() {
-            self.slot.give_back(sleep);
+        if let Some(armed) = self.armed.take() {
+            self.slot.give_back(armed);
         }
     }
 }
@@ -185,7 +242,7 @@ mod tests {
         assert!(slot.spare.lock().unwrap().is_some(), "given back");
         let mut second = Box::pin(slot.sleep_until(start + 3 * STEP));
         assert!(slot.spare.lock().unwrap().is_none(), "recycled rather than made anew");
-        let armed = second.sleep.as_ref().expect("a sleep").deadline();
+        let armed = second.armed.as_ref().expect("a sleep").sleep.deadline();
         assert_eq!(armed.into_std(), start + STEP, "left armed for the earlier deadline");
         tokio::time::sleep_until((start + 2 * STEP).into()).await;
         assert!(futures::poll!(second.as_mut()).is_pending(), "the old deadline passed");
@@ -200,6 +257,24 @@ mod tests {
         drop(slot.sleep_until(start + NO_HANG * 10));
         finishes(slot.sleep_until(start + STEP)).await;
         assert!(start.elapsed() >= STEP);
+    }
+
+    #[tokio::test]
+    async fn a_sleep_polled_by_another_task_wakes_that_task() {
+        let slot = SleepSlot::new();
+        let start = Instant::now();
+        let mut first = Box::pin(slot.sleep_until(start + 2 * STEP));
+        assert!(
+            futures::poll!(first.as_mut()).is_pending(),
+            "registered to wake this task"
+        );
+        drop(first);
+        let other = tokio::spawn(slot.sleep_until(start + 2 * STEP));
+        tokio::time::timeout(NO_HANG, other)
+            .await
+            .expect("the other task was never woken")
+            .expect("the other task");
+        assert!(start.elapsed() >= 2 * STEP);
     }
 
     #[tokio::test]
