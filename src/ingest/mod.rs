@@ -14,5 +14,4 @@ pub use error::{IngestBody, IngestError};
 pub use extract::{client_ip, extract, LazyJson};
 pub use handler::{Ingest, IngestConnection};
 pub use server::{serve, ServerLimits};
-pub use sleeps::{RecycledSleep, SleepSlot};
 pub use source::{prepare as prepare_sources, Source, Sources};

@@ -24,7 +24,7 @@ use tokio::time::Sleep;
 /// kind: each kind's deadlines only move forward, which is what lets a
 /// recycled sleep stay armed for an earlier one.
 #[derive(Debug, Default)]
-pub struct SleepSlot {
+pub(super) struct SleepSlot {
     /// The sleep the last [`RecycledSleep`] of this slot gave back.
     spare: Mutex<Option<Armed>>,
 }
@@ -85,13 +85,13 @@ impl Armed {
 
 impl SleepSlot {
     /// A slot with no spare sleep yet.
-    pub fn new() -> Arc<Self> {
+    pub(super) fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
     /// A sleep until `deadline`: the spare one (re-armed only if it was armed
     /// for a later deadline), or a new one.
-    pub fn sleep_until(self: &Arc<Self>, deadline: Instant) -> RecycledSleep {
+    pub(super) fn sleep_until(self: &Arc<Self>, deadline: Instant) -> RecycledSleep {
         let deadline = tokio::time::Instant::from_std(deadline);
         let armed = match self.take_spare() {
             Some(mut armed) => {
@@ -129,7 +129,7 @@ impl SleepSlot {
 /// `deadline`. A sleep in its slot may wake the task that last polled it
 /// once, at the deadline it is armed for.
 #[derive(Debug)]
-pub struct RecycledSleep {
+pub(super) struct RecycledSleep {
     /// `None` only while being dropped.
     armed: Option<Armed>,
     /// When this sleep ends.
