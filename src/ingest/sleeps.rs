@@ -59,6 +59,14 @@ impl Armed {
         self.wakes = None;
     }
 
+    /// Makes sure the sleep fires by `deadline`: re-armed only when it is
+    /// armed for a later one (one armed earlier is re-armed when it fires).
+    fn fire_by(&mut self, deadline: tokio::time::Instant) {
+        if self.at > deadline {
+            self.reset(deadline);
+        }
+    }
+
     /// Polls the sleep unless it is known to be registered to wake this
     /// task and not due yet: the task of a connection polls the same sleep
     /// request after request, and its waker stays registered until the sleep
@@ -95,9 +103,7 @@ impl SleepSlot {
         let deadline = tokio::time::Instant::from_std(deadline);
         let armed = match self.take_spare() {
             Some(mut armed) => {
-                if armed.at > deadline {
-                    armed.reset(deadline);
-                }
+                armed.fire_by(deadline);
                 armed
             }
             None => Armed::new(deadline),
@@ -144,9 +150,7 @@ impl RecycledSleep {
     fn move_to(&mut self, deadline: tokio::time::Instant) {
         self.deadline = deadline;
         if let Some(armed) = self.armed.as_mut() {
-            if armed.at > deadline {
-                armed.reset(deadline);
-            }
+            armed.fire_by(deadline);
         }
     }
 }
