@@ -5,7 +5,7 @@
 //! mimalloc 3 that takes the ordinary path only for power-of-two block
 //! sizes, and over-allocates everything else over 1 KiB (a bigger block,
 //! an interior pointer, a slower free): about four allocations of each
-//! webhook (README "Performance"). Plain `mi_malloc` already aligns to
+//! webhook (benches/README.md, fourth pass). Plain `mi_malloc` already aligns to
 //! 16 bytes, as C's `malloc` must, so, like std's `System` allocator, this
 //! asks for an aligned block only when the layout needs more.
 //!

@@ -10,7 +10,7 @@
 //! Nor is a sleep polled while it is known to be registered to wake the
 //! polling task and not due yet: a connection's task polls its sleeps
 //! request after request, and each poll read the sleep's cold memory
-//! (README "Performance").
+//! (benches/README.md, seventh pass).
 
 use std::future::Future;
 use std::pin::Pin;
