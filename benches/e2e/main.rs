@@ -25,6 +25,7 @@
 mod baseline;
 mod broker;
 mod check;
+mod cores;
 mod dedup_memory;
 mod load;
 mod report;
@@ -124,6 +125,7 @@ fn orchestrate() -> std::process::ExitCode {
         .build()
         .expect("runtime");
     let machine = report::MachineUse::start();
+    cores::start();
     let mut reports = Vec::new();
     for kind in &settings.brokers {
         let broker = match kind.as_str() {
@@ -215,17 +217,23 @@ impl Subject {
     /// One closed-loop round of `settings.peak_seconds` (`round` counts from 1), logged.
     async fn peak_round(&mut self, settings: &Settings, round: usize) -> Measured {
         let client = self.client.clone();
+        let started = std::time::Instant::now();
         let (phase, cpu) = self
             .measure(load::closed_loop(&client, settings.connections, settings.peak_seconds))
             .await;
+        let round_trip = cores::round_trip_between(started, std::time::Instant::now());
         eprintln!(
-            "e2e: {} peak round {round}: {:.0} req/s; answers {:?}, {} unanswered",
+            "e2e: {} peak round {round}: {:.0} req/s; answers {:?}, {} unanswered; core-to-core round trip {}",
             self.server.name,
             phase.rate(),
             phase.statuses,
-            phase.failed
+            phase.failed,
+            report::round_trip_text(round_trip)
         );
-        Measured::of(phase, cpu, 0.0)
+        Measured {
+            core_round_trip: round_trip,
+            ..Measured::of(phase, cpu, 0.0)
+        }
     }
 }
 

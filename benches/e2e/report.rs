@@ -27,6 +27,9 @@ pub(crate) struct Measured {
     pub(crate) p999: f64,
     /// Server CPU seconds per 10,000 2xx answers.
     pub(crate) cpu_per_10k: f64,
+    /// Mean core-to-core round trip sampled during the phase, ns, and the
+    /// number of samples (closed-loop rounds only; see `cores`).
+    pub(crate) core_round_trip: Option<(f64, usize)>,
 }
 
 impl Measured {
@@ -38,6 +41,7 @@ impl Measured {
             p99: phase.quantile_ms(0.99),
             p999: phase.quantile_ms(0.999),
             cpu_per_10k: cpu / (phase.ok().max(1) as f64) * 10_000.0,
+            core_round_trip: None,
         }
     }
 }
@@ -159,6 +163,26 @@ fn rates(rounds: &[Measured]) -> String {
         .join(", ")
 }
 
+/// `52 ns (4 samples)`, or `not sampled`.
+pub(crate) fn round_trip_text(round_trip: Option<(f64, usize)>) -> String {
+    match round_trip {
+        Some((nanos, samples)) => format!("{nanos:.0} ns ({samples} samples)"),
+        None => "not sampled".to_owned(),
+    }
+}
+
+/// Each round's mean core-to-core round trip in ns (`-` where none was sampled).
+fn round_trips(rounds: &[Measured]) -> String {
+    rounds
+        .iter()
+        .map(|r| {
+            r.core_round_trip
+                .map_or("-".to_owned(), |(nanos, _)| format!("{nanos:.0}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn check(ok: bool) -> &'static str {
     if ok {
         "ok"
@@ -189,6 +213,11 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
             "| closed-loop rounds, req/s | {} | {} | |",
             rates(&base.rounds),
             rates(&hook.rounds)
+        );
+        println!(
+            "| core-to-core round trip during each round, ns | {} | {} | the host moving the two vCPUs apart shows as ~6× |",
+            round_trips(&base.rounds),
+            round_trips(&hook.rounds)
         );
         if let Some(reference) = &report.headered_baseline {
             println!(
