@@ -5,7 +5,8 @@
 //! installed), runs both servers as child processes on loopback, drives them
 //! with the same load generator (closed loop for the peak, open loop at
 //! fixed fractions of the baseline's peak for latency), reads CPU time and
-//! RSS from /proc, reads every topic back to check that each 2xx has its
+//! RSS from /proc, samples the core-to-core round trip during each peak
+//! round (`cores`), reads every topic back to check that each 2xx has its
 //! record, measures memory per held dedup key, and prints the tables.
 //!
 //! Settings (environment): `E2E_BROKERS` (`mock,tansu`), `E2E_SECONDS`

@@ -215,7 +215,7 @@ pub(crate) fn print(reports: &[BrokerReport], memory: &DedupMemory, settings: &s
             rates(&hook.rounds)
         );
         println!(
-            "| core-to-core round trip during each round, ns | {} | {} | the host moving the two vCPUs apart shows as ~6× |",
+            "| core-to-core round trip during each round, ns | {} | {} | a VM's host moving the two vCPUs apart shows as a several-fold jump |",
             round_trips(&base.rounds),
             round_trips(&hook.rounds)
         );
