@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigIssue, Severity};
 use crate::dedup::Dedup;
 use crate::history::QueryService;
 use crate::ingest::{Ingest, ServerLimits};
@@ -133,9 +133,33 @@ fn ingest_backlog(config: &Config) -> u32 {
         .max(DEFAULT_BACKLOG)
 }
 
+/// Every finding about a configuration: its own checks, the producer's
+/// option rules and each source's verifier. `serve` refuses to start on any
+/// error among them; `check-config` lists them all.
+pub fn config_issues(config: &Config) -> Vec<ConfigIssue> {
+    let mut issues = config.validate();
+    issues.extend(crate::publish::option_issues(&config.kafka));
+    for (index, source) in config.sources.iter().enumerate() {
+        // The verifier repeats some of the source's own checks: ask it only when those passed.
+        let prefix = format!("sources[{index}]");
+        let own_errors = issues.iter().any(|issue| {
+            issue.severity == Severity::Error
+                && issue
+                    .key
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        });
+        if !own_errors {
+            issues.extend(crate::verify::source_issue(index, source));
+        }
+    }
+    issues
+}
+
 /// Runs `hookgate serve` until `shutdown` completes, then shuts down gracefully.
 pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let errors = config.errors();
+    let issues = config_issues(&config);
+    let errors: Vec<_> = issues.iter().filter(|i| i.severity == Severity::Error).collect();
     if let Some(first) = errors.first() {
         anyhow::bail!("invalid configuration ({} errors), first: {first}", errors.len());
     }
@@ -334,6 +358,22 @@ mod tests {
     async fn the_backlog_bounds_the_connections_waiting_to_be_accepted() {
         assert_eq!(connects_completed(64, 40).await, 40, "a backlog of 64 holds 40");
         assert!(connects_completed(4, 40).await < 40, "a backlog of 4 does not");
+    }
+
+    #[test]
+    fn config_issues_add_the_producer_and_verifier_checks() {
+        let text = "[kafka.options]\n\"acks\" = \"1\"\n\
+                    [[sources]]\nname = \"s\"\nverify = \"stripe\"\nsecrets = [\"k\"]\ntolerance = \"0s\"\n\
+                    [[sources]]\nname = \"g\"\nverify = \"github\"\n";
+        let issues = config_issues(&Config::from_toml(text).unwrap());
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert!(keys.contains(&"kafka.options.\"acks\""), "{keys:?}");
+        assert!(keys.contains(&"sources[0].tolerance"), "{keys:?}");
+        assert_eq!(
+            keys.iter().filter(|k| k.starts_with("sources[1].secrets")).count(),
+            1,
+            "the verifier does not repeat the source's own error: {keys:?}"
+        );
     }
 
     #[test]

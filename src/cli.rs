@@ -81,7 +81,7 @@ fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
     if path.is_none() {
         tracing::warn!("no config file: serving the single UNVERIFIED source `demo` at /webhooks/demo (anyone who can reach the port can post)");
     }
-    for issue in config.validate() {
+    for issue in crate::app::config_issues(&config) {
         tracing::warn!("config {issue}");
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -108,7 +108,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let issues = config.validate();
+    let issues = crate::app::config_issues(&config);
     print_issues(&issues);
     let errors = issues
         .iter()

@@ -1,5 +1,6 @@
-//! Start-up validation: every problem in a loaded configuration, each naming
-//! the key it is about, so `hookgate check-config` can list them all at once.
+//! The checks a parsed configuration can answer on its own: ranges, names,
+//! listeners, secrets present. Checks that need a verifier live in `verify`,
+//! those that need the producer's option rules in `publish`; `app` runs all.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -36,32 +37,41 @@ impl fmt::Display for ConfigIssue {
     }
 }
 
+impl ConfigIssue {
+    /// A finding that stops hookgate from starting.
+    pub fn error(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A finding hookgate starts with.
+    pub fn warning(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Collects findings while walking the configuration.
 #[derive(Default)]
 struct Findings(Vec<ConfigIssue>);
 
 impl Findings {
     fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue {
-            severity: Severity::Error,
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-    fn error_count(&self) -> usize {
-        self.0.iter().filter(|i| i.severity == Severity::Error).count()
+        self.0.push(ConfigIssue::error(key, message));
     }
     fn warn(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue {
-            severity: Severity::Warning,
-            key: key.into(),
-            message: message.into(),
-        });
+        self.0.push(ConfigIssue::warning(key, message));
     }
 }
 
 impl Config {
-    /// Every finding about this configuration; start-up refuses any with `Severity::Error`.
+    /// Every finding the configuration can tell on its own (see `app::config_issues` for all).
     pub fn validate(&self) -> Vec<ConfigIssue> {
         let mut findings = Findings::default();
         self.check_ingest(&mut findings);
@@ -83,14 +93,6 @@ impl Config {
             check_source(index, source, &mut findings);
         }
         findings.0
-    }
-
-    /// The findings that prevent start-up.
-    pub fn errors(&self) -> Vec<ConfigIssue> {
-        self.validate()
-            .into_iter()
-            .filter(|i| i.severity == Severity::Error)
-            .collect()
     }
 
     fn check_ingest(&self, findings: &mut Findings) {
@@ -159,9 +161,6 @@ impl Config {
         }
         if let Err((name, error)) = self.kafka.resolved_options() {
             findings.error(format!("kafka.options.\"{name}\""), error.to_string());
-        }
-        for (name, problem) in crate::publish::rejected_options(&self.kafka.options) {
-            findings.error(format!("kafka.options.\"{name}\""), problem);
         }
     }
 
@@ -250,7 +249,6 @@ fn check_quota(key: &str, quota: super::Quota, findings: &mut Findings) {
 
 fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
     let key = format!("sources[{index}]");
-    let errors_before = findings.error_count();
     let valid_name = !source.name.is_empty()
         && source.name.len() <= 64
         && source
@@ -284,11 +282,6 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
         (Preset::Hmac, None) => findings.error(format!("{key}.hmac"), "verify = \"hmac\" needs a [sources.hmac] table"),
         (Preset::Hmac, Some(_)) | (_, None) => {}
         (_, Some(_)) => findings.error(format!("{key}.hmac"), "only used with verify = \"hmac\""),
-    }
-    // The verifier repeats some checks above; ask it only when they passed.
-    let verifier = (findings.error_count() == errors_before).then(|| crate::verify::Verifier::from_source(source));
-    if let Some(Err(problem)) = verifier {
-        findings.error(format!("{key}.{}", problem.key), problem.message);
     }
     if let Some(quota) = source.rate_limit {
         check_quota(&format!("{key}.rate_limit"), quota, findings);
@@ -358,13 +351,6 @@ mod tests {
             "{found:?}"
         );
         assert!(found.iter().any(|i| i.key == "sources[1].name"), "{found:?}");
-    }
-
-    #[test]
-    fn guarantee_weakening_kafka_options_are_errors() {
-        let text = "[kafka.options]\n\"acks\" = \"1\"\n[[sources]]\nname = \"a\"\nverify = \"none\"\n";
-        let found = issues(text);
-        assert!(found.iter().any(|i| i.key == "kafka.options.\"acks\""), "{found:?}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::envelope::WebhookEnvelope;
 use crate::telemetry::names;
 
 pub use embedded::{EmbeddedBroker, EmbeddedError};
-pub use options::rejected_options;
+pub use options::{option_issues, rejected_options};
 pub use producer::{producer_config, GuardContext, KafkaEndpoint};
 
 use producer::{build_producer, GuardedProducer};

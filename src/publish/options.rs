@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::{ConfigIssue, KafkaConfig};
+
 /// Options hookgate sets itself and that users may not override, with the reason.
 const FIXED: &[(&str, &str)] = &[
     (
@@ -68,6 +70,14 @@ pub fn rejected_options(options: &BTreeMap<String, String>) -> Vec<(String, Stri
     rejected
 }
 
+/// The start-up check of `[kafka.options]`: one error per refused option.
+pub fn option_issues(kafka: &KafkaConfig) -> Vec<ConfigIssue> {
+    rejected_options(&kafka.options)
+        .into_iter()
+        .map(|(name, why)| ConfigIssue::error(format!("kafka.options.\"{name}\""), why))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +94,16 @@ mod tests {
             ("retries", "10")
         ]))
         .is_empty());
+    }
+
+    #[test]
+    fn refused_options_are_issues_keyed_by_the_option() {
+        let mut kafka = KafkaConfig::default();
+        kafka.options = options(&[("acks", "1"), ("linger.ms", "5")]);
+        let issues = option_issues(&kafka);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].key, "kafka.options.\"acks\"");
+        assert!(issues[0].message.contains("acks=all"), "{issues:?}");
     }
 
     #[test]

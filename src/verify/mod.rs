@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::{HmacAlgorithm, Preset, SourceConfig};
+use crate::config::{ConfigIssue, HmacAlgorithm, Preset, SourceConfig};
 use declarative::HeaderScheme;
 use mac::MacKey;
 use standard::StandardWebhooks;
@@ -206,6 +206,14 @@ impl Verifier {
             Scheme::Standard(scheme) => scheme.sign(body, &id, now),
         }
     }
+}
+
+/// The start-up check of `sources[index]`: the first problem its verifier
+/// finds, keyed from the configuration's root (e.g. `sources[2].hmac.signed`).
+pub fn source_issue(index: usize, source: &SourceConfig) -> Option<ConfigIssue> {
+    Verifier::from_source(source)
+        .err()
+        .map(|problem| ConfigIssue::error(format!("sources[{index}].{}", problem.key), problem.message))
 }
 
 /// A scheme that verifies needs at least one secret.
@@ -404,6 +412,16 @@ mod tests {
         let error = github.verify(&genuine, b"tampered", at(NOW)).unwrap_err();
         let shown = format!("{error} {error:?} {}", error.code());
         assert!(!shown.contains(&expected[7..]), "{shown}");
+    }
+
+    #[test]
+    fn source_issue_is_keyed_from_the_root() {
+        let mut stripe = any_source(Preset::Stripe);
+        assert_eq!(source_issue(3, &stripe), None);
+        stripe.tolerance = Some(std::time::Duration::ZERO);
+        let issue = source_issue(3, &stripe).unwrap();
+        assert_eq!(issue.key, "sources[3].tolerance");
+        assert_eq!(issue.severity, crate::config::Severity::Error);
     }
 
     #[test]
