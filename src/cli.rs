@@ -1,15 +1,17 @@
 //! The command line: `serve`, `check-config` and `send`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::Role;
-use crate::config::{Config, ConfigIssue};
+use crate::config::{Config, Loaded};
 use crate::telemetry::LogFormat;
 
+mod render;
 mod send;
+mod summary;
 
 /// hookgate: verified, deduplicated webhooks into Kafka, and their history.
 #[derive(Debug, Parser)]
@@ -36,14 +38,27 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = parse_log_format)]
         log_format: LogFormat,
     },
-    /// Validate a configuration file and explain every problem in it.
+    /// Validate a configuration file and explain every problem in it, with
+    /// its line; exit 2 on errors. Valid: a summary of what would run.
     CheckConfig {
         /// Configuration file (TOML).
         #[arg(env = "HOOKGATE_CONFIG")]
         config: PathBuf,
+        /// Output: human (compiler style, coloured on a terminal) or json (for CI).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+        format: ReportFormat,
     },
     /// Sign a sample webhook for a configured source and POST it, as the provider would.
     Send(send::SendArgs),
+}
+
+/// How `check-config` writes its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// `FILE:LINE:COL: error: ...` with the line and a caret, on stderr; the summary on stdout.
+    Human,
+    /// One JSON document on stdout.
+    Json,
 }
 
 fn parse_log_format(text: &str) -> Result<LogFormat, String> {
@@ -63,26 +78,47 @@ impl Cli {
                 role,
                 log_format,
             } => serve(config, role, log_format),
-            Command::CheckConfig { config } => check_config(&config),
+            Command::CheckConfig { config, format } => check_config(&config, format),
             Command::Send(args) => send::run(args),
         }
     }
 }
 
+/// Reads a configuration and runs every check on what parsed (`app::config_issues`).
+fn read_and_check(path: Option<&Path>) -> Loaded {
+    let mut loaded = Config::read(path);
+    if let Some(config) = &loaded.config {
+        let issues = crate::app::config_issues(config);
+        loaded.add_issues(issues);
+    }
+    loaded
+}
+
 fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
     crate::telemetry::init_logging(log_format);
-    let config = match Config::load(path.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!("{error}");
-            return ExitCode::from(2);
+    let loaded = read_and_check(path.as_deref());
+    let report = &loaded.report;
+    if report.has_errors() {
+        match log_format {
+            LogFormat::Text => {
+                let _ = render::human(report, &mut anstream::stderr());
+            }
+            LogFormat::Json => {
+                for diagnostic in &report.diagnostics {
+                    tracing::error!("config {}", report.headline(diagnostic));
+                }
+            }
         }
+        return ExitCode::from(2);
+    }
+    for diagnostic in &report.diagnostics {
+        tracing::warn!("config {}", report.headline(diagnostic));
+    }
+    let Some(config) = loaded.config else {
+        return ExitCode::from(2);
     };
     if path.is_none() {
         tracing::warn!("no config file: serving the single UNVERIFIED source `demo` at /webhooks/demo (anyone who can reach the port can post)");
-    }
-    for issue in crate::app::config_issues(&config) {
-        tracing::warn!("config {issue}");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -100,35 +136,20 @@ fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    let config = match Config::load(Some(path)) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
+fn check_config(path: &Path, format: ReportFormat) -> ExitCode {
+    let loaded = read_and_check(Some(path));
+    let report = &loaded.report;
+    let summary = match (&loaded.config, report.has_errors()) {
+        (Some(config), false) => Some(summary::Summary::of(config, report)),
+        _ => None,
     };
-    let issues = crate::app::config_issues(&config);
-    print_issues(&issues);
-    let errors = issues
-        .iter()
-        .filter(|i| i.severity == crate::config::Severity::Error)
-        .count();
-    if errors > 0 {
-        eprintln!("{}: {errors} error(s); hookgate would refuse to start", path.display());
-        return ExitCode::from(2);
-    }
-    println!(
-        "{}: OK ({} sources, {} warning(s))",
-        path.display(),
-        config.sources.len(),
-        issues.len()
-    );
-    ExitCode::SUCCESS
-}
-
-fn print_issues(issues: &[ConfigIssue]) {
-    for issue in issues {
-        eprintln!("{issue}");
+    let written = match format {
+        ReportFormat::Json => render::json(report, summary.as_ref(), &mut std::io::stdout()),
+        ReportFormat::Human => render::human(report, &mut anstream::stderr())
+            .and_then(|()| summary.map_or(Ok(()), |s| s.write(report, &mut anstream::stdout()))),
+    };
+    match (written, report.has_errors()) {
+        (Err(_), _) | (_, true) => ExitCode::from(2),
+        (Ok(()), false) => ExitCode::SUCCESS,
     }
 }

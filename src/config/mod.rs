@@ -1,23 +1,34 @@
 //! Configuration: the TOML shape documented in the README, layered as
 //! built-in defaults < file < `HOOKGATE_SECTION__KEY` environment variables,
 //! then validated once with messages that name the offending key.
+//!
+//! Files: the shapes here and in `sources` and `secret`; reading in `load`
+//! (`layers` merges file and environment with spans, `tolerant` keeps
+//! deserializing past failures, `explain` words them); the checks a
+//! configuration answers on its own in `validate`; findings in `diagnostics`
+//! and the keys that name them in `keypath`.
 
+mod diagnostics;
+mod explain;
+mod keypath;
+mod layers;
+mod load;
 mod secret;
 mod sources;
+mod tolerant;
 mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Toml};
-use figment::Figment;
 use serde::Deserialize;
 
+pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Severity};
+pub use keypath::{KeyPath, Segment};
+pub use load::{LoadError, Loaded};
 pub use secret::{Secret, SecretError};
 pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, SignatureEncoding, SourceConfig};
-pub use validate::{ConfigIssue, Severity};
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";
@@ -210,47 +221,10 @@ impl Config {
     pub fn max_body_for(&self, source: &SourceConfig) -> u64 {
         source.max_body_bytes.unwrap_or(self.ingest.max_body_bytes)
     }
-
-    /// Reads a file (or none: the built-in demo setup) and applies environment overrides.
-    pub fn load(path: Option<&Path>) -> Result<Self, LoadError> {
-        let mut figment = Figment::new();
-        if let Some(path) = path {
-            let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read(path.display().to_string(), e))?;
-            figment = figment.merge(Toml::string(&text));
-        }
-        figment = figment.merge(
-            Env::prefixed("HOOKGATE_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
-        );
-        let mut config: Config = figment.extract().map_err(|e| LoadError::Parse(Box::new(e)))?;
-        if path.is_none() && config.sources.is_empty() {
-            config.sources.push(SourceConfig::demo());
-        }
-        Ok(config)
-    }
-
-    /// Parses TOML text without environment overrides (tests, `check-config` on stdin).
-    pub fn from_toml(text: &str) -> Result<Self, LoadError> {
-        Figment::from(Toml::string(text))
-            .extract()
-            .map_err(|e| LoadError::Parse(Box::new(e)))
-    }
 }
 
-/// Why a configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read {0}: {1}")]
-    Read(String, std::io::Error),
-    /// The TOML (or an override) does not fit the expected shape.
-    #[error("{0}")]
-    Parse(Box<figment::Error>),
-}
-
-/// `user:password@` in a URL with the password replaced, for Debug output.
-fn redact_url(url: &str) -> String {
+/// `user:password@` in a URL with the password replaced, for Debug output and summaries.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

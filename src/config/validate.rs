@@ -3,59 +3,8 @@
 //! those that need the producer's option rules in `publish`; `app` runs all.
 
 use std::collections::HashSet;
-use std::fmt;
 
-use super::{Config, Preset, SourceConfig};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// hookgate refuses to start.
-    Error,
-    /// hookgate starts, but the operator should look.
-    Warning,
-}
-
-/// One finding about a configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    /// Error or warning.
-    pub severity: Severity,
-    /// The dotted key it is about, e.g. `sources[2].secrets`.
-    pub key: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{level}: {}: {}", self.key, self.message)
-    }
-}
-
-impl ConfigIssue {
-    /// A finding that stops hookgate from starting.
-    pub fn error(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
-    /// A finding hookgate starts with.
-    pub fn warning(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
+use super::{Config, ConfigIssue, Preset, SourceConfig};
 
 /// Collects findings while walking the configuration.
 #[derive(Default)]
@@ -297,6 +246,7 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Severity;
 
     fn issues(text: &str) -> Vec<ConfigIssue> {
         Config::from_toml(text).expect("parses").validate()
