@@ -308,3 +308,87 @@ fn set_in(slot: &mut toml::Value, path: &[Segment], value: toml::Value) -> bool 
         (Segment::Index(_), _) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn keys_and_values_are_placed_by_line_and_column() {
+        let layers = Layers::from_text("[ingest]\nlisten = \"x\"\n[[sources]]\nname = \"a\"\n");
+        let mut diagnostic = Diagnostic::new(Severity::Error, "", "");
+        layers.place(&mut diagnostic, &KeyPath::parse("ingest.listen").unwrap(), Part::Value);
+        let location = diagnostic.location.clone().unwrap();
+        assert_eq!((location.line, location.column), (2, 10));
+        layers.place(
+            &mut diagnostic,
+            &KeyPath::parse("sources[0].verify").unwrap(),
+            Part::Value,
+        );
+        let location = diagnostic.location.clone().unwrap();
+        assert_eq!(
+            (location.line, location.column),
+            (3, 1),
+            "an absent key: its table's header"
+        );
+    }
+
+    #[test]
+    fn environment_variables_override_and_are_named() {
+        let layers =
+            Layers::from_text("[ingest]\nlisten = \"127.0.0.1:1\"\n[[sources]]\nname = \"a\"\n").with_env(vars(&[
+                ("HOOKGATE_INGEST__LISTEN", "127.0.0.1:2"),
+                ("HOOKGATE_INGEST__MAX_IN_FLIGHT", "5"),
+                ("HOOKGATE_RATE_LIMIT__PER_CLIENT_IP", "{ per_second = 1, burst = 2 }"),
+                ("HOOKGATE_SOURCES__0__TOPIC", "t"),
+                ("HOOKGATE_SOURCES__3__TOPIC", "t"),
+                ("HOOKGATE_READ_TOKEN", "not a key: no double underscore"),
+                ("OTHER__THING", "x"),
+            ]));
+        let value = |key: &str| layers.value(&KeyPath::parse(key).unwrap()).cloned();
+        assert_eq!(value("ingest.listen"), Some(toml::Value::String("127.0.0.1:2".into())));
+        assert_eq!(value("ingest.max_in_flight"), Some(toml::Value::Integer(5)));
+        assert_eq!(value("rate_limit.per_client_ip.burst"), Some(toml::Value::Integer(2)));
+        assert_eq!(value("sources[0].topic"), Some(toml::Value::String("t".into())));
+        assert_eq!(layers.overrides.len(), 4, "{:?}", layers.overrides);
+        let mut diagnostic = Diagnostic::new(Severity::Error, "", "");
+        layers.place(&mut diagnostic, &KeyPath::parse("ingest.listen").unwrap(), Part::Value);
+        assert_eq!(diagnostic.env.as_deref(), Some("HOOKGATE_INGEST__LISTEN"));
+        assert_eq!(layers.problems.len(), 1, "sources[3] does not exist");
+        assert_eq!(layers.problems[0].env.as_deref(), Some("HOOKGATE_SOURCES__3__TOPIC"));
+        assert!(!layers.damaged(), "environment problems are no syntax errors");
+    }
+
+    #[test]
+    fn lines_with_syntax_errors_are_blanked_and_the_rest_parsed() {
+        let text =
+            "[ingest]\nlisten = 127.0.0.1:1\ndeadline = \"8s\"\n[dedup\nwindow = \"1h\"\n[query]\nstore = \"s\"\n";
+        let layers = Layers::from_text(text);
+        let mut lines: Vec<usize> = layers
+            .problems
+            .iter()
+            .map(|p| p.location.as_ref().unwrap().line)
+            .collect();
+        lines.sort();
+        assert_eq!(lines, [2, 4]);
+        assert!(layers.damaged());
+        let value = |key: &str| layers.value(&KeyPath::parse(key).unwrap()).cloned();
+        assert_eq!(value("ingest.deadline"), Some(toml::Value::String("8s".into())));
+        assert_eq!(value("ingest.window"), None, "a broken header's keys go with it");
+        assert_eq!(value("query.store"), Some(toml::Value::String("s".into())));
+    }
+
+    #[test]
+    fn blanking_keeps_offsets_and_stops_when_nothing_is_left() {
+        let mut text = "a = 1\nb = \"é\" x\nc = 2\n".to_owned();
+        assert!(blank(&mut text, 13..14));
+        assert_eq!(text, format!("a = 1\n{}\nc = 2\n", " ".repeat(10)), "é is two bytes");
+        assert!(!blank(&mut text, 8..9), "already blank");
+        let (root, _, errors) = parse_blanking("x = [\n1,\n");
+        assert!(root.is_empty() && !errors.is_empty());
+    }
+}

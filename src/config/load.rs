@@ -158,3 +158,86 @@ impl std::fmt::Debug for Loaded {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+
+    fn loaded(text: &str) -> Loaded {
+        let mut loaded = Loaded::parse("t.toml", Layers::from_text(text));
+        let issues = loaded.config.as_ref().map(Config::validate).unwrap_or_default();
+        loaded.add_issues(issues);
+        loaded
+    }
+
+    fn keys(loaded: &Loaded) -> Vec<&str> {
+        loaded.report.diagnostics.iter().map(|d| d.key.as_str()).collect()
+    }
+
+    #[test]
+    fn checks_after_a_source_that_failed_name_the_files_positions() {
+        let found = loaded(
+            "[[sources]]\nverify = \"none\"\n\
+             [[sources]]\nname = \"b c\"\nverify = \"none\"\n",
+        );
+        assert_eq!(
+            keys(&found),
+            ["sources[0].name", "sources[1].name", "sources[1].verify"],
+            "{:#?}",
+            found.report
+        );
+        let renamed = &found.report.diagnostics[1];
+        assert!(renamed.message.starts_with("must be 1-64 characters"), "{renamed:?}");
+        assert_eq!(renamed.location.as_ref().unwrap().line, 4);
+    }
+
+    #[test]
+    fn checks_about_values_that_failed_to_parse_are_left_out() {
+        let found = loaded(
+            "[ingest]\nmax_body_bytes = -1\n[query]\nlisten = \"0.0.0.0:1\"\n\
+             [[query.tokens]]\ntoken = \"env:HOOKGATE_LOAD_TEST_UNSET\"\nscopes = [\"read\"]\n\
+             [[sources]]\nname = \"a\"\nverify = \"github\"\nsecrets = [\"env:HOOKGATE_LOAD_TEST_UNSET\"]\n",
+        );
+        assert_eq!(
+            keys(&found),
+            [
+                "ingest.max_body_bytes",
+                "query.tokens[0].token",
+                "sources[0].secrets[0]"
+            ],
+            "no `query.tokens` (a token is required) nor `sources[0].secrets` (one is required): {:#?}",
+            found.report
+        );
+    }
+
+    #[test]
+    fn from_toml_fails_with_every_problem_and_load_adds_the_demo_source() {
+        let error = Config::from_toml("[ingest]\nlisten = 1\ndeadline = \"x\"\n").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("config:2:10: error: ingest.listen"), "{text}");
+        assert!(text.contains("config:3:12: error: ingest.deadline"), "{text}");
+        assert_eq!(error.0.count(Severity::Error), 2);
+        let demo = Config::load(None).unwrap();
+        assert_eq!(demo.sources[0].name, crate::config::DEMO_SOURCE);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_one_error_naming_it() {
+        let loaded = Config::read(Some(Path::new("/nonexistent/hookgate.toml")));
+        assert!(loaded.config.is_none());
+        assert_eq!(
+            loaded.report.to_string(),
+            "/nonexistent/hookgate.toml: error: cannot read the file: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_no_file_text() {
+        let shown = format!(
+            "{:?}",
+            loaded("[[sources]]\nname = \"a\"\nverify = \"github\"\nsecrets = [\"hunter2\"]\n")
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -124,3 +124,75 @@ fn take_out(tree: &mut toml::Value, path: &KeyPath, positions: &mut Positions) -
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Shape {
+        #[serde(default)]
+        port: u16,
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        name: String,
+        #[serde(default)]
+        tags: Vec<u8>,
+    }
+
+    fn attempt(text: &str) -> Attempt<Shape> {
+        deserialize_all(text.parse::<toml::Table>().unwrap())
+    }
+
+    /// The failed keys, sorted (tables are read in key order).
+    fn failed(attempt: &Attempt<Shape>) -> Vec<String> {
+        let mut keys: Vec<String> = attempt.failures.iter().map(|f| f.path.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn every_failure_is_found_in_one_run_and_the_rest_still_parses() {
+        let found = attempt(
+            "port = 70000\nextra = 1\n\
+             [[items]]\nname = 1\n[[items]]\nname = \"b\"\ntags = [1, 300, 2, 999]\n",
+        );
+        assert_eq!(
+            failed(&found),
+            ["extra", "items[0].name", "items[1].tags[1]", "items[1].tags[3]", "port"]
+        );
+        let shape = found.value.unwrap();
+        assert_eq!(shape.port, 0, "the default stands in for what failed");
+        assert_eq!(shape.items.len(), 1, "items[0] lost its required name");
+        assert_eq!(shape.items[0].name, "b");
+        assert_eq!(shape.items[0].tags, [1, 2]);
+    }
+
+    #[test]
+    fn positions_after_a_removed_entry_are_the_files() {
+        let found = attempt("[[items]]\ntags = [1]\n[[items]]\nname = \"b\"\nbad = true\n");
+        assert_eq!(failed(&found), ["items[0].name", "items[1].bad"]);
+        let parsed = KeyPath::parse("items[0].tags").unwrap();
+        assert_eq!(found.positions.original(&parsed).to_string(), "items[1].tags");
+        assert!(found.removed.contains(&KeyPath::parse("items[0]").unwrap()));
+    }
+
+    #[test]
+    fn a_required_key_that_failed_is_reported_once() {
+        let found = attempt("[[items]]\nname = [1]\n");
+        assert_eq!(failed(&found), ["items[0].name"]);
+        assert!(
+            found.failures[0].message.starts_with("invalid type"),
+            "{:?}",
+            found.failures
+        );
+    }
+}

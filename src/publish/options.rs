@@ -98,8 +98,10 @@ mod tests {
 
     #[test]
     fn refused_options_are_issues_keyed_by_the_option() {
-        let mut kafka = KafkaConfig::default();
-        kafka.options = options(&[("acks", "1"), ("linger.ms", "5")]);
+        let kafka = KafkaConfig {
+            options: options(&[("acks", "1"), ("linger.ms", "5")]),
+            ..KafkaConfig::default()
+        };
         let issues = option_issues(&kafka);
         assert_eq!(issues.len(), 1, "{issues:?}");
         assert_eq!(issues[0].key, "kafka.options.\"acks\"");
