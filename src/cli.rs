@@ -94,9 +94,10 @@ fn read_and_check(path: Option<&Path>) -> Loaded {
     loaded
 }
 
-fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
-    crate::telemetry::init_logging(log_format);
-    let loaded = read_and_check(path.as_deref());
+/// The configuration `serve` runs with, or the exit code once the report
+/// of why it cannot run has been shown.
+fn config_to_serve(path: Option<&Path>, log_format: LogFormat) -> Result<Config, ExitCode> {
+    let loaded = read_and_check(path);
     let report = &loaded.report;
     if report.has_errors() {
         match log_format {
@@ -109,13 +110,19 @@ fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
                 }
             }
         }
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     for diagnostic in &report.diagnostics {
         tracing::warn!("config {}", report.headline(diagnostic));
     }
-    let Some(config) = loaded.config else {
-        return ExitCode::from(2);
+    loaded.config.ok_or(ExitCode::from(2))
+}
+
+fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
+    crate::telemetry::init_logging(log_format);
+    let config = match config_to_serve(path.as_deref(), log_format) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     if path.is_none() {
         tracing::warn!("no config file: serving the single UNVERIFIED source `demo` at /webhooks/demo (anyone who can reach the port can post)");
@@ -148,8 +155,9 @@ fn check_config(path: &Path, format: ReportFormat) -> ExitCode {
         ReportFormat::Human => render::human(report, &mut anstream::stderr())
             .and_then(|()| summary.map_or(Ok(()), |s| s.write(report, &mut anstream::stdout()))),
     };
-    match (written, report.has_errors()) {
-        (Err(_), _) | (_, true) => ExitCode::from(2),
-        (Ok(()), false) => ExitCode::SUCCESS,
+    match (report.has_errors(), written) {
+        (true, _) => ExitCode::from(2),
+        (false, Ok(())) => ExitCode::SUCCESS,
+        (false, Err(_)) => ExitCode::FAILURE,
     }
 }

@@ -197,6 +197,12 @@ fn address_text(text: &str) -> (String, Option<String>) {
     } else {
         return (format!("`{port}` is not a port number"), None);
     }
+    if host.is_empty() {
+        return (
+            "the address lacks an IP: 0.0.0.0 listens on every interface, 127.0.0.1 on loopback only".into(),
+            Some(format!("0.0.0.0:{port}")),
+        );
+    }
     if host == "localhost" {
         return (
             "a host name is not an address: write an IP".into(),
@@ -458,6 +464,7 @@ mod tests {
         assert_eq!(address_text("localhost:8080").1.as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(address_text("::1:8080").1.as_deref(), Some("[::1]:8080"));
         assert_eq!(address_text("8080").1.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(address_text(":8080").1.as_deref(), Some("0.0.0.0:8080"));
         assert!(address_text("example:80").0.contains("not an IP"));
         assert!(address_text("1.2.3.4:http").0.contains("not a port"));
     }
