@@ -137,7 +137,8 @@ fn mismatch(
         return;
     }
     let expected = plain_expectation(expected);
-    diagnostic.message = format!("expected {expected}, found {}", describe(unexpected));
+    let what = found.map_or_else(|| describe(unexpected), type_name);
+    diagnostic.message = format!("expected {expected}, found {what}");
     diagnostic.expected = Some(expected);
 }
 
@@ -260,6 +261,8 @@ fn plain_expectation(expected: &str) -> String {
     match expected {
         "a sequence" => "an array".into(),
         "a map" => "a table".into(),
+        // toml's word for an enum given something other than a string.
+        "string only" => "a string".into(),
         other if other.starts_with("struct ") => "a table".into(),
         other => other.to_owned(),
     }
@@ -396,6 +399,12 @@ mod tests {
             }
         );
         assert_eq!(classify("secret is empty"), Complaint::Other("secret is empty"));
+        let (preset, _) = explain(
+            &path("sources[0].verify"),
+            "invalid type: unit variant, expected string only",
+            Some(&toml::Value::Integer(1)),
+        );
+        assert_eq!(preset.message, "expected a string, found an integer");
     }
 
     #[test]

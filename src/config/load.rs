@@ -37,7 +37,7 @@ impl Config {
     /// Reads a file (or none: the built-in demo setup) with environment overrides on top.
     pub fn read(path: Option<&Path>) -> Loaded {
         let Some(path) = path else {
-            let mut loaded = Loaded::parse(NO_FILE, Layers::default().with_env(std::env::vars()));
+            let mut loaded = Loaded::parse(NO_FILE, Layers::default().with_env(environment()));
             if let Some(config) = loaded.config.as_mut().filter(|c| c.sources.is_empty()) {
                 config.sources.push(SourceConfig::demo());
             }
@@ -45,7 +45,7 @@ impl Config {
         };
         let file = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Loaded::parse(&file, Layers::from_text(&text).with_env(std::env::vars())),
+            Ok(text) => Loaded::parse(&file, Layers::from_text(&text).with_env(environment())),
             Err(error) => Loaded::unreadable(file, error),
         }
     }
@@ -59,6 +59,11 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Self, LoadError> {
         Loaded::parse(TEXT, Layers::from_text(text)).into_config()
     }
+}
+
+/// The process environment; variables that are not UTF-8 cannot name a key and are skipped.
+fn environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
 impl Loaded {
