@@ -7,6 +7,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hookgate::config::{Config, SourceConfig};
+
 /// A running hookgate process.
 #[derive(Debug)]
 pub struct Gateway {
@@ -34,6 +36,13 @@ store = "sqlite://history.db"
 [metrics]
 listen = "127.0.0.1:0"
 "#;
+
+/// Config text: [`LOOPBACK_LISTENERS`] with `ingest` lines added to
+/// `[ingest]`, publishing to `topic` on `bootstrap`, then `rest`.
+pub fn config(bootstrap: &str, topic: &str, ingest: &str, rest: &str) -> String {
+    let listeners = LOOPBACK_LISTENERS.replace("[ingest]\n", &format!("[ingest]\n{ingest}\n"));
+    format!("{listeners}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}\n")
+}
 
 impl Gateway {
     /// Starts `hookgate serve --role ROLE` with `config` (TOML) and waits until it listens.
@@ -123,6 +132,20 @@ impl Gateway {
     /// URL of a path on the metrics listener.
     pub fn metrics_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.metrics)
+    }
+
+    /// The source `name` as the gateway read it from its config file.
+    pub fn source(&self, name: &str) -> SourceConfig {
+        let text = std::fs::read_to_string(self.dir.path().join("hookgate.toml")).expect("a config file");
+        let config = Config::from_toml(&text).expect("the gateway's config parses");
+        let source = config.sources.into_iter().find(|s| s.name == name);
+        source.unwrap_or_else(|| panic!("no source `{name}` configured"))
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = reqwest::get(self.metrics_url("/metrics")).await.unwrap();
+        response.text().await.unwrap()
     }
 
     /// The process id.
