@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::gateway::LOOPBACK_LISTENERS;
+use common::gateway::config;
 use common::ledger::{send, Answer, Ledger, Load, Plan};
 use common::{consume_all, create_topic, unique, Gateway, Record, Tansu};
 use futures::FutureExt;
@@ -92,15 +92,12 @@ impl Rig {
 /// Config text: loopback listeners, the deadline, one unverified source `load`
 /// whose dedup key is the ledger's delivery header.
 fn ingest_config(bootstrap: &str, topic: &str, deadline: Duration, ingest: &str, rest: &str) -> String {
-    let listeners = LOOPBACK_LISTENERS.replace(
-        "[ingest]\n",
-        &format!("[ingest]\ndeadline = \"{}ms\"\n{ingest}\n", deadline.as_millis()),
-    );
-    format!(
-        "{listeners}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}\n\
-         [[sources]]\nname = \"load\"\nverify = \"none\"\ndedup_key = \"header:{}\"\n",
+    let ingest = format!("deadline = \"{}ms\"\n{ingest}", deadline.as_millis());
+    let source = format!(
+        "[[sources]]\nname = \"load\"\nverify = \"none\"\ndedup_key = \"header:{}\"\n",
         common::ledger::DELIVERY_HEADER
-    )
+    );
+    config(bootstrap, topic, &ingest, &format!("{rest}\n{source}"))
 }
 
 /// Sends single requests until one is accepted; `None` after `within`.
