@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::history::{ids, PgSchema, SseReader};
+use common::history::{get_json, ids, PgSchema, SseReader};
 use common::webhook::{self, headers};
 use common::{consume_all, unique, wait_until, Broker, Gateway, Setup};
 use hookgate::envelope::HEADER_REPLAY;
@@ -67,14 +67,9 @@ async fn post(gateway: &Gateway, n: usize, body: Vec<u8>, content_type: &str) ->
 }
 
 async fn query(gateway: &Gateway, path: &str) -> Value {
-    let response = client()
-        .get(gateway.query_url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.json().await.unwrap()
+    let (status, answer) = get_json(&gateway.query_url(path), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{path}");
+    answer
 }
 
 async fn webhooks_round_trip_through_the_history(store: &str) {
@@ -108,15 +103,7 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
 
     let c = client();
     wait_until(WAIT, "20 indexed events", || async {
-        let page: Value = c
-            .get(gateway.query_url("/v1/events"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = query(&gateway, "/v1/events").await;
         page["events"].as_array().map(Vec::len) == Some(20)
     })
     .await;

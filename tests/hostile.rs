@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::gateway::config;
+use common::gateway::{config, label_values};
 use common::webhook::{self, headers, post_signed, signed};
 use common::{unique, Broker, Setup};
 use http::{HeaderName, HeaderValue};
@@ -90,15 +90,6 @@ fn raw(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// The `source` label values of a metric.
-fn source_labels(metrics: &str, name: &str) -> std::collections::BTreeSet<String> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter_map(|l| Some(l.split("source=\"").nth(1)?.split('"').next()?.to_owned()))
-        .collect()
 }
 
 /// How a slow client behaves.
@@ -378,13 +369,11 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
         }
     }
     let metrics = s.gateway.metrics().await;
-    let reasons: std::collections::BTreeSet<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("hookgate_verify_failures_total{"))
-        .filter_map(|l| l.split("reason=\"").nth(1)?.split('"').next())
-        .collect();
+    let reasons = label_values(&metrics, "hookgate_verify_failures_total", "reason");
     assert!(
-        reasons.iter().all(|r| codes.contains(r) || r.ends_with("_timestamp")),
+        reasons
+            .iter()
+            .all(|r| codes.contains(&r.as_str()) || r.ends_with("_timestamp")),
         "{reasons:?}"
     );
     assert_clean(&s);
@@ -552,7 +541,7 @@ async fn odd_source_paths_get_404_and_no_new_metric_series() {
         "hookgate_verify_failures_total",
         "hookgate_request_body_bytes_bucket",
     ] {
-        let labels = source_labels(&metrics, name);
+        let labels = label_values(&metrics, name, "source");
         let configured = [
             "github", "stripe", "shopify", "slack", "std", "custom", "json", "demo", "_unknown",
         ];

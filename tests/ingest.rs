@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::gateway::config;
+use common::gateway::{config, label_values};
 use common::webhook::{headers, post, post_signed, signed};
 use common::{consume_all, unique, Broker, Gateway, Setup};
 use reqwest::StatusCode;
@@ -242,7 +242,6 @@ async fn concurrent_identical_deliveries_publish_exactly_once() {
 #[tokio::test]
 async fn unknown_sources_get_404_without_a_new_metric_series() {
     let s = setup(&github_source());
-    let client = reqwest::Client::new();
     for path in [
         "/webhooks/nope",
         "/webhooks/..%2f..%2fetc",
@@ -250,39 +249,30 @@ async fn unknown_sources_get_404_without_a_new_metric_series() {
         "/other",
         "/webhooks/%00",
     ] {
-        let response = client.post(s.gateway.url(path)).body("x").send().await.unwrap();
+        let response = post(&s.gateway.url(path), b"x", &[]).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         let answer: serde_json::Value = response.json().await.unwrap();
         assert!(answer["error"]["code"].is_string());
     }
-    let response = client.get(s.gateway.url("/webhooks/github")).send().await.unwrap();
+    let response = reqwest::get(s.gateway.url("/webhooks/github")).await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let metrics = s.gateway.metrics().await;
-    let sources: std::collections::BTreeSet<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("hookgate_requests_total{"))
-        .filter_map(|l| l.split("source=\"").nth(1)?.split('"').next())
-        .collect();
+    let sources = label_values(&metrics, "hookgate_requests_total", "source");
     assert_eq!(sources.into_iter().collect::<Vec<_>>(), ["_unknown"]);
 }
 
 #[tokio::test]
 async fn oversized_bodies_get_413_declared_or_streamed() {
     let s = setup("[[sources]]\nname = \"small\"\nverify = \"none\"\nmax_body_bytes = 1024\n");
-    let client = reqwest::Client::new();
-    let response = client
-        .post(s.gateway.url("/webhooks/small"))
-        .body(vec![b'a'; 4096])
-        .send()
-        .await
-        .unwrap();
+    let url = s.gateway.url("/webhooks/small");
+    let response = post(&url, &[b'a'; 4096], &[]).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "body_too_large");
     // Chunked, no Content-Length: refused once the streamed bytes pass the limit.
     let chunks = futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'b'; 512])));
-    let response = client
-        .post(s.gateway.url("/webhooks/small"))
+    let response = reqwest::Client::new()
+        .post(&url)
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await;
@@ -290,28 +280,17 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
         Ok(response) => assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE),
         Err(error) => assert!(error.is_request() || error.is_body(), "{error}"),
     }
-    // A fresh connection: the server closes one whose body it refused to read.
-    let exact = reqwest::Client::new()
-        .post(s.gateway.url("/webhooks/small"))
-        .body(vec![b'c'; 1024])
-        .send()
-        .await
-        .unwrap();
+    // A fresh connection (each post has its own): the server closes one whose body it refused to read.
+    let exact = post(&url, &[b'c'; 1024], &[]).await;
     assert_eq!(exact.status(), StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
 async fn quotas_answer_429_with_retry_after() {
     let s = setup("[[sources]]\nname = \"limited\"\nverify = \"none\"\nrate_limit = { per_second = 1, burst = 2 }\n");
-    let client = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let response = client
-            .post(s.gateway.url("/webhooks/limited"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let response = post(&s.gateway.url("/webhooks/limited"), b"{}", &[]).await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
             assert!(retry >= 1);
@@ -331,23 +310,9 @@ async fn per_client_ip_quota_applies_across_sources() {
     let rest = "[rate_limit]\nper_client_ip = { per_second = 1, burst = 1 }\n\
                 [[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n";
     let s = setup(rest);
-    let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .post(s.gateway.url("/webhooks/a"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::ACCEPTED
-    );
-    let response = client
-        .post(s.gateway.url("/webhooks/b"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let first = post(&s.gateway.url("/webhooks/a"), b"{}", &[]).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let response = post(&s.gateway.url("/webhooks/b"), b"{}", &[]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "rate_limited_client");
@@ -360,12 +325,7 @@ async fn a_dead_broker_means_503_within_the_deadline_never_2xx() {
     let text = config(&bootstrap, "webhooks", "deadline = \"2s\"", rest);
     let gateway = Gateway::start(&text, "ingest");
     let started = std::time::Instant::now();
-    let response = reqwest::Client::new()
-        .post(gateway.url("/webhooks/demo"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post(&gateway.url("/webhooks/demo"), b"{}", &[]).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     let answer: serde_json::Value = response.json().await.unwrap();
@@ -399,16 +359,14 @@ async fn a_sender_that_hangs_up_before_the_answer_still_gets_its_webhook_publish
     assert_eq!(published.len(), 1, "the hung-up delivery was not published");
     assert_eq!(published[0].envelope.dedup_key, "hung-up");
     // The sender's retry finds it published (200), or still settling (409): never a second 202.
-    let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let retry = client
-            .post(s.gateway.url("/webhooks/demo"))
-            .header("x-id", "hung-up")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let retry = post(
+            &s.gateway.url("/webhooks/demo"),
+            b"{}",
+            &headers(&[("x-id", "hung-up")]),
+        )
+        .await;
         match retry.status() {
             StatusCode::OK => break,
             StatusCode::CONFLICT if std::time::Instant::now() < deadline => {
@@ -434,36 +392,21 @@ async fn an_in_flight_duplicate_gets_409_and_a_failed_publish_frees_the_key() {
         "[[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:x-id\"\n",
     );
     let gateway = Gateway::start(&text, "ingest");
-    let client = reqwest::Client::new();
-    let first = tokio::spawn(
-        client
-            .post(gateway.url("/webhooks/demo"))
-            .header("x-id", "same")
-            .body("{}")
-            .send(),
-    );
+    let (url, same) = (gateway.url("/webhooks/demo"), headers(&[("x-id", "same")]));
+    let first = tokio::spawn({
+        let (url, same) = (url.clone(), same.clone());
+        async move { post(&url, b"{}", &same).await }
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = client
-        .post(gateway.url("/webhooks/demo"))
-        .header("x-id", "same")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let second = post(&url, b"{}", &same).await;
     assert_eq!(second.status(), StatusCode::CONFLICT);
     assert_eq!(second.headers()["retry-after"], "1");
     let answer: serde_json::Value = second.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "duplicate_in_flight");
-    let first = first.await.unwrap().unwrap();
+    let first = first.await.unwrap();
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
     // The failed publish released the key: the retry is tried again (and fails again: still no broker), not 409.
-    let retry = client
-        .post(gateway.url("/webhooks/demo"))
-        .header("x-id", "same")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let retry = post(&url, b"{}", &same).await;
     assert_eq!(retry.status(), StatusCode::SERVICE_UNAVAILABLE);
     let metrics = gateway.metrics().await;
     assert!(
@@ -583,11 +526,6 @@ async fn a_missing_topic_is_reported_at_start_and_answers_503() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gateway.logs().contains(&topic));
-    let response = reqwest::Client::new()
-        .post(gateway.url("/webhooks/demo"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post(&gateway.url("/webhooks/demo"), b"{}", &[]).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -45,6 +45,16 @@ async fn stalled_from(from: &str, to: SocketAddr) -> TcpStream {
     stream
 }
 
+/// `n` clients from 127.0.0.1 stalled in their headers, once the server accepted them.
+async fn stall(n: usize, to: SocketAddr) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(stalled_from("127.0.0.1", to).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held
+}
+
 /// Everything the server sends until it closes the connection (at most `wait`).
 async fn read_all(stream: &mut TcpStream, wait: Duration) -> String {
     let mut answer = Vec::new();
@@ -68,11 +78,7 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         "",
     );
     let addr = gateway.ingest.unwrap();
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(stalled_from("127.0.0.1", addr).await);
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut held = stall(3, addr).await;
     // The fourth from the same address is answered at once and closed, without its request being read.
     let started = Instant::now();
     let mut fourth = connect_from("127.0.0.1", addr).await;
@@ -119,11 +125,7 @@ async fn beyond_max_connections_new_connections_wait_for_a_free_slot() {
         "",
     );
     let addr = gateway.ingest.unwrap();
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(stalled_from("127.0.0.1", addr).await);
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = stall(4, addr).await;
     // The fifth waits in the kernel's backlog until the header timeout frees a slot; then it is served.
     let started = Instant::now();
     let fifth = client_from("127.0.0.3")

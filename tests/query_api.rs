@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::history::{envelope, ids, now_micros, record, sqlite_memory, SseReader, TestStore};
+use common::history::{envelope, get_json, ids, now_micros, record, sqlite_memory, SseReader, TestStore};
 use common::{error_code, wait_until};
 use hookgate::config::Config;
 use hookgate::envelope::{WebhookEnvelope, HEADER_ID, HEADER_REPLAY};
@@ -110,8 +110,7 @@ impl Api {
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let response = self.request(reqwest::Method::GET, path, token).send().await.unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
+        get_json(&format!("{}{path}", self.base), token).await
     }
 
     async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -633,15 +632,7 @@ async fn the_query_role_indexes_streams_replays_and_shuts_down() {
         client.get(url).bearer_auth("admin").send().await.unwrap().status() == StatusCode::OK
     })
     .await;
-    let page: Value = client
-        .get(format!("{base}/v1/events"))
-        .bearer_auth("admin")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, page) = get_json(&format!("{base}/v1/events"), Some("admin")).await;
     assert_eq!(
         ids(&page),
         vec![sentinel.id.clone(), original.id.clone()],

@@ -1,6 +1,7 @@
 //! The `hookgate` binary under test: started with a config file on loopback
 //! port 0, its listener addresses read from its log, stopped on drop.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -212,6 +213,16 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The values the label `label` takes in the series of `metric` in a `/metrics` text.
+pub fn label_values(metrics: &str, metric: &str, label: &str) -> BTreeSet<String> {
+    let (series, label) = (format!("{metric}{{"), format!("{label}=\""));
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&series))
+        .filter_map(|l| Some(l.split(&label).nth(1)?.split('"').next()?.to_owned()))
+        .collect()
 }
 
 /// The address in a `listening role="ROLE" addr=...` log line.

@@ -211,6 +211,18 @@ impl TestStore {
     }
 }
 
+/// GETs `url` of the query API with an optional bearer `token`: the status
+/// and the JSON answer (`Null` when the answer is not JSON).
+pub async fn get_json(url: &str, token: Option<&str>) -> (reqwest::StatusCode, serde_json::Value) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or_default())
+}
+
 /// The event ids of a page of `GET /v1/events`, in order.
 pub fn ids(page: &serde_json::Value) -> Vec<String> {
     page["events"]
