@@ -128,11 +128,7 @@ fn assert_answered_by(deadline: Duration, ledger: &Ledger) {
         "slowest answer took {slowest:?}: {}",
         ledger.summary()
     );
-    let unanswered = ledger
-        .attempts()
-        .iter()
-        .filter(|a| a.answer == Answer::Unanswered)
-        .count();
+    let unanswered = ledger.count(Answer::Unanswered);
     assert_eq!(unanswered, 0, "requests without an answer: {}", ledger.summary());
 }
 
@@ -276,11 +272,7 @@ async fn frozen_broker_means_503_at_the_deadline_and_no_hang() {
     tokio::time::sleep(DEADLINE + Duration::from_secs(2)).await;
     rig.tansu.resume();
     load.wait(Duration::from_secs(60)).await;
-    let timed_out = ledger
-        .attempts()
-        .iter()
-        .filter(|a| a.answer == Answer::Status(503))
-        .count();
+    let timed_out = ledger.count(Answer::Status(503));
     assert!(timed_out > 0, "the freeze produces 503s: {}", ledger.summary());
     assert_answered_by(DEADLINE, &ledger);
     recover(&mut rig, &ledger, "freeze").await;
@@ -373,11 +365,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
     assert!(logs.contains("producer flushed flushed=true"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
     eprintln!("answers around SIGTERM: {}", ledger.summary());
-    let unanswered = ledger
-        .attempts()
-        .iter()
-        .filter(|a| a.answer == Answer::Unanswered)
-        .count();
+    let unanswered = ledger.count(Answer::Unanswered);
     assert!(
         unanswered <= 8,
         "at most one request per connection may race the close: {}",
