@@ -10,10 +10,11 @@
 //! - [`verify`]: signature schemes, one file per family.
 //! - [`ratelimit`]: per-source and per-client-IP quotas (governor).
 //! - [`dedup`]: reserve/commit/release of delivery keys, in process or in Redis.
-//! - [`envelope`]: the generated `hookgate.v1` protobuf types and their construction.
+//! - [`envelope`]: the generated `hookgate.v1` protobuf types, record headers and keys, event ids.
 //! - [`publish`]: the shared Kafka producer, its guarantees and the embedded broker.
 //! - [`ingest`]: the hyper listener and the webhook request pipeline.
 //! - [`history`]: indexer, history stores (SQLite, PostgreSQL) and the query API.
+//! - [`error_body`]: the `{"error":{"code","message"}}` body every listener answers errors with.
 //! - [`telemetry`]: metric names, the Prometheus recorder and health endpoints.
 //! - [`shutdown`]: the shutdown signal every task listens to.
 //! - [`app`]: wiring of the roles of `hookgate serve`, start-up and shutdown.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod envelope;
+pub mod error_body;
 pub mod history;
 pub mod ingest;
 pub mod publish;

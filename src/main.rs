@@ -2,11 +2,10 @@
 
 use clap::Parser;
 
-mod allocator;
-
-/// mimalloc instead of the system allocator, for the C libraries too (see `allocator`).
+/// mimalloc as the global allocator: the request path allocates and frees
+/// from many threads, which glibc's malloc serves more slowly.
 #[global_allocator]
-static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     hookgate::cli::Cli::parse().run()

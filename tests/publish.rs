@@ -111,7 +111,7 @@ async fn a_record_left_in_a_replaced_producer_is_answered_fatal() {
     publisher.rebuild().await;
     assert!(publisher.producer_healthy(), "rebuilt");
     let verdict = publisher
-        .verdict(pending, tokio::time::sleep(Duration::from_secs(5)))
+        .verdict(pending, Instant::now() + Duration::from_secs(5))
         .await;
     assert_eq!(verdict.unwrap_err(), PublishError::Fatal);
     publisher

@@ -2,9 +2,9 @@
 //! the round-trip time of one cache line passed back and forth between a
 //! thread pinned to each, sampled twice a second. On a VM the host may move
 //! the vCPUs between core complexes within seconds (on the machines of the
-//! README's runs the round trip flipped between ~50 and ~320 ns), and both
-//! servers' peaks move with it, so each peak round reports what was sampled
-//! during it.
+//! runs in benches/README.md the round trip flipped between ~50 and
+//! ~320 ns), and both servers' peaks move with it, so each peak round
+//! reports what was sampled during it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};

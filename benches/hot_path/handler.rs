@@ -1,4 +1,4 @@
-//! The whole pipeline without the network: `IngestConnection::handle` on in-memory
+//! The whole pipeline without the network: `Ingest::handle` on in-memory
 //! requests (signed 1 KiB GitHub deliveries) against the embedded mock
 //! cluster, with metrics recorded as in production.
 //!
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
 use hookgate::config::Config;
 use hookgate::dedup::Dedup;
-use hookgate::ingest::{prepare_sources, Ingest, IngestConnection};
+use hookgate::ingest::{prepare_sources, Ingest};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
 use hookgate::ratelimit::RateLimiter;
 use hookgate::verify::Verifier;
@@ -49,17 +49,15 @@ struct Bench {
     signer: Verifier,
     next: AtomicU64,
     peer: SocketAddr,
-    /// The one connection sequential requests come on.
-    connection: Arc<IngestConnection>,
 }
 
 impl Bench {
-    /// The gateway's answer to `request`, as if it came on the bench's connection.
+    /// The gateway's answer to `request`, as if it came from the bench's client.
     fn handle(
         &self,
         request: Request<Full<Bytes>>,
     ) -> impl std::future::Future<Output = http::Response<hookgate::ingest::IngestBody>> {
-        self.connection.handle(request)
+        self.ingest.clone().handle(self.peer, request)
     }
 
     /// A signed delivery with a fresh (or the given) delivery id.
@@ -105,7 +103,6 @@ pub(crate) fn bench(c: &mut Criterion) {
         let ingest = Arc::new(Ingest::new(&config, sources, limiter, dedup, publisher));
         let peer = "192.0.2.1:40000".parse().unwrap();
         Bench {
-            connection: ingest.connection(peer),
             ingest,
             signer,
             next: AtomicU64::new(0),
@@ -137,10 +134,7 @@ pub(crate) fn bench(c: &mut Criterion) {
         b.to_async(&runtime).iter_batched(
             || (0..BATCH).map(|_| bench.request(None)).collect::<Vec<_>>(),
             |requests| async {
-                let handles = requests
-                    .into_iter()
-                    // Concurrent requests come on connections of their own.
-                    .map(|request| tokio::spawn(bench.ingest.connection(bench.peer).handle(request)));
+                let handles = requests.into_iter().map(|request| tokio::spawn(bench.handle(request)));
                 for handle in handles.collect::<Vec<_>>() {
                     expect(handle.await.expect("handler task").status(), StatusCode::ACCEPTED);
                 }

@@ -7,7 +7,7 @@
 //!   1.5 million keys held;
 //! - `ratelimit`: the per-source and per-client quota check;
 //! - `envelope`: building and encoding the protobuf envelope;
-//! - `handler`: `IngestConnection::handle` on an in-memory request against the
+//! - `handler`: `Ingest::handle` on an in-memory request against the
 //!   embedded mock cluster, one request at a time and 64 at once.
 //!
 //! Run all: `cargo bench --bench hot_path`; one group: `cargo bench --bench hot_path -- dedup`.

@@ -13,11 +13,9 @@ mod redis;
 mod ring;
 mod shard;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{self, Either};
 use uuid::Uuid;
 
 use crate::config::DedupConfig;
@@ -132,8 +130,7 @@ impl Dedup {
     pub async fn reserve(&self, source: &str, key: &str, id: Uuid) -> Result<Reservation, DedupError> {
         match &self.backend {
             Backend::Memory(store) => Ok(reserve_in_memory(store, source, key, id)),
-            // Boxed: the Redis round trip's state would otherwise make every caller's future kilobytes larger.
-            Backend::Redis(store) => Box::pin(reserve_in_redis(store, source, key, &id.to_string())).await,
+            Backend::Redis(store) => reserve_in_redis(store, source, key, &id.to_string()).await,
         }
     }
 
@@ -187,48 +184,27 @@ async fn reserve_in_redis(
 
 impl Ticket {
     /// Marks the key delivered for the window, remembering this event's id.
-    /// The in-process store does so at once, before the future is polled; only
-    /// Redis has a round trip to wait for, and until it is polled the ticket
-    /// rides in the future (dropped unpolled, it releases the key). Not an
-    /// `async fn`: its future would hold the claim twice, and it lives in
-    /// every request's state.
     ///
     /// On error (Redis down) the key stays reserved until its pending TTL lapses;
     /// the event is in Kafka regardless, so callers log and still answer 2xx.
-    pub fn commit(mut self) -> impl Future<Output = Result<(), DedupError>> + Send + 'static {
-        match &self.claim {
+    pub async fn commit(mut self) -> Result<(), DedupError> {
+        match self.claim.take() {
             Some(Claimed::Memory { store, hash, id }) => {
-                store.commit(*hash, *id);
-                self.claim = None;
-                Either::Left(future::ready(Ok(())))
+                store.commit(hash, id);
+                Ok(())
             }
-            Some(Claimed::Redis { .. }) => Either::Right(Box::pin(async move {
-                match self.claim.take() {
-                    Some(Claimed::Redis { store, key, id }) => store.commit(&key, &id).await,
-                    _ => Ok(()),
-                }
-            })),
-            None => Either::Left(future::ready(Ok(()))),
+            Some(Claimed::Redis { store, key, id }) => store.commit(&key, &id).await,
+            None => Ok(()),
         }
     }
 
-    /// Frees the key so that a retry of the delivery can go through: at once
-    /// in process, after a round trip with Redis (a future dropped unpolled
-    /// still releases it, as a dropped ticket does). Errors are logged: an
-    /// unreleased Redis key lapses after its pending TTL.
-    pub fn release(mut self) -> impl Future<Output = ()> + Send + 'static {
-        match &self.claim {
-            Some(Claimed::Memory { store, hash, .. }) => {
-                store.release(*hash);
-                self.claim = None;
-                Either::Left(future::ready(()))
-            }
-            Some(Claimed::Redis { .. }) => Either::Right(Box::pin(async move {
-                if let Some(Claimed::Redis { store, key, id }) = self.claim.take() {
-                    release_in_redis(&store, &key, &id).await;
-                }
-            })),
-            None => Either::Left(future::ready(())),
+    /// Frees the key so that a retry of the delivery can go through. Errors
+    /// are logged: an unreleased Redis key lapses after its pending TTL.
+    pub async fn release(mut self) {
+        match self.claim.take() {
+            Some(Claimed::Memory { store, hash, .. }) => store.release(hash),
+            Some(Claimed::Redis { store, key, id }) => release_in_redis(&store, &key, &id).await,
+            None => {}
         }
     }
 }

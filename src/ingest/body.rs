@@ -2,58 +2,78 @@
 //! body is refused as soon as its declared length (Content-Length, as hyper
 //! parsed it) or its streamed bytes pass the limit, never after buffering all of it.
 
-use std::task::Poll;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 
 use super::error::IngestError;
 
-/// Reads the whole body, at most `limit` bytes, by `deadline` (an instant
-/// rather than a duration: the caller has the clock reading already).
+/// Reads the whole body, at most `limit` bytes, by `deadline`.
 pub(super) async fn read_limited<B>(body: B, limit: u64, deadline: Instant) -> Result<Bytes, IngestError>
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // hyper parsed Content-Length already (and refused a malformed one); a chunked body has none.
-    let declared = body.size_hint().exact();
-    if declared.is_some_and(|length| length > limit) {
+    if body.size_hint().exact().is_some_and(|declared| declared > limit) {
         return Err(IngestError::TooLarge { limit });
     }
-    // Most bodies are in hyper's buffer with the headers: try once before
-    // arming a timer, which costs a clock handle and a timer-wheel entry.
-    let mut collecting = std::pin::pin!(collect(body, limit, declared));
-    if let Poll::Ready(result) = futures::poll!(collecting.as_mut()) {
-        return result;
-    }
-    match tokio::time::timeout_at(deadline.into(), collecting).await {
-        Ok(result) => result,
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match tokio::time::timeout_at(deadline.into(), limited.collect()).await {
         Err(_) => Err(IngestError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(IngestError::TooLarge { limit }),
+        Ok(Err(_)) => Err(IngestError::BodyRead),
     }
 }
 
-async fn collect<B>(mut body: B, limit: u64, declared: Option<u64>) -> Result<Bytes, IngestError>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
-    let mut buffer = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| IngestError::BodyRead)?;
-        let Ok(data) = frame.into_data() else { continue };
-        if buffer.len() as u64 + data.len() as u64 > limit {
-            return Err(IngestError::TooLarge { limit });
-        }
-        if buffer.is_empty() && declared == Some(data.len() as u64) {
-            // The whole body arrived in one frame: hand it on without copying.
-            return Ok(data);
-        }
-        if buffer.capacity() == 0 {
-            // Declared lengths were checked against the limit already.
-            buffer.reserve(usize::try_from(declared.unwrap_or(0)).unwrap_or(0).max(data.len()));
-        }
-        buffer.extend_from_slice(&data);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use http_body_util::{Full, StreamBody};
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
     }
-    Ok(buffer.freeze())
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_is_read_whole() {
+        let body = Full::new(Bytes::from_static(b"hello"));
+        assert_eq!(read_limited(body, 5, soon()).await.unwrap(), "hello");
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_unread() {
+        let body = Full::new(Bytes::from_static(b"hello!"));
+        assert!(matches!(
+            read_limited(body, 5, soon()).await,
+            Err(IngestError::TooLarge { limit: 5 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_is_refused_once_it_passes_the_limit() {
+        let frames = (0..4).map(|_| Ok::<_, std::io::Error>(hyper::body::Frame::data(Bytes::from_static(b"abc"))));
+        let body = StreamBody::new(futures::stream::iter(frames));
+        assert!(matches!(
+            read_limited(body, 10, soon()).await,
+            Err(IngestError::TooLarge { limit: 10 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_times_out() {
+        let body = StreamBody::new(futures::stream::pending::<
+            Result<hyper::body::Frame<Bytes>, std::io::Error>,
+        >());
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(matches!(
+            read_limited(body, 10, deadline).await,
+            Err(IngestError::BodyTimeout)
+        ));
+    }
 }

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::error_body::error_body;
 use crate::ratelimit::ClientKey;
 
 /// How long a refused connection is given to take its answer before it is dropped.
@@ -22,17 +23,18 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Most request bytes drained from a refused connection (so the close is a FIN, not a reset).
 const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
 
-/// Body of the answer to a connection over the per-client limit.
-const REFUSAL_BODY: &str =
-    r#"{"error":{"code":"too_many_connections","message":"too many open connections from this client address"}}"#;
-
 /// The complete answer to a connection over the per-client limit.
-fn refusal() -> String {
-    format!(
+fn refusal() -> Vec<u8> {
+    let body = error_body(
+        "too_many_connections",
+        "too many open connections from this client address",
+    );
+    let head = format!(
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
-         content-length: {}\r\n\r\n{REFUSAL_BODY}",
-        REFUSAL_BODY.len()
-    )
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    [head.into_bytes(), body].concat()
 }
 
 /// Open connections per client. Entries exist only while a client has an
@@ -101,7 +103,7 @@ impl Drop for ClientSlot {
 /// time; the caller keeps its listener-wide connection permit until this returns.
 pub(super) async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        stream.write_all(refusal().as_bytes()).await?;
+        stream.write_all(&refusal()).await?;
         stream.shutdown().await?;
         // Read what the client already sent, so closing does not reset the
         // connection before it has read the answer.
@@ -163,7 +165,7 @@ mod tests {
 
     #[test]
     fn the_refusal_is_a_complete_http_response() {
-        let text = refusal();
+        let text = String::from_utf8(refusal()).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
         let json: serde_json::Value = serde_json::from_str(body).unwrap();

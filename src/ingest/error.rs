@@ -1,20 +1,16 @@
 //! Every way a webhook request can be refused, mapped in one place to a
-//! status, a stable snake_case code, an outcome label and a JSON body.
+//! status, a stable snake_case code, an outcome label and the error body.
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
-use serde::Serialize;
 
+use super::answer::{json_text_response, IngestBody};
 use crate::dedup::DedupError;
+use crate::error_body::error_body;
 use crate::publish::PublishError;
 use crate::ratelimit::{LimitScope, Limited};
 use crate::verify::VerifyError;
-
-/// The response body type of the webhook listener.
-pub type IngestBody = Full<Bytes>;
 
 /// Why a webhook was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -141,13 +137,8 @@ impl IngestError {
 
     /// The complete HTTP answer.
     pub fn into_response(self) -> Response<IngestBody> {
-        let body = ErrorAnswer {
-            error: ErrorDetail {
-                code: self.code(),
-                message: &self.to_string(),
-            },
-        };
-        let mut response = json_response(self.status(), &body);
+        let body = error_body(self.code(), &self.to_string());
+        let mut response = json_text_response(self.status(), body);
         if let Some(wait) = self.retry_after() {
             let seconds = wait.as_secs().max(1);
             response
@@ -161,35 +152,6 @@ impl IngestError {
         }
         response
     }
-}
-
-/// `{"error":{"code","message"}}`, serialised without building a JSON tree.
-#[derive(Serialize)]
-struct ErrorAnswer<'a> {
-    error: ErrorDetail<'a>,
-}
-
-/// The inner object of [`ErrorAnswer`].
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: &'a str,
-}
-
-/// A JSON response with the given status.
-pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<IngestBody> {
-    // Serialising plain structs cannot fail.
-    json_text_response(status, serde_json::to_vec(body).unwrap_or_default())
-}
-
-/// An answer whose JSON text is already written.
-pub(super) fn json_text_response(status: StatusCode, text: Vec<u8>) -> Response<IngestBody> {
-    let mut response = Response::new(Full::new(Bytes::from(text)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 #[cfg(test)]

@@ -1,30 +1,27 @@
 //! The webhook listener: accepts connections (at most `max_connections`, and
 //! at most `max_connections_per_ip` from one client), serves HTTP/1.1 with a
 //! header read timeout and bounded headers, and on shutdown stops accepting
-//! and lets in-flight requests finish.
+//! and lets in-flight requests finish (hyper-util's graceful shutdown).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::{self, Either};
-use futures::FutureExt as _;
 use http::{HeaderMap, Request, Response};
 use hyper::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
-use super::connections::{refuse, ClientSlot, PerClientConnections};
-use super::drain::Drain;
-use super::error::{IngestBody, IngestError};
-use super::handler::{Ingest, IngestConnection};
-use super::sleeps::ConnectionTimer;
+use super::answer::IngestBody;
+use super::connections::{refuse, PerClientConnections};
+use super::error::IngestError;
+use super::pipeline::Ingest;
 use crate::telemetry::names;
 
 /// Largest request head (header names and values). hyper's read buffer is
@@ -54,7 +51,7 @@ pub async fn serve(
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = PerClientConnections::new(limits.max_connections_per_ip);
-    let drain = Drain::default();
+    let graceful = GracefulShutdown::new();
     let builder = http_builder(&limits);
     tokio::spawn(ingest.clone().report_in_flight(shutdown.clone()));
     loop {
@@ -75,48 +72,35 @@ pub async fn serve(
             });
             continue;
         };
-        let state = ingest.connection(peer);
+        let ingest = ingest.clone();
         let service = service_fn(move |request| {
-            // Boxed: hyper moves each request's future into its connection's slot,
-            // which has gone cold since the connection's previous request; the
-            // pipeline's future is most of a kilobyte, a box is a pointer (and
-            // mimalloc hands back the block the last request on this thread freed).
-            Box::pin(answer(&state, request).map(Ok::<_, Infallible>))
+            let ingest = ingest.clone();
+            async move { Ok::<_, Infallible>(answer(ingest, peer, request).await) }
         });
-        let connection = builder
-            .clone()
-            .timer(ConnectionTimer::default())
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = drain.watch(connection);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let _held: (ClientSlot, OwnedSemaphorePermit) = (slot, permit);
+            let _held = (slot, permit);
             metrics::gauge!(names::CONNECTIONS_OPEN).increment(1.0);
             let _ = connection.await;
             metrics::gauge!(names::CONNECTIONS_OPEN).decrement(1.0);
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain_timeout, drain.shutdown())
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        let open = drain.open_connections();
-        tracing::warn!(open, "webhook connections still open after the drain timeout");
+        tracing::warn!("webhook connections still open after the drain timeout");
     }
 }
 
 fn http_builder(limits: &ServerLimits) -> http1::Builder {
     let mut builder = http1::Builder::new();
-    // Headers per request stay at hyper's default bound, 100 (431 beyond it):
-    // setting it explicitly, even to 100, makes hyper fill its parse array on every request.
-    // The timer hyper needs for the header read timeout is set per connection (`ConnectionTimer`).
     builder
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
-        // A sender that hangs up mid-request cannot cancel its webhook: the
-        // publish runs to the broker's verdict either way (see the handler's
-        // `FinishOnDrop`). So hyper need not watch for EOF while the request is
-        // being answered, which costs a read call and a fresh read buffer per request.
+        // A client that shuts down its side after sending still gets its answer.
         .half_close(true)
         .keep_alive(true);
     builder
@@ -135,30 +119,25 @@ async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     }
 }
 
-/// Refuses a request head over [`MAX_HEADER_BYTES`]; hands everything else to
-/// the pipeline. (A function returning a future rather than an `async fn`,
-/// which would hold the request twice and the pipeline's state besides.)
-fn answer<B>(
-    connection: &Arc<IngestConnection>,
-    request: Request<B>,
-) -> impl Future<Output = Response<IngestBody>> + 'static
+/// Refuses a request head over [`MAX_HEADER_BYTES`]; hands everything else to the pipeline.
+async fn answer<B>(ingest: Arc<Ingest>, peer: SocketAddr, request: Request<B>) -> Response<IngestBody>
 where
-    B: Body<Data = Bytes> + Unpin + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if head_bytes(request.headers()) > MAX_HEADER_BYTES {
-        let error = IngestError::HeadersTooLarge {
-            limit: MAX_HEADER_BYTES,
-        };
-        metrics::counter!(names::REQUESTS, "source" => names::UNKNOWN_SOURCE, "outcome" => error.outcome())
-            .increment(1);
-        let mut response = error.into_response();
-        // Whoever sends this much is not a webhook provider: do not keep the connection.
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-        return Either::Left(future::ready(response));
+    if head_bytes(request.headers()) <= MAX_HEADER_BYTES {
+        return ingest.handle(peer, request).await;
     }
-    Either::Right(connection.handle(request))
+    let error = IngestError::HeadersTooLarge {
+        limit: MAX_HEADER_BYTES,
+    };
+    metrics::counter!(names::REQUESTS, "source" => names::UNKNOWN_SOURCE, "outcome" => error.outcome()).increment(1);
+    let mut response = error.into_response();
+    // Whoever sends this much is not a webhook provider: do not keep the connection.
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }
 
 /// Bytes the headers took on the wire (name, ": ", value, CRLF).

@@ -6,13 +6,11 @@ mod embedded;
 mod options;
 mod producer;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use futures::future::Either;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
@@ -84,9 +82,9 @@ pub struct OutgoingRecord<'a> {
 /// A record handed to the producer, awaiting the broker's verdict
 /// ([`Publisher::verdict`]).
 pub struct PendingAck {
-    /// The generation of the producer the record went to. A count rather
-    /// than a reference to it: every request counting references on the one
-    /// shared producer slot would bounce its cache line between threads.
+    /// The topic it was sent to.
+    topic: String,
+    /// The generation of the producer that took the record.
     generation: u64,
     /// Resolves with librdkafka's delivery report.
     delivery: DeliveryFuture,
@@ -94,7 +92,9 @@ pub struct PendingAck {
 
 impl std::fmt::Debug for PendingAck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingAck").finish_non_exhaustive()
+        f.debug_struct("PendingAck")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,12 +175,7 @@ impl Publisher {
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
     pub async fn publish(&self, record: OutgoingRecord<'_>, timeout: Duration) -> Result<Ack, PublishError> {
         let pending = self.enqueue(record)?;
-        let (partition, offset) = self.verdict(pending, tokio::time::sleep(timeout)).await?;
-        Ok(Ack {
-            topic: record.topic.to_owned(),
-            partition,
-            offset,
-        })
+        self.verdict(pending, Instant::now() + timeout).await
     }
 
     /// Hands one record to the producer without waiting: librdkafka copies
@@ -205,6 +200,7 @@ impl Publisher {
         }
         match slot.producer.send_result(future_record) {
             Ok(delivery) => Ok(PendingAck {
+                topic: record.topic.to_owned(),
                 generation: slot.generation,
                 delivery,
             }),
@@ -213,24 +209,27 @@ impl Publisher {
     }
 
     /// Waits for the broker's acknowledgement of a record this publisher
-    /// enqueued, until `timer` ends (callers that keep their own sleeps pass
-    /// one of those), and returns the record's partition and offset (-1 when
-    /// the broker acknowledged a retried duplicate without one). After a
-    /// timeout the record may still be written: librdkafka keeps trying until
-    /// its own message timeout.
-    pub async fn verdict(
-        &self,
-        pending: PendingAck,
-        timer: impl Future<Output = ()>,
-    ) -> Result<(i32, i64), PublishError> {
-        let PendingAck { generation, delivery } = pending;
-        let timer = std::pin::pin!(timer);
-        let report = match futures::future::select(delivery, timer).await {
-            Either::Right(((), _)) => return Err(PublishError::Timeout),
-            Either::Left((report, _)) => report,
-        };
+    /// enqueued, until `deadline`. The offset is -1 when the broker
+    /// acknowledged a retried duplicate without one. After a timeout the
+    /// record may still be written: librdkafka keeps trying until its own
+    /// message timeout.
+    pub async fn verdict(&self, pending: PendingAck, deadline: Instant) -> Result<Ack, PublishError> {
+        let PendingAck {
+            topic,
+            generation,
+            delivery,
+        } = pending;
+        let report = tokio::time::timeout_at(deadline.into(), delivery)
+            .await
+            .map_err(|_| PublishError::Timeout)?;
         let error = match report {
-            Ok(Ok(delivery)) => return Ok((delivery.partition, delivery.offset)),
+            Ok(Ok(delivery)) => {
+                return Ok(Ack {
+                    topic,
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                })
+            }
             Ok(Err((error, _))) => Some(error),
             Err(_canceled) => None,
         };
@@ -246,6 +245,23 @@ impl Publisher {
         }
     }
 
+    /// Hands an envelope with its routing headers to the producer; see [`Publisher::enqueue`].
+    pub fn enqueue_envelope(
+        &self,
+        envelope: &WebhookEnvelope,
+        topic: &str,
+        key: Option<&[u8]>,
+    ) -> Result<PendingAck, PublishError> {
+        let payload = envelope.to_bytes();
+        let headers = envelope.record_headers();
+        self.enqueue(OutgoingRecord {
+            topic,
+            key,
+            payload: &payload,
+            headers: &headers,
+        })
+    }
+
     /// Publishes an envelope with its routing headers.
     pub async fn publish_envelope(
         &self,
@@ -254,18 +270,8 @@ impl Publisher {
         key: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Ack, PublishError> {
-        let payload = envelope.to_bytes();
-        let headers = envelope.record_headers();
-        self.publish(
-            OutgoingRecord {
-                topic,
-                key,
-                payload: &payload,
-                headers: &headers,
-            },
-            timeout,
-        )
-        .await
+        let pending = self.enqueue_envelope(envelope, topic, key)?;
+        self.verdict(pending, Instant::now() + timeout).await
     }
 
     fn classify(&self, slot: &Slot, error: &KafkaError) -> PublishError {

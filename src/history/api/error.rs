@@ -1,12 +1,11 @@
-//! The query API's one error type and its one mapping to a response:
-//! `{"error":{"code":"<stable_snake_case>","message":"..."}}`. 4xx messages
+//! The query API's one error type and its one mapping to a response with
+//! hookgate's error body (`crate::error_body`). 4xx messages
 //! say what to fix; 5xx messages reveal nothing internal (details are logged).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
+use crate::error_body::error_body;
 use crate::history::store::StoreError;
 use crate::publish::PublishError;
 
@@ -90,8 +89,8 @@ impl IntoResponse for ApiError {
             ApiError::Publish(error) => tracing::warn!(%error, "replay not acknowledged"),
             _ => {}
         }
-        let body = Json(json!({ "error": { "code": code, "message": self.message() } }));
-        let mut response = (status, body).into_response();
+        let content_type = [(header::CONTENT_TYPE, "application/json")];
+        let mut response = (status, content_type, error_body(code, &self.message())).into_response();
         let headers = response.headers_mut();
         match status {
             StatusCode::UNAUTHORIZED => {

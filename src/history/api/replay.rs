@@ -15,7 +15,8 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{events, ApiState};
-use crate::config::{Config, RecordKey, Scope};
+use crate::config::{Config, Scope};
+use crate::envelope::record_key;
 use crate::history::store::EventRecord;
 use crate::telemetry::names;
 
@@ -66,14 +67,10 @@ async fn publish(state: &ApiState, event: Result<EventRecord, ApiError>) -> Resu
 /// where the event was read with its id as key when the source is gone.
 fn destination(config: &Config, event: &EventRecord) -> (String, Option<Vec<u8>>) {
     let summary = &event.summary;
-    let id_key = Some(summary.id.as_bytes().to_vec());
     let Some(source) = config.sources.iter().find(|s| s.name == summary.source) else {
-        return (summary.provenance.topic.clone(), id_key);
+        return (summary.provenance.topic.clone(), Some(summary.id.as_bytes().to_vec()));
     };
-    let key = match source.key {
-        RecordKey::Id => id_key,
-        RecordKey::DedupKey => summary.dedup_key.as_ref().map(|k| k.as_bytes().to_vec()).or(id_key),
-        RecordKey::None => None,
-    };
+    let dedup_key = summary.dedup_key.as_deref().unwrap_or_default();
+    let key = record_key(&source.key, &summary.id, dedup_key).map(<[u8]>::to_vec);
     (config.topic_for(source).to_owned(), key)
 }

@@ -1,0 +1,290 @@
+//! The webhook request pipeline, top to bottom: admit, read the body, verify,
+//! deduplicate, wrap in an envelope, publish, and answer only after the
+//! broker's verdict. One deadline (`ingest.deadline`, from the moment the
+//! request head arrived) bounds it all.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderName, Request, Response};
+use hyper::body::Body;
+use tokio::sync::{watch, Semaphore};
+use uuid::Uuid;
+
+use super::admission::{Admitted, Gate, Route};
+use super::answer::{answer, Accepted, IngestBody};
+use super::body::read_limited;
+use super::delivery::Delivery;
+use super::error::IngestError;
+use super::source::Sources;
+use crate::config::Config;
+use crate::dedup::{Dedup, Reservation, Ticket};
+use crate::envelope::record_key;
+use crate::publish::{PendingAck, PublishError, Publisher};
+use crate::ratelimit::RateLimiter;
+use crate::telemetry::{names, SourceMetrics};
+use crate::verify::{slack_url_verification_challenge, Verified};
+
+/// How often `hookgate_requests_in_flight` is sampled.
+const IN_FLIGHT_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// The shared state of the webhook listener.
+#[derive(Debug)]
+pub struct Ingest {
+    /// Routes, quotas and the in-flight bound.
+    gate: Gate,
+    /// Series of requests naming no configured source.
+    unknown: SourceMetrics,
+    /// Delivery-key store.
+    dedup: Dedup,
+    /// The shared Kafka producer.
+    publisher: Publisher,
+    /// `ingest.max_in_flight`.
+    max_in_flight: usize,
+    /// Time from request head to answer.
+    deadline: Duration,
+    /// Time allowed for the body (within the deadline).
+    body_timeout: Duration,
+    /// Header names whose values are not copied into envelopes.
+    redact: Vec<HeaderName>,
+}
+
+/// What the dedup store said about a delivery.
+enum KeyState {
+    /// Not delivered before: publish, then settle the ticket (none when the request carried no key).
+    Fresh(Option<Ticket>),
+    /// Delivered before as this event id.
+    Delivered(String),
+}
+
+impl Ingest {
+    /// Builds the listener state from a validated configuration. Metric
+    /// handles bind to the recorder installed at this point.
+    pub fn new(
+        config: &Config,
+        sources: Sources,
+        limiter: Arc<RateLimiter>,
+        dedup: Dedup,
+        publisher: Publisher,
+    ) -> Self {
+        let mut redact: Vec<HeaderName> = config
+            .ingest
+            .redact_headers
+            .iter()
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
+        redact.dedup();
+        let routes: HashMap<String, Arc<Route>> = sources
+            .into_iter()
+            .map(|(name, source)| {
+                let metrics = SourceMetrics::new(&source.name);
+                (name, Arc::new(Route { source, metrics }))
+            })
+            .collect();
+        Self {
+            gate: Gate {
+                routes,
+                limiter,
+                in_flight: Arc::new(Semaphore::new(config.ingest.max_in_flight)),
+                client_ip_header: config.ingest.client_ip_header.clone(),
+            },
+            unknown: SourceMetrics::new(names::UNKNOWN_SOURCE),
+            dedup,
+            publisher,
+            max_in_flight: config.ingest.max_in_flight,
+            deadline: config.ingest.deadline,
+            body_timeout: config.ingest.body_timeout,
+            redact,
+        }
+    }
+
+    /// Sets `hookgate_requests_in_flight` every second until `shutdown`.
+    pub async fn report_in_flight(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let gauge = crate::telemetry::requests_in_flight();
+        let mut tick = tokio::time::interval(IN_FLIGHT_SAMPLE_EVERY);
+        loop {
+            let busy = self.max_in_flight - self.gate.in_flight.available_permits();
+            gauge.set(busy as f64);
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = crate::shutdown::stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// Handles one webhook request from `peer` and always produces an answer.
+    /// Generic over the body so benchmarks and tests can drive it without a socket.
+    pub async fn handle<B>(self: Arc<Self>, peer: SocketAddr, request: Request<B>) -> Response<IngestBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let deadline = Instant::now() + self.deadline;
+        let route = match self.gate.route(&request) {
+            Ok(route) => route,
+            Err(error) => return answer(&self.unknown, Err(error)),
+        };
+        let result = match self.gate.admit(&route, peer, &request) {
+            Ok(admitted) => self.process(&route, admitted, request, deadline).await,
+            Err(error) => Err(error),
+        };
+        answer(&route.metrics, result)
+    }
+
+    /// Everything after admission, in order.
+    async fn process<B>(
+        self: Arc<Self>,
+        route: &Arc<Route>,
+        admitted: Admitted,
+        request: Request<B>,
+        deadline: Instant,
+    ) -> Result<Accepted, IngestError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let source = &route.source;
+        let body_deadline = deadline.min(Instant::now() + self.body_timeout);
+        let body = read_limited(body, source.max_body, body_deadline).await?;
+        let received = SystemTime::now();
+        let verified = verify(route, &parts, &body, received)?;
+        if source.answers_slack_challenge {
+            if let Some(challenge) = slack_url_verification_challenge(&body) {
+                return Ok(Accepted::Challenge(challenge));
+            }
+        }
+        route.metrics.body_bytes(body.len());
+        let delivery = Delivery::new(source, &parts.headers, &body, received);
+        if delivery.lacks_dedup_key(source) {
+            route.metrics.dedup_key_missing();
+        }
+        let ticket = match self.reserve(route, &delivery).await? {
+            KeyState::Fresh(ticket) => ticket,
+            KeyState::Delivered(id) => return Ok(Accepted::Duplicate { id }),
+        };
+        if Instant::now() >= deadline {
+            release(ticket).await;
+            return Err(IngestError::DeadlineExceeded);
+        }
+        let pending = match self.enqueue(route, &delivery, &parts, body, admitted.client, verified) {
+            Ok(pending) => pending,
+            Err(error) => return Err(publish_failed(route, delivery.id, ticket, error).await),
+        };
+        // A task of its own, so that a sender hanging up (hyper then drops this
+        // future) cannot cancel it: the dedup key is settled with the broker's verdict either way.
+        let settling = settle(
+            self.clone(),
+            route.clone(),
+            delivery.id,
+            pending,
+            ticket,
+            deadline,
+            admitted,
+        );
+        tokio::spawn(settling).await.unwrap_or_else(|_| {
+            let lost = PublishError::Broker("the publish task ended without a verdict".into());
+            Err(IngestError::Publish(lost))
+        })
+    }
+
+    /// Reserves the delivery's dedup key, if it has one.
+    async fn reserve(&self, route: &Route, delivery: &Delivery) -> Result<KeyState, IngestError> {
+        let Some(key) = &delivery.dedup_key else {
+            return Ok(KeyState::Fresh(None));
+        };
+        match self.dedup.reserve(&route.source.name, key, delivery.id).await {
+            Ok(Reservation::Reserved(ticket)) => Ok(KeyState::Fresh(Some(ticket))),
+            Ok(Reservation::Duplicate { id }) => {
+                route.metrics.duplicate("acked");
+                Ok(KeyState::Delivered(id))
+            }
+            Ok(Reservation::InFlight) => {
+                route.metrics.duplicate("in_flight");
+                Err(IngestError::InFlight)
+            }
+            Err(error) => Err(IngestError::DedupUnavailable(error)),
+        }
+    }
+
+    /// Wraps the request in its envelope and hands it to the producer.
+    fn enqueue(
+        &self,
+        route: &Route,
+        delivery: &Delivery,
+        parts: &Parts,
+        body: Bytes,
+        client: IpAddr,
+        verified: Verified,
+    ) -> Result<PendingAck, PublishError> {
+        let source = &route.source;
+        let envelope = delivery.envelope(source, parts, body, client, verified, &self.redact);
+        let key = record_key(&source.record_key, &envelope.id, &envelope.dedup_key);
+        self.publisher.enqueue_envelope(&envelope, &source.topic, key)
+    }
+}
+
+/// Checks the request's signature, counting a failure by its reason.
+fn verify(route: &Route, parts: &Parts, body: &[u8], received: SystemTime) -> Result<Verified, IngestError> {
+    route
+        .source
+        .verifier
+        .verify(&parts.headers, body, received)
+        .map_err(|reason| {
+            route.metrics.verify_failure(reason.code());
+            IngestError::Unauthorized(reason)
+        })
+}
+
+/// Waits for the broker's verdict until `deadline`, then commits the dedup
+/// key (acked) or releases it; the in-flight slot is held until then.
+async fn settle(
+    ingest: Arc<Ingest>,
+    route: Arc<Route>,
+    id: Uuid,
+    pending: PendingAck,
+    ticket: Option<Ticket>,
+    deadline: Instant,
+    _admitted: Admitted,
+) -> Result<Accepted, IngestError> {
+    let started = Instant::now();
+    match ingest.publisher.verdict(pending, deadline).await {
+        Ok(ack) => {
+            route.metrics.publish_duration(started.elapsed().as_secs_f64());
+            if let Some(ticket) = ticket {
+                if let Err(error) = ticket.commit().await {
+                    let source = &route.source.name;
+                    tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
+                }
+            }
+            Ok(Accepted::Published {
+                id,
+                topic: ack.topic,
+                partition: ack.partition,
+                offset: ack.offset,
+            })
+        }
+        Err(error) => Err(publish_failed(&route, id, ticket, error).await),
+    }
+}
+
+/// Counts and logs a publish that was not acknowledged, frees its dedup key,
+/// and returns the error to answer.
+async fn publish_failed(route: &Route, id: Uuid, ticket: Option<Ticket>, error: PublishError) -> IngestError {
+    route.metrics.publish_failure(error.code());
+    let source = &route.source.name;
+    tracing::warn!(%source, %id, %error, "publish failed; answering 503");
+    release(ticket).await;
+    IngestError::Publish(error)
+}
+
+/// Frees a dedup key, if there is one, so that the sender's retry can go through.
+async fn release(ticket: Option<Ticket>) {
+    if let Some(ticket) = ticket {
+        ticket.release().await;
+    }
+}
