@@ -6,8 +6,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::gateway::LOOPBACK_LISTENERS;
-use common::{create_topic, unique, Broker, Gateway};
+use common::gateway::config;
+use common::{Broker, Gateway, Setup};
 
 fn hookgate(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookgate"));
@@ -123,16 +123,16 @@ fn serve_refuses_a_broken_config_with_exit_code_2() {
 
 #[test]
 fn send_signs_like_the_provider_and_shows_deduplication() {
-    let broker = Broker::any();
-    let topic = unique("send");
-    create_topic(&broker.bootstrap(), &topic, 1);
-    let config = format!(
-        "{LOOPBACK_LISTENERS}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n[[sources]]\nname = \"github\"\nverify = \"github\"\nsecrets = [\"env:HG_SEND_SECRET\"]\n",
-        broker.bootstrap()
+    let source = "[[sources]]\nname = \"github\"\nverify = \"github\"\nsecrets = [\"env:HG_SEND_SECRET\"]\n";
+    let s = Setup::start(
+        Broker::any(),
+        1,
+        "ingest",
+        &[("HG_SEND_SECRET", "send-secret")],
+        |bootstrap, topic| config(bootstrap, topic, "", source),
     );
-    let gateway = Gateway::start_with_env(&config, "ingest", &[("HG_SEND_SECRET", "send-secret")]);
-    let (_dir, path) = write_config(&config);
-    let url = gateway.url("/webhooks/github");
+    let (_dir, path) = write_config(&s.config);
+    let url = s.gateway.url("/webhooks/github");
     let args = [
         "send",
         "--config",

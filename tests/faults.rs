@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::gateway::LOOPBACK_LISTENERS;
+use common::gateway::config;
 use common::ledger::{send, Answer, Ledger, Load, Plan};
 use common::{consume_all, create_topic, unique, Gateway, Record, Tansu};
 use futures::FutureExt;
@@ -92,15 +92,12 @@ impl Rig {
 /// Config text: loopback listeners, the deadline, one unverified source `load`
 /// whose dedup key is the ledger's delivery header.
 fn ingest_config(bootstrap: &str, topic: &str, deadline: Duration, ingest: &str, rest: &str) -> String {
-    let listeners = LOOPBACK_LISTENERS.replace(
-        "[ingest]\n",
-        &format!("[ingest]\ndeadline = \"{}ms\"\n{ingest}\n", deadline.as_millis()),
-    );
-    format!(
-        "{listeners}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}\n\
-         [[sources]]\nname = \"load\"\nverify = \"none\"\ndedup_key = \"header:{}\"\n",
+    let ingest = format!("deadline = \"{}ms\"\n{ingest}", deadline.as_millis());
+    let source = format!(
+        "[[sources]]\nname = \"load\"\nverify = \"none\"\ndedup_key = \"header:{}\"\n",
         common::ledger::DELIVERY_HEADER
-    )
+    );
+    config(bootstrap, topic, &ingest, &format!("{rest}\n{source}"))
 }
 
 /// Sends single requests until one is accepted; `None` after `within`.
@@ -131,11 +128,7 @@ fn assert_answered_by(deadline: Duration, ledger: &Ledger) {
         "slowest answer took {slowest:?}: {}",
         ledger.summary()
     );
-    let unanswered = ledger
-        .attempts()
-        .iter()
-        .filter(|a| a.answer == Answer::Unanswered)
-        .count();
+    let unanswered = ledger.count(Answer::Unanswered);
     assert_eq!(unanswered, 0, "requests without an answer: {}", ledger.summary());
 }
 
@@ -279,11 +272,7 @@ async fn frozen_broker_means_503_at_the_deadline_and_no_hang() {
     tokio::time::sleep(DEADLINE + Duration::from_secs(2)).await;
     rig.tansu.resume();
     load.wait(Duration::from_secs(60)).await;
-    let timed_out = ledger
-        .attempts()
-        .iter()
-        .filter(|a| a.answer == Answer::Status(503))
-        .count();
+    let timed_out = ledger.count(Answer::Status(503));
     assert!(timed_out > 0, "the freeze produces 503s: {}", ledger.summary());
     assert_answered_by(DEADLINE, &ledger);
     recover(&mut rig, &ledger, "freeze").await;
@@ -376,11 +365,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_flushes() {
     assert!(logs.contains("producer flushed flushed=true"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
     eprintln!("answers around SIGTERM: {}", ledger.summary());
-    let unanswered = ledger
-        .attempts()
-        .iter()
-        .filter(|a| a.answer == Answer::Unanswered)
-        .count();
+    let unanswered = ledger.count(Answer::Unanswered);
     assert!(
         unanswered <= 8,
         "at most one request per connection may race the close: {}",

@@ -6,12 +6,12 @@
 //! Kafka record but no second history row.
 
 mod common;
-mod history_support;
 
 use std::time::Duration;
 
-use common::{consume_all, create_topic, unique, Broker, Gateway};
-use history_support::wait_until;
+use common::history::{get_json, ids, PgSchema, SseReader};
+use common::webhook::{self, headers};
+use common::{consume_all, unique, wait_until, Broker, Gateway, Setup};
 use hookgate::envelope::HEADER_REPLAY;
 use serde_json::Value;
 
@@ -51,15 +51,14 @@ fn client() -> reqwest::Client {
 
 /// Posts one webhook; returns the id the gateway assigned.
 async fn post(gateway: &Gateway, n: usize, body: Vec<u8>, content_type: &str) -> String {
-    let response = client()
-        .post(gateway.url("/webhooks/shop"))
-        .header("content-type", content_type)
-        .header("x-delivery", format!("delivery-{n}"))
-        .header("x-event", if n % 2 == 0 { "order.created" } else { "order.paid" })
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let delivery = format!("delivery-{n}");
+    let event = if n % 2 == 0 { "order.created" } else { "order.paid" };
+    let sent = headers(&[
+        ("content-type", content_type),
+        ("x-delivery", &delivery),
+        ("x-event", event),
+    ]);
+    let response = webhook::post(&gateway.url("/webhooks/shop"), &body, &sent).await;
     assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
     response.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -68,53 +67,18 @@ async fn post(gateway: &Gateway, n: usize, body: Vec<u8>, content_type: &str) ->
 }
 
 async fn query(gateway: &Gateway, path: &str) -> Value {
-    let response = client()
-        .get(gateway.query_url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.json().await.unwrap()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Reads SSE blocks until one contains `needle`.
-async fn stream_until(response: &mut reqwest::Response, needle: &str) -> String {
-    let mut buffer = String::new();
-    loop {
-        if let Some(block) = buffer.split("\n\n").find(|b| b.contains(needle)) {
-            return block.to_owned();
-        }
-        let chunk = tokio::time::timeout(WAIT, response.chunk())
-            .await
-            .expect("SSE in time")
-            .unwrap()
-            .expect("open stream");
-        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    let (status, answer) = get_json(&gateway.query_url(path), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{path}");
+    answer
 }
 
 async fn webhooks_round_trip_through_the_history(store: &str) {
-    let broker = Broker::any();
-    let topic = unique("history-e2e");
-    create_topic(&broker.bootstrap(), &topic, 3);
-    let gateway = Gateway::start(&config(&broker.bootstrap(), &topic, store), "all");
-    let mut stream = client()
-        .get(gateway.query_url("/v1/events/stream?type=order.paid"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let Setup {
+        broker, topic, gateway, ..
+    } = Setup::start(Broker::any(), 3, "all", &[], |bootstrap, topic| {
+        config(bootstrap, topic, store)
+    });
+    let mut stream = SseReader::open(&gateway.query_url("/v1/events/stream?type=order.paid"), TOKEN).await;
 
     let mut posted = Vec::new();
     for n in 0..20 {
@@ -130,7 +94,7 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
         };
         posted.push((post(&gateway, n, body.clone(), content_type).await, body, content_type));
     }
-    let tail = stream_until(&mut stream, "event: webhook").await;
+    let tail = stream.until("event: webhook").await;
     let paid_ids: Vec<&String> = posted.iter().skip(1).step_by(2).map(|(id, _, _)| id).collect();
     assert!(
         paid_ids.iter().any(|id| tail.contains(id.as_str())),
@@ -139,15 +103,7 @@ async fn webhooks_round_trip_through_the_history(store: &str) {
 
     let c = client();
     wait_until(WAIT, "20 indexed events", || async {
-        let page: Value = c
-            .get(gateway.query_url("/v1/events"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = query(&gateway, "/v1/events").await;
         page["events"].as_array().map(Vec::len) == Some(20)
     })
     .await;
@@ -220,7 +176,7 @@ async fn webhooks_round_trip_through_a_sqlite_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_round_trip_through_a_postgres_history() {
-    let pg = history_support::PgSchema::create().await;
+    let pg = PgSchema::create().await;
     let url = format!("{}?options=-c%20search_path%3D{}", pg.url(), pg.schema());
     webhooks_round_trip_through_the_history(&url).await;
     pg.remove().await;

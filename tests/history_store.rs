@@ -1,13 +1,13 @@
 //! The history store contract, run against SQLite (in memory and in a
 //! file) and a real PostgreSQL (a private schema per test).
 
-mod history_support;
+mod common;
 
 use std::collections::HashSet;
 
 use std::time::Duration;
 
-use history_support::{record, sqlite_file, PgSchema, TestStore};
+use common::history::{record, sqlite_file, PgSchema, TestStore};
 use hookgate::history::{relay_notifications, EventFilter, EventRecord, LiveFeed, Position, Store, StoreError};
 use tokio::sync::watch;
 

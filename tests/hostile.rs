@@ -11,10 +11,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::gateway::LOOPBACK_LISTENERS;
-use common::{consume_all, create_topic, unique, Broker, Gateway};
-use hookgate::config::Config;
-use hookgate::verify::Verifier;
+use common::gateway::{config, label_values};
+use common::webhook::{self, headers, post_signed, signed};
+use common::{unique, Broker, Setup};
+use http::{HeaderName, HeaderValue};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -45,94 +45,26 @@ fn sources() -> String {
     )
 }
 
-struct Setup {
-    broker: Broker,
-    topic: String,
-    config: String,
-    gateway: Gateway,
-}
-
 /// A gateway of `role` on the shared broker with `ingest` lines in `[ingest]` and `rest` appended.
 fn setup(role: &str, ingest: &str, rest: &str) -> Setup {
-    let broker = Broker::any();
-    let topic = unique("hostile");
-    create_topic(&broker.bootstrap(), &topic, 1);
-    let listeners = LOOPBACK_LISTENERS.replace("[ingest]\n", &format!("[ingest]\n{ingest}\n"));
-    let config = format!(
-        "{listeners}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n{rest}\n{}",
-        broker.bootstrap(),
-        sources()
-    );
-    let gateway = Gateway::start_with_env(
-        &config,
-        role,
-        &[("HG_ADMIN_TOKEN", SECRETS[6]), ("HG_A_TOKEN", "query-a-token-0b0b")],
-    );
-    Setup {
-        broker,
-        topic,
-        config,
-        gateway,
-    }
+    let env = [("HG_ADMIN_TOKEN", SECRETS[6]), ("HG_A_TOKEN", "query-a-token-0b0b")];
+    Setup::start(Broker::any(), 1, role, &env, |bootstrap, topic| {
+        config(bootstrap, topic, ingest, &format!("{rest}\n{}", sources()))
+    })
 }
 
-impl Setup {
-    /// Signature headers for `body` as the named source's provider sends them, at `now`.
-    fn sign(
-        &self,
-        source: &str,
-        body: &[u8],
-        delivery: &str,
-        now: SystemTime,
-    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
-        let config = Config::from_toml(&self.config).unwrap();
-        let source = config.sources.iter().find(|s| s.name == source).unwrap();
-        let mut headers = Verifier::from_source(source)
-            .unwrap()
-            .sign(body, delivery, now)
-            .unwrap();
-        if source.name == "github" {
-            headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
-        }
-        headers
-    }
+/// POSTs `body` with `headers` to the gateway's source `source`: the status and the answer's text.
+async fn post(s: &Setup, source: &str, body: &[u8], headers: &[(HeaderName, HeaderValue)]) -> (StatusCode, String) {
+    let response = webhook::post(&s.gateway.url(&format!("/webhooks/{source}")), body, headers).await;
+    (response.status(), response.text().await.unwrap())
+}
 
-    async fn post(
-        &self,
-        source: &str,
-        body: &[u8],
-        headers: &[(http::HeaderName, http::HeaderValue)],
-    ) -> (StatusCode, String) {
-        let mut request = reqwest::Client::new()
-            .post(self.gateway.url(&format!("/webhooks/{source}")))
-            .body(body.to_vec());
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-
-    async fn metrics(&self) -> String {
-        reqwest::get(self.gateway.metrics_url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// No panic, no secret in the log.
-    fn assert_clean(&self) {
-        let logs = self.gateway.logs();
-        assert!(
-            self.gateway.panics().is_empty(),
-            "panicked: {:?}",
-            self.gateway.panics()
-        );
-        for secret in SECRETS {
-            assert!(!logs.contains(secret), "the log shows a secret:\n{logs}");
-        }
+/// No panic, no secret in the log.
+fn assert_clean(s: &Setup) {
+    let logs = s.gateway.logs();
+    assert!(s.gateway.panics().is_empty(), "panicked: {:?}", s.gateway.panics());
+    for secret in SECRETS {
+        assert!(!logs.contains(secret), "the log shows a secret:\n{logs}");
     }
 }
 
@@ -158,15 +90,6 @@ fn raw(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// The `source` label values of a metric.
-fn source_labels(metrics: &str, name: &str) -> std::collections::BTreeSet<String> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter_map(|l| Some(l.split("source=\"").nth(1)?.split('"').next()?.to_owned()))
-        .collect()
 }
 
 /// How a slow client behaves.
@@ -219,7 +142,7 @@ async fn slowloris_and_dripped_bodies_are_cut_off_while_others_are_served() {
     );
     let addr = s.gateway.ingest.unwrap();
     // Settle the process's own descriptors (producer sockets, runtime) first.
-    assert_eq!(s.post("demo", b"{}", &[]).await.0, StatusCode::ACCEPTED);
+    assert_eq!(post(&s, "demo", b"{}", &[]).await.0, StatusCode::ACCEPTED);
     let fds_before = s.gateway.open_fds();
     let kinds = [(Slow::Idle, 60), (Slow::Headers, 120), (Slow::Body, 60)];
     let clients: Vec<_> = kinds
@@ -232,7 +155,7 @@ async fn slowloris_and_dripped_bodies_are_cut_off_while_others_are_served() {
     // Everyone else is served meanwhile, promptly.
     for n in 0..20 {
         let started = Instant::now();
-        let (status, body) = s.post("demo", format!("{{\"n\":{n}}}").as_bytes(), &[]).await;
+        let (status, body) = post(&s, "demo", format!("{{\"n\":{n}}}").as_bytes(), &[]).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert!(
             started.elapsed() < Duration::from_secs(1),
@@ -267,7 +190,7 @@ async fn slowloris_and_dripped_bodies_are_cut_off_while_others_are_served() {
         "descriptors: {fds_before} before, {open_during} with 240 slow clients, {} after",
         s.gateway.open_fds()
     );
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[test]
@@ -313,7 +236,7 @@ fn oversized_and_malformed_framing_is_refused_without_buffering() {
     );
     assert_eq!(smuggle.matches("HTTP/1.1 ").count(), 1, "one answer only: {smuggle}");
     assert!(smuggle.contains("connection: close"), "{smuggle}");
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[test]
@@ -346,7 +269,7 @@ fn huge_header_counts_and_sizes_get_431_or_a_closed_connection() {
         format!("POST /webhooks/demo HTTP/1.1\r\nHost: x\r\n{fine}Connection: close\r\nContent-Length: 2\r\n\r\n{{}}");
     let answer = raw(addr, request.as_bytes(), wait);
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[tokio::test]
@@ -407,15 +330,12 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
         "malformed_timestamp",
     ];
     for (source, header, extra) in &cases {
-        let genuine = s.sign(source, body, "evt_1", now);
+        let genuine = signed(&s.gateway, source, body, "evt_1", now);
         let expected: Vec<String> = genuine.iter().map(|(_, v)| v.to_str().unwrap().to_owned()).collect();
         for value in garbage.iter().copied().chain([long.as_str()]) {
-            let mut headers: Vec<(http::HeaderName, http::HeaderValue)> = extra
-                .iter()
-                .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
-                .collect();
-            headers.push((header.parse().unwrap(), value.parse().unwrap()));
-            let (status, answer) = s.post(source, body, &headers).await;
+            let mut sent: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            sent.push((header, value));
+            let (status, answer) = post(&s, source, body, &headers(&sent)).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{source} {value:?}: {answer}");
             assert!(
                 codes.contains(&error_code(&answer).as_str()),
@@ -437,10 +357,10 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
             ("std", "webhook-timestamp"),
             ("custom", "x-ts"),
         ] {
-            let mut headers = s.sign(source, body, "evt_1", now);
-            headers.retain(|(name, _)| name != header);
-            headers.push((header.parse().unwrap(), stamp.parse().unwrap()));
-            let (status, answer) = s.post(source, body, &headers).await;
+            let mut sent = signed(&s.gateway, source, body, "evt_1", now);
+            sent.retain(|(name, _)| name != header);
+            sent.extend(headers(&[(header, stamp)]));
+            let (status, answer) = post(&s, source, body, &sent).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{source} {stamp:?}: {answer}");
             assert!(
                 error_code(&answer).ends_with("_timestamp") || error_code(&answer) == "invalid_signature",
@@ -448,17 +368,15 @@ async fn malformed_signature_headers_of_every_preset_get_401_and_reveal_nothing(
             );
         }
     }
-    let metrics = s.metrics().await;
-    let reasons: std::collections::BTreeSet<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("hookgate_verify_failures_total{"))
-        .filter_map(|l| l.split("reason=\"").nth(1)?.split('"').next())
-        .collect();
+    let metrics = s.gateway.metrics().await;
+    let reasons = label_values(&metrics, "hookgate_verify_failures_total", "reason");
     assert!(
-        reasons.iter().all(|r| codes.contains(r) || r.ends_with("_timestamp")),
+        reasons
+            .iter()
+            .all(|r| codes.contains(&r.as_str()) || r.ends_with("_timestamp")),
         "{reasons:?}"
     );
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[tokio::test]
@@ -471,8 +389,8 @@ async fn stale_and_future_timestamps_are_refused_by_every_timestamped_preset() {
             (SystemTime::now() - hour, "stale_timestamp"),
             (SystemTime::now() + hour, "future_timestamp"),
         ] {
-            let headers = s.sign(source, body, &unique("d"), when);
-            let (status, answer) = s.post(source, body, &headers).await;
+            let headers = signed(&s.gateway, source, body, &unique("d"), when);
+            let (status, answer) = post(&s, source, body, &headers).await;
             assert_eq!(
                 (status, error_code(&answer).as_str()),
                 (StatusCode::UNAUTHORIZED, code),
@@ -480,8 +398,8 @@ async fn stale_and_future_timestamps_are_refused_by_every_timestamped_preset() {
             );
         }
     }
-    assert!(consume_all(&s.broker.bootstrap(), &s.topic, 0, Duration::from_secs(2)).is_empty());
-    s.assert_clean();
+    assert!(s.records(0, Duration::from_secs(2)).is_empty());
+    assert_clean(&s);
 }
 
 #[tokio::test]
@@ -490,15 +408,15 @@ async fn replayed_deliveries_are_published_once_or_refused_as_stale() {
     let body = br#"{"id":"evt_replayed","type":"charge.succeeded"}"#;
     // A captured genuine request, replayed verbatim within the window: one record, the same id every time.
     for source in ["github", "stripe", "std", "shopify"] {
-        let mut headers = s.sign(source, body, &unique("delivery"), SystemTime::now());
+        let mut sent = signed(&s.gateway, source, body, &unique("delivery"), SystemTime::now());
         if source == "shopify" {
-            headers.push(("x-shopify-webhook-id".parse().unwrap(), unique("shop").parse().unwrap()));
+            sent.extend(headers(&[("x-shopify-webhook-id", &unique("shop"))]));
         }
-        let (status, first) = s.post(source, body, &headers).await;
+        let (status, first) = post(&s, source, body, &sent).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{source}: {first}");
         let id = serde_json::from_str::<serde_json::Value>(&first).unwrap()["id"].clone();
         for _ in 0..5 {
-            let (status, again) = s.post(source, body, &headers).await;
+            let (status, again) = post(&s, source, body, &sent).await;
             let again: serde_json::Value = serde_json::from_str(&again).unwrap();
             assert_eq!(
                 (status, &again["id"], &again["duplicate"]),
@@ -507,9 +425,9 @@ async fn replayed_deliveries_are_published_once_or_refused_as_stale() {
             );
         }
     }
-    let records = consume_all(&s.broker.bootstrap(), &s.topic, 4, Duration::from_secs(10));
+    let records = s.records(4, Duration::from_secs(10));
     assert_eq!(records.len(), 4, "each replayed delivery is in the topic once");
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[tokio::test]
@@ -518,16 +436,16 @@ async fn a_replay_outside_the_tolerance_is_stale() {
         "[[sources]]\nname = \"strict\"\nverify = \"stripe\"\nsecrets = [\"whsec_strict\"]\ntolerance = \"1s\"\n";
     let s = setup("ingest", "", rest);
     let body = br#"{"id":"evt_late","type":"t"}"#;
-    let headers = s.sign("strict", body, "d", SystemTime::now());
-    assert_eq!(s.post("strict", body, &headers).await.0, StatusCode::ACCEPTED);
+    let headers = signed(&s.gateway, "strict", body, "d", SystemTime::now());
+    assert_eq!(post(&s, "strict", body, &headers).await.0, StatusCode::ACCEPTED);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (status, answer) = s.post("strict", body, &headers).await;
+    let (status, answer) = post(&s, "strict", body, &headers).await;
     assert_eq!(
         (status, error_code(&answer).as_str()),
         (StatusCode::UNAUTHORIZED, "stale_timestamp"),
         "{answer}"
     );
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[tokio::test]
@@ -544,21 +462,13 @@ async fn bodies_that_are_not_json_are_published_byte_for_byte_without_a_key() {
         Vec::new(),
     ];
     for body in &bodies {
-        let (status, answer) = s.post("json", body, &[]).await;
+        let (status, answer) = post(&s, "json", body, &[]).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
     // A signed Stripe event whose body is not JSON: verified, then published without a dedup key.
-    let headers = s.sign("stripe", b"\xff\x00 binary", "d", SystemTime::now());
-    assert_eq!(
-        s.post("stripe", b"\xff\x00 binary", &headers).await.0,
-        StatusCode::ACCEPTED
-    );
-    let records = consume_all(
-        &s.broker.bootstrap(),
-        &s.topic,
-        bodies.len() + 1,
-        Duration::from_secs(15),
-    );
+    let response = post_signed(&s.gateway, "stripe", b"\xff\x00 binary", "d", &[]).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let records = s.records(bodies.len() + 1, Duration::from_secs(15));
     assert_eq!(records.len(), bodies.len() + 1);
     for body in &bodies {
         let record = records
@@ -572,12 +482,12 @@ async fn bodies_that_are_not_json_are_published_byte_for_byte_without_a_key() {
         .find(|r| r.envelope.dedup_key.starts_with("kkk"))
         .expect("the long id is used, cut");
     assert_eq!(long_key.envelope.dedup_key.len(), 256);
-    let metrics = s.metrics().await;
+    let metrics = s.gateway.metrics().await;
     assert!(
         metrics.contains(r#"hookgate_dedup_key_missing_total{source="json"} 6"#),
         "{metrics}"
     );
-    s.assert_clean();
+    assert_clean(&s);
 }
 
 #[tokio::test]
@@ -625,13 +535,13 @@ async fn odd_source_paths_get_404_and_no_new_metric_series() {
             "{target}: {answer}"
         );
     }
-    let metrics = s.metrics().await;
+    let metrics = s.gateway.metrics().await;
     for name in [
         "hookgate_requests_total",
         "hookgate_verify_failures_total",
         "hookgate_request_body_bytes_bucket",
     ] {
-        let labels = source_labels(&metrics, name);
+        let labels = label_values(&metrics, name, "source");
         let configured = [
             "github", "stripe", "shopify", "slack", "std", "custom", "json", "demo", "_unknown",
         ];
@@ -640,5 +550,5 @@ async fn odd_source_paths_get_404_and_no_new_metric_series() {
             "{name}: {labels:?}"
         );
     }
-    s.assert_clean();
+    assert_clean(&s);
 }

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::gateway::LOOPBACK_LISTENERS;
-use common::{create_topic, unique, Broker, Gateway};
+use common::gateway::{config, label_values};
+use common::webhook::post;
+use common::{error_code, unique, Broker, Gateway, Setup};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -32,31 +33,18 @@ struct Api {
 /// A gateway running ingest and query, with an admin token and one restricted to source `a`,
 /// and five events of each of the sources `a` and `b` indexed.
 async fn api() -> Api {
-    let broker = Broker::any();
-    let topic = unique("hostile-query");
-    create_topic(&broker.bootstrap(), &topic, 1);
+    let rest = "[[query.tokens]]\ntoken = \"env:HG_ADMIN_TOKEN\"\nscopes = [\"read\", \"replay\"]\n\
+                [[query.tokens]]\ntoken = \"env:HG_A_TOKEN\"\nscopes = [\"read\"]\nsources = [\"a\"]\n\
+                [[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n";
     // A consumer group of its own: the tests share one broker and run in parallel.
-    let listeners = LOOPBACK_LISTENERS.replace(
-        "[query]\n",
-        &format!("[query]\nconsumer_group = \"{}\"\n", unique("hostile-indexer")),
-    );
-    let config = format!(
-        "{listeners}\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n\
-         [[query.tokens]]\ntoken = \"env:HG_ADMIN_TOKEN\"\nscopes = [\"read\", \"replay\"]\n\
-         [[query.tokens]]\ntoken = \"env:HG_A_TOKEN\"\nscopes = [\"read\"]\nsources = [\"a\"]\n\
-         [[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n",
-        broker.bootstrap()
-    );
-    let gateway = Gateway::start_with_env(&config, "all", &[("HG_ADMIN_TOKEN", ADMIN), ("HG_A_TOKEN", ONLY_A)]);
-    let http = reqwest::Client::new();
+    let group = format!("[query]\nconsumer_group = \"{}\"\n", unique("hostile-indexer"));
+    let env = [("HG_ADMIN_TOKEN", ADMIN), ("HG_A_TOKEN", ONLY_A)];
+    let Setup { broker, gateway, .. } = Setup::start(Broker::any(), 1, "all", &env, |bootstrap, topic| {
+        config(bootstrap, topic, "", rest).replace("[query]\n", &group)
+    });
     let mut ids = Vec::new();
     for source in ["a", "a", "a", "a", "a", "b", "b", "b", "b", "b"] {
-        let response = http
-            .post(gateway.url(&format!("/webhooks/{source}")))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let response = post(&gateway.url(&format!("/webhooks/{source}")), b"{}", &[]).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         ids.push(
             response.json::<Value>().await.unwrap()["id"]
@@ -68,7 +56,7 @@ async fn api() -> Api {
     let api = Api {
         _broker: broker,
         gateway,
-        http,
+        http: reqwest::Client::new(),
         b: ids.split_off(5),
         a: ids,
     };
@@ -115,10 +103,6 @@ impl Api {
     }
 }
 
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("")
-}
-
 fn sources_of(page: &Value) -> BTreeSet<String> {
     page["events"]
         .as_array()
@@ -156,7 +140,7 @@ async fn tokens_in_the_url_are_refused_on_every_route_and_never_echoed() {
             for header in [None, Some(ADMIN)] {
                 let (status, body, text) = api.send(method.clone(), &format!("{path}?{query}"), header).await;
                 assert_eq!(
-                    (status, code(&body)),
+                    (status, error_code(&body)),
                     (StatusCode::BAD_REQUEST, "token_in_url"),
                     "{method} {path}?{query}: {text}"
                 );
@@ -226,7 +210,7 @@ async fn malformed_filters_get_stable_4xx_codes_never_5xx() {
                 }
             } else {
                 assert!(
-                    status.is_client_error() && expected.contains(&code(&body)),
+                    status.is_client_error() && expected.contains(&error_code(&body)),
                     "?{shown}: {status} {body}"
                 );
             }
@@ -306,7 +290,7 @@ async fn garbled_and_forged_cursors_are_refused_or_name_a_position_only() {
         )
         .await;
     assert_eq!(
-        (status, code(&body)),
+        (status, error_code(&body)),
         (StatusCode::BAD_REQUEST, "invalid_cursor"),
         "{body}"
     );
@@ -346,7 +330,7 @@ async fn garbled_and_forged_cursors_are_refused_or_name_a_position_only() {
             .get(&format!("/v1/events?cursor={}", forge(0, id, Some("a"))), Some(ONLY_A))
             .await;
         assert_eq!(
-            (status, code(&body)),
+            (status, error_code(&body)),
             (StatusCode::BAD_REQUEST, "invalid_cursor"),
             "{body}"
         );
@@ -424,17 +408,8 @@ async fn odd_authorization_headers_and_event_ids_are_refused_cleanly() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let metrics = reqwest::get(api.gateway.metrics_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let routes: BTreeSet<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("hookgate_query_duration_seconds_count{"))
-        .filter_map(|l| l.split("route=\"").nth(1)?.split('"').next())
-        .collect();
+    let metrics = api.gateway.metrics().await;
+    let routes = label_values(&metrics, "hookgate_query_duration_seconds_count", "route");
     let known = [
         "/v1/events",
         "/v1/events/stream",
@@ -444,6 +419,6 @@ async fn odd_authorization_headers_and_event_ids_are_refused_cleanly() {
         "/v1/openapi.json",
         "unmatched",
     ];
-    assert!(routes.iter().all(|r| known.contains(r)), "{routes:?}");
+    assert!(routes.iter().all(|r| known.contains(&r.as_str())), "{routes:?}");
     api.assert_clean();
 }

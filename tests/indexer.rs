@@ -4,12 +4,12 @@
 //! undecodable records are skipped; replays do not add rows.
 
 mod common;
-mod history_support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use history_support::{envelope, now_micros, sqlite_memory, wait_until, PgSchema};
+use common::history::{envelope, now_micros, sqlite_memory, PgSchema};
+use common::wait_until;
 use hookgate::history::{EventFilter, Indexer, IndexerReport, IndexerSettings, LiveFeed, Store};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, OutgoingRecord, Publisher};
 use tokio::sync::watch;

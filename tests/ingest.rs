@@ -5,18 +5,12 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::gateway::LOOPBACK_LISTENERS;
-use common::{consume_all, create_topic, unique, Broker, Gateway};
-use hookgate::config::Config;
-use hookgate::verify::Verifier;
+use common::gateway::{config, label_values};
+use common::webhook::{headers, post, post_signed, signed};
+use common::{consume_all, unique, Broker, Gateway, Setup};
 use reqwest::StatusCode;
 
 const GITHUB_SECRET: &str = "it's a secret to everybody";
-
-/// A config on loopback ports publishing to `topic` on `bootstrap`, with `rest` appended.
-fn config(bootstrap: &str, topic: &str, rest: &str) -> String {
-    format!("{LOOPBACK_LISTENERS}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}")
-}
 
 fn github_source() -> String {
     format!(
@@ -24,54 +18,11 @@ fn github_source() -> String {
     )
 }
 
-/// Signature headers for `body` as the named source of `config_text` would send them.
-fn sign(config_text: &str, source: &str, body: &[u8], delivery: &str) -> Vec<(http::HeaderName, http::HeaderValue)> {
-    let config = Config::from_toml(config_text).unwrap();
-    let source = config.sources.iter().find(|s| s.name == source).unwrap();
-    let mut signer = source.clone();
-    // Sign with the secret the test means (the last one), as a provider holding only the current secret would.
-    signer.secrets = vec![source.secrets.last().unwrap().clone()];
-    Verifier::from_source(&signer)
-        .unwrap()
-        .sign(body, delivery, SystemTime::now())
-        .unwrap()
-}
-
-fn post(
-    client: &reqwest::Client,
-    url: &str,
-    body: &[u8],
-    headers: &[(http::HeaderName, http::HeaderValue)],
-) -> reqwest::RequestBuilder {
-    let mut request = client
-        .post(url)
-        .body(body.to_vec())
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    request
-}
-
-struct Setup {
-    broker: Broker,
-    topic: String,
-    config: String,
-    gateway: Gateway,
-}
-
+/// A 3-partition topic on the shared broker and an ingest gateway publishing to it, with `rest` appended to its config.
 fn setup(rest: &str) -> Setup {
-    let broker = Broker::any();
-    let topic = unique("ingest");
-    create_topic(&broker.bootstrap(), &topic, 3);
-    let config = config(&broker.bootstrap(), &topic, rest);
-    let gateway = Gateway::start(&config, "ingest");
-    Setup {
-        broker,
-        topic,
-        config,
-        gateway,
-    }
+    Setup::start(Broker::any(), 3, "ingest", &[], |bootstrap, topic| {
+        config(bootstrap, topic, "", rest)
+    })
 }
 
 #[tokio::test]
@@ -79,23 +30,17 @@ async fn signed_github_webhook_lands_in_kafka_byte_for_byte() {
     let s = setup(&github_source());
     let body = br#"{"zen":"Design for failure.","hook_id":42}"#;
     let delivery = unique("delivery");
-    let mut headers = sign(&s.config, "github", body, &delivery);
-    headers.push(("x-github-event".parse().unwrap(), "ping".parse().unwrap()));
-    headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
-    headers.push((
-        "authorization".parse().unwrap(),
-        "Bearer not-for-kafka".parse().unwrap(),
-    ));
-    let client = reqwest::Client::new();
-    let response = post(&client, &s.gateway.url("/webhooks/github?x=1"), body, &headers)
-        .send()
-        .await
-        .unwrap();
+    let mut sent = signed(&s.gateway, "github", body, &delivery, SystemTime::now());
+    sent.extend(headers(&[
+        ("x-github-event", "ping"),
+        ("authorization", "Bearer not-for-kafka"),
+    ]));
+    let response = post(&s.gateway.url("/webhooks/github?x=1"), body, &sent).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["topic"], s.topic.as_str());
 
-    let records = consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(20));
+    let records = s.records(1, Duration::from_secs(20));
     assert_eq!(records.len(), 1);
     let record = &records[0];
     let envelope = &record.envelope;
@@ -146,7 +91,6 @@ async fn every_preset_accepts_its_providers_signature() {
     let hmac = "[[sources]]\nname = \"custom\"\nverify = \"hmac\"\nsecrets = [\"custom-secret\"]\ndedup_key = \"header:x-delivery\"\n\
                 [sources.hmac]\nheader = \"x-signature\"\nalgorithm = \"sha512\"\nencoding = \"base64\"\nprefix = \"v=\"\n";
     let s = setup(&[stripe, shopify, slack, standard, hmac].concat());
-    let client = reqwest::Client::new();
     let cases: [PresetCase; 5] = [
         (
             "stripe",
@@ -170,19 +114,10 @@ async fn every_preset_accepts_its_providers_signature() {
         ("custom", r#"{"n":1}"#.into(), &[("x-delivery", "d-1")], ""),
     ];
     for (source, body, extra, _) in &cases {
-        let mut headers = sign(&s.config, source, body.as_bytes(), &unique("msg"));
-        for (name, value) in *extra {
-            headers.push((name.parse().unwrap(), value.parse().unwrap()));
-        }
-        let response = post(
-            &client,
-            &s.gateway.url(&format!("/webhooks/{source}")),
-            body.as_bytes(),
-            &headers,
-        )
-        .send()
-        .await
-        .unwrap();
+        let mut sent = signed(&s.gateway, source, body.as_bytes(), &unique("msg"), SystemTime::now());
+        sent.extend(headers(extra));
+        let url = s.gateway.url(&format!("/webhooks/{source}"));
+        let response = post(&url, body.as_bytes(), &sent).await;
         let status = response.status();
         assert_eq!(
             status,
@@ -193,18 +128,10 @@ async fn every_preset_accepts_its_providers_signature() {
         // Tampered body: same signature, one byte changed.
         let mut tampered = body.clone().into_bytes();
         tampered[2] ^= 1;
-        let response = post(
-            &client,
-            &s.gateway.url(&format!("/webhooks/{source}")),
-            &tampered,
-            &headers,
-        )
-        .send()
-        .await
-        .unwrap();
+        let response = post(&url, &tampered, &sent).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{source}");
     }
-    let records = consume_all(&s.broker.bootstrap(), &s.topic, cases.len(), Duration::from_secs(20));
+    let records = s.records(cases.len(), Duration::from_secs(20));
     assert_eq!(records.len(), cases.len());
     for (source, body, _, event_type) in &cases {
         let record = records.iter().find(|r| r.envelope.source == *source).unwrap();
@@ -218,29 +145,19 @@ async fn every_preset_accepts_its_providers_signature() {
 async fn slack_url_verification_is_answered_and_not_published() {
     let s = setup("[[sources]]\nname = \"slack\"\nverify = \"slack\"\nsecrets = [\"slack-signing-secret\"]\n");
     let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
-    let headers = sign(&s.config, "slack", body, "x");
-    let response = post(
-        &reqwest::Client::new(),
-        &s.gateway.url("/webhooks/slack"),
-        body,
-        &headers,
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = post_signed(&s.gateway, "slack", body, "x", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
         answer["challenge"],
         "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
     );
-    assert!(consume_all(&s.broker.bootstrap(), &s.topic, 0, Duration::from_secs(3)).is_empty());
+    assert!(s.records(0, Duration::from_secs(3)).is_empty());
 }
 
 #[tokio::test]
 async fn bad_signatures_get_401_with_a_reason_code_and_no_expected_signature() {
     let s = setup(&github_source());
-    let client = reqwest::Client::new();
     let body = br#"{"a":1}"#;
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[], "missing_signature"),
@@ -253,20 +170,13 @@ async fn bad_signatures_get_401_with_a_reason_code_and_no_expected_signature() {
             "invalid_signature",
         ),
     ];
-    for (headers, code) in cases {
-        let headers: Vec<_> = headers
-            .iter()
-            .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
-            .collect();
-        let response = post(&client, &s.gateway.url("/webhooks/github"), body, &headers)
-            .send()
-            .await
-            .unwrap();
+    for (sent, code) in cases {
+        let response = post(&s.gateway.url("/webhooks/github"), body, &headers(sent)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         let text = response.text().await.unwrap();
         let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(answer["error"]["code"], code, "{text}");
-        let good = sign(&s.config, "github", body, "d");
+        let good = signed(&s.gateway, "github", body, "d", SystemTime::now());
         let signature = good.iter().find(|(name, _)| name == "x-hub-signature-256").unwrap();
         let expected = signature.1.to_str().unwrap().trim_start_matches("sha256=");
         assert!(
@@ -274,13 +184,8 @@ async fn bad_signatures_get_401_with_a_reason_code_and_no_expected_signature() {
             "the answer must not reveal the expected signature"
         );
     }
-    assert!(consume_all(&s.broker.bootstrap(), &s.topic, 0, Duration::from_secs(2)).is_empty());
-    let metrics = reqwest::get(s.gateway.metrics_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert!(s.records(0, Duration::from_secs(2)).is_empty());
+    let metrics = s.gateway.metrics().await;
     assert!(
         metrics.contains(r#"hookgate_verify_failures_total{source="github",reason="invalid_signature"} 1"#),
         "{metrics}"
@@ -291,33 +196,14 @@ async fn bad_signatures_get_401_with_a_reason_code_and_no_expected_signature() {
 async fn stale_timestamps_are_refused() {
     let s = setup("[[sources]]\nname = \"stripe\"\nverify = \"stripe\"\nsecrets = [\"whsec_x\"]\ntolerance = \"1m\"\n");
     let body = br#"{"id":"evt_old","type":"t"}"#;
-    let config = Config::from_toml(&s.config).unwrap();
-    let verifier = Verifier::from_source(&config.sources[0]).unwrap();
+    let url = s.gateway.url("/webhooks/stripe");
     let old = SystemTime::now() - Duration::from_secs(3600);
-    let headers = verifier.sign(body, "d", old).unwrap();
-    let response = post(
-        &reqwest::Client::new(),
-        &s.gateway.url("/webhooks/stripe"),
-        body,
-        &headers,
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = post(&url, body, &signed(&s.gateway, "stripe", body, "d", old)).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "stale_timestamp");
     let future = SystemTime::now() + Duration::from_secs(3600);
-    let headers = verifier.sign(body, "d", future).unwrap();
-    let response = post(
-        &reqwest::Client::new(),
-        &s.gateway.url("/webhooks/stripe"),
-        body,
-        &headers,
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = post(&url, body, &signed(&s.gateway, "stripe", body, "d", future)).await;
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "future_timestamp");
 }
@@ -325,55 +211,37 @@ async fn stale_timestamps_are_refused() {
 #[tokio::test]
 async fn a_repeated_delivery_gets_200_with_the_original_id_and_is_published_once() {
     let s = setup(&github_source());
-    let client = reqwest::Client::new();
     let body = br#"{"action":"opened"}"#;
     let delivery = unique("delivery");
-    let mut headers = sign(&s.config, "github", body, &delivery);
-    headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
-    let first = post(&client, &s.gateway.url("/webhooks/github"), body, &headers)
-        .send()
-        .await
-        .unwrap();
+    let first = post_signed(&s.gateway, "github", body, &delivery, &[]).await;
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let first: serde_json::Value = first.json().await.unwrap();
-    let again = post(&client, &s.gateway.url("/webhooks/github"), body, &headers)
-        .send()
-        .await
-        .unwrap();
+    let again = post_signed(&s.gateway, "github", body, &delivery, &[]).await;
     assert_eq!(again.status(), StatusCode::OK);
     let again: serde_json::Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["duplicate"], true);
-    assert_eq!(
-        consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(10)).len(),
-        1
-    );
+    assert_eq!(s.records(1, Duration::from_secs(10)).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_identical_deliveries_publish_exactly_once() {
     let s = setup(&github_source());
-    let client = reqwest::Client::new();
-    let body = br#"{"action":"closed"}"#.to_vec();
+    let body = br#"{"action":"closed"}"#;
     let delivery = unique("delivery");
-    let mut headers = sign(&s.config, "github", &body, &delivery);
-    headers.push(("x-github-delivery".parse().unwrap(), delivery.parse().unwrap()));
+    let sent = signed(&s.gateway, "github", body, &delivery, SystemTime::now());
     let url = s.gateway.url("/webhooks/github");
-    let requests = (0..40).map(|_| post(&client, &url, &body, &headers).send());
+    let requests = (0..40).map(|_| post(&url, body, &sent));
     let responses = futures::future::join_all(requests).await;
-    let statuses: Vec<u16> = responses.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    let statuses: Vec<u16> = responses.into_iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| [200, 202, 409].contains(s)), "{statuses:?}");
-    assert_eq!(
-        consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(10)).len(),
-        1
-    );
+    assert_eq!(s.records(1, Duration::from_secs(10)).len(), 1);
 }
 
 #[tokio::test]
 async fn unknown_sources_get_404_without_a_new_metric_series() {
     let s = setup(&github_source());
-    let client = reqwest::Client::new();
     for path in [
         "/webhooks/nope",
         "/webhooks/..%2f..%2fetc",
@@ -381,44 +249,30 @@ async fn unknown_sources_get_404_without_a_new_metric_series() {
         "/other",
         "/webhooks/%00",
     ] {
-        let response = client.post(s.gateway.url(path)).body("x").send().await.unwrap();
+        let response = post(&s.gateway.url(path), b"x", &[]).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
         let answer: serde_json::Value = response.json().await.unwrap();
         assert!(answer["error"]["code"].is_string());
     }
-    let response = client.get(s.gateway.url("/webhooks/github")).send().await.unwrap();
+    let response = reqwest::get(s.gateway.url("/webhooks/github")).await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let metrics = reqwest::get(s.gateway.metrics_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sources: std::collections::BTreeSet<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("hookgate_requests_total{"))
-        .filter_map(|l| l.split("source=\"").nth(1)?.split('"').next())
-        .collect();
+    let metrics = s.gateway.metrics().await;
+    let sources = label_values(&metrics, "hookgate_requests_total", "source");
     assert_eq!(sources.into_iter().collect::<Vec<_>>(), ["_unknown"]);
 }
 
 #[tokio::test]
 async fn oversized_bodies_get_413_declared_or_streamed() {
     let s = setup("[[sources]]\nname = \"small\"\nverify = \"none\"\nmax_body_bytes = 1024\n");
-    let client = reqwest::Client::new();
-    let response = client
-        .post(s.gateway.url("/webhooks/small"))
-        .body(vec![b'a'; 4096])
-        .send()
-        .await
-        .unwrap();
+    let url = s.gateway.url("/webhooks/small");
+    let response = post(&url, &[b'a'; 4096], &[]).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "body_too_large");
     // Chunked, no Content-Length: refused once the streamed bytes pass the limit.
     let chunks = futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'b'; 512])));
-    let response = client
-        .post(s.gateway.url("/webhooks/small"))
+    let response = reqwest::Client::new()
+        .post(&url)
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await;
@@ -426,28 +280,17 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
         Ok(response) => assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE),
         Err(error) => assert!(error.is_request() || error.is_body(), "{error}"),
     }
-    // A fresh connection: the server closes one whose body it refused to read.
-    let exact = reqwest::Client::new()
-        .post(s.gateway.url("/webhooks/small"))
-        .body(vec![b'c'; 1024])
-        .send()
-        .await
-        .unwrap();
+    // A fresh connection (each post has its own): the server closes one whose body it refused to read.
+    let exact = post(&url, &[b'c'; 1024], &[]).await;
     assert_eq!(exact.status(), StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
 async fn quotas_answer_429_with_retry_after() {
     let s = setup("[[sources]]\nname = \"limited\"\nverify = \"none\"\nrate_limit = { per_second = 1, burst = 2 }\n");
-    let client = reqwest::Client::new();
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let response = client
-            .post(s.gateway.url("/webhooks/limited"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let response = post(&s.gateway.url("/webhooks/limited"), b"{}", &[]).await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
             assert!(retry >= 1);
@@ -467,23 +310,9 @@ async fn per_client_ip_quota_applies_across_sources() {
     let rest = "[rate_limit]\nper_client_ip = { per_second = 1, burst = 1 }\n\
                 [[sources]]\nname = \"a\"\nverify = \"none\"\n[[sources]]\nname = \"b\"\nverify = \"none\"\n";
     let s = setup(rest);
-    let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .post(s.gateway.url("/webhooks/a"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::ACCEPTED
-    );
-    let response = client
-        .post(s.gateway.url("/webhooks/b"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let first = post(&s.gateway.url("/webhooks/a"), b"{}", &[]).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let response = post(&s.gateway.url("/webhooks/b"), b"{}", &[]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "rate_limited_client");
@@ -493,15 +322,10 @@ async fn per_client_ip_quota_applies_across_sources() {
 async fn a_dead_broker_means_503_within_the_deadline_never_2xx() {
     let bootstrap = format!("127.0.0.1:{}", common::dead_port());
     let rest = "[[sources]]\nname = \"demo\"\nverify = \"none\"\n";
-    let text = config(&bootstrap, "webhooks", rest).replace("[ingest]\n", "[ingest]\ndeadline = \"2s\"\n");
+    let text = config(&bootstrap, "webhooks", "deadline = \"2s\"", rest);
     let gateway = Gateway::start(&text, "ingest");
     let started = std::time::Instant::now();
-    let response = reqwest::Client::new()
-        .post(gateway.url("/webhooks/demo"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post(&gateway.url("/webhooks/demo"), b"{}", &[]).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
     let answer: serde_json::Value = response.json().await.unwrap();
@@ -531,20 +355,18 @@ async fn a_sender_that_hangs_up_before_the_answer_still_gets_its_webhook_publish
     drop(gone);
     // The hung-up delivery itself reaches the topic. (Waiting for it before the
     // retry also keeps the retry from racing it to the dedup key.)
-    let published = consume_all(&s.broker.bootstrap(), &s.topic, 1, Duration::from_secs(15));
+    let published = s.records(1, Duration::from_secs(15));
     assert_eq!(published.len(), 1, "the hung-up delivery was not published");
     assert_eq!(published[0].envelope.dedup_key, "hung-up");
     // The sender's retry finds it published (200), or still settling (409): never a second 202.
-    let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let retry = client
-            .post(s.gateway.url("/webhooks/demo"))
-            .header("x-id", "hung-up")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let retry = post(
+            &s.gateway.url("/webhooks/demo"),
+            b"{}",
+            &headers(&[("x-id", "hung-up")]),
+        )
+        .await;
         match retry.status() {
             StatusCode::OK => break,
             StatusCode::CONFLICT if std::time::Instant::now() < deadline => {
@@ -553,7 +375,7 @@ async fn a_sender_that_hangs_up_before_the_answer_still_gets_its_webhook_publish
             other => panic!("retry answered {other}: {}", retry.text().await.unwrap()),
         }
     }
-    let records = consume_all(&s.broker.bootstrap(), &s.topic, 2, Duration::from_secs(5));
+    let records = s.records(2, Duration::from_secs(5));
     assert_eq!(records.len(), 1, "exactly the hung-up delivery, once");
     assert_eq!(records[0].envelope.dedup_key, "hung-up");
     assert!(s.gateway.panics().is_empty());
@@ -566,47 +388,27 @@ async fn an_in_flight_duplicate_gets_409_and_a_failed_publish_frees_the_key() {
     let text = config(
         &bootstrap,
         "webhooks",
+        "deadline = \"3s\"",
         "[[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:x-id\"\n",
-    )
-    .replace("[ingest]\n", "[ingest]\ndeadline = \"3s\"\n");
-    let gateway = Gateway::start(&text, "ingest");
-    let client = reqwest::Client::new();
-    let first = tokio::spawn(
-        client
-            .post(gateway.url("/webhooks/demo"))
-            .header("x-id", "same")
-            .body("{}")
-            .send(),
     );
+    let gateway = Gateway::start(&text, "ingest");
+    let (url, same) = (gateway.url("/webhooks/demo"), headers(&[("x-id", "same")]));
+    let first = tokio::spawn({
+        let (url, same) = (url.clone(), same.clone());
+        async move { post(&url, b"{}", &same).await }
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = client
-        .post(gateway.url("/webhooks/demo"))
-        .header("x-id", "same")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let second = post(&url, b"{}", &same).await;
     assert_eq!(second.status(), StatusCode::CONFLICT);
     assert_eq!(second.headers()["retry-after"], "1");
     let answer: serde_json::Value = second.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "duplicate_in_flight");
-    let first = first.await.unwrap().unwrap();
+    let first = first.await.unwrap();
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
     // The failed publish released the key: the retry is tried again (and fails again: still no broker), not 409.
-    let retry = client
-        .post(gateway.url("/webhooks/demo"))
-        .header("x-id", "same")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let retry = post(&url, b"{}", &same).await;
     assert_eq!(retry.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let metrics = reqwest::get(gateway.metrics_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.metrics().await;
     assert!(
         metrics.contains(r#"hookgate_duplicates_total{source="demo",state="in_flight"} 1"#),
         "{metrics}"
@@ -620,11 +422,8 @@ fn slow_headers_and_dripped_bodies_are_cut_off() {
     let text = config(
         &broker.bootstrap(),
         "webhooks",
+        "header_timeout = \"1s\"\nbody_timeout = \"1s\"",
         "[[sources]]\nname = \"demo\"\nverify = \"none\"\n",
-    )
-    .replace(
-        "[ingest]\n",
-        "[ingest]\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"\n",
     );
     let gateway = Gateway::start(&text, "ingest");
     let addr = gateway.ingest.unwrap();
@@ -650,8 +449,12 @@ fn slow_headers_and_dripped_bodies_are_cut_off() {
 
 #[tokio::test]
 async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
-    let s = setup("[[sources]]\nname = \"demo\"\nverify = \"none\"\n");
-    let mut gateway = s.gateway;
+    let Setup {
+        broker,
+        topic,
+        mut gateway,
+        ..
+    } = setup("[[sources]]\nname = \"demo\"\nverify = \"none\"\n");
     let client = reqwest::Client::new();
     let url = gateway.url("/webhooks/demo");
     let requests: Vec<_> = (0..20)
@@ -672,7 +475,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let (status, logs) = status.await.unwrap();
     assert!(status.success(), "{status}\n{logs}");
     assert!(logs.contains("producer flushed"), "{logs}");
-    let records = consume_all(&s.broker.bootstrap(), &s.topic, accepted, Duration::from_secs(10));
+    let records = consume_all(&broker.bootstrap(), &topic, accepted, Duration::from_secs(10));
     assert!(
         records.len() >= accepted,
         "every 2xx is in the topic: {} < {accepted}",
@@ -683,7 +486,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
 #[test]
 fn secrets_never_reach_the_logs() {
     let broker = Broker::any();
-    let text = config(&broker.bootstrap(), "webhooks", "[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_TEST_SECRET\", \"literal-secret-value-123\"]\n");
+    let text = config(&broker.bootstrap(), "webhooks", "", "[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_TEST_SECRET\", \"literal-secret-value-123\"]\n");
     let mut gateway = Gateway::start_with_env(&text, "ingest", &[("HG_TEST_SECRET", "env-secret-value-456")]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -713,9 +516,9 @@ async fn a_missing_topic_is_reported_at_start_and_answers_503() {
     let text = config(
         &broker.bootstrap(),
         &topic,
+        "deadline = \"2s\"",
         "[[sources]]\nname = \"demo\"\nverify = \"none\"\n",
-    )
-    .replace("[ingest]\n", "[ingest]\ndeadline = \"2s\"\n");
+    );
     let gateway = Gateway::start(&text, "ingest");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !gateway.logs().contains("topics missing") {
@@ -723,11 +526,6 @@ async fn a_missing_topic_is_reported_at_start_and_answers_503() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gateway.logs().contains(&topic));
-    let response = reqwest::Client::new()
-        .post(gateway.url("/webhooks/demo"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post(&gateway.url("/webhooks/demo"), b"{}", &[]).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -9,7 +9,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::gateway::LOOPBACK_LISTENERS;
+use common::gateway::config;
 use common::{create_topic, dead_port, unique, Broker, Gateway};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,16 +17,15 @@ use tokio::net::{TcpSocket, TcpStream};
 
 /// A gateway on `bootstrap` with `ingest` lines in `[ingest]`, `rest` appended, and an unverified source `demo`.
 fn gateway(bootstrap: &str, ingest: &str, rest: &str) -> Gateway {
-    let listeners = LOOPBACK_LISTENERS.replace("[ingest]\n", &format!("[ingest]\n{ingest}\n"));
     let topic = unique("limits");
     if std::net::TcpStream::connect(bootstrap).is_ok() {
         create_topic(bootstrap, &topic, 1);
     }
-    let config = format!(
-        "{listeners}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}\n\
-         [[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:idempotency-key\"\n"
-    );
-    Gateway::start(&config, "ingest")
+    let source = "[[sources]]\nname = \"demo\"\nverify = \"none\"\ndedup_key = \"header:idempotency-key\"\n";
+    Gateway::start(
+        &config(bootstrap, &topic, ingest, &format!("{rest}\n{source}")),
+        "ingest",
+    )
 }
 
 /// A connection from `from` (any 127.0.0.0/8 address is loopback on Linux).
@@ -46,6 +45,16 @@ async fn stalled_from(from: &str, to: SocketAddr) -> TcpStream {
     stream
 }
 
+/// `n` clients from 127.0.0.1 stalled in their headers, once the server accepted them.
+async fn stall(n: usize, to: SocketAddr) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(stalled_from("127.0.0.1", to).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held
+}
+
 /// Everything the server sends until it closes the connection (at most `wait`).
 async fn read_all(stream: &mut TcpStream, wait: Duration) -> String {
     let mut answer = Vec::new();
@@ -60,15 +69,6 @@ fn client_from(from: &str) -> reqwest::Client {
         .unwrap()
 }
 
-async fn metrics(gateway: &Gateway) -> String {
-    reqwest::get(gateway.metrics_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn one_client_address_cannot_hold_more_than_its_connections() {
     let broker = Broker::any();
@@ -78,11 +78,7 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         "",
     );
     let addr = gateway.ingest.unwrap();
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(stalled_from("127.0.0.1", addr).await);
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut held = stall(3, addr).await;
     // The fourth from the same address is answered at once and closed, without its request being read.
     let started = Instant::now();
     let mut fourth = connect_from("127.0.0.1", addr).await;
@@ -105,7 +101,7 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::ACCEPTED);
-    assert!(metrics(&gateway).await.contains("hookgate_connections_refused_total 1"));
+    assert!(gateway.metrics().await.contains("hookgate_connections_refused_total 1"));
     // Once the stalled connections time out, the address is served again.
     for stream in &mut held {
         read_all(stream, Duration::from_secs(5)).await;
@@ -129,11 +125,7 @@ async fn beyond_max_connections_new_connections_wait_for_a_free_slot() {
         "",
     );
     let addr = gateway.ingest.unwrap();
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(stalled_from("127.0.0.1", addr).await);
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = stall(4, addr).await;
     // The fifth waits in the kernel's backlog until the header timeout frees a slot; then it is served.
     let started = Instant::now();
     let fifth = client_from("127.0.0.3")
@@ -176,7 +168,7 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
     assert_eq!(answer["error"]["code"], "overloaded");
     // The gauge is sampled every second; the two held requests last until the 3 s deadline.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let during = metrics(&gateway).await;
+    let during = gateway.metrics().await;
     assert!(
         during.lines().any(|line| line == "hookgate_requests_in_flight 2"),
         "{during}"
@@ -189,7 +181,7 @@ async fn beyond_max_in_flight_requests_get_503_overloaded_at_once() {
     }
     // Answered requests give their slots back (the refused one never held one).
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let after = metrics(&gateway).await;
+    let after = gateway.metrics().await;
     assert!(
         after.lines().any(|line| line == "hookgate_requests_in_flight 0"),
         "{after}"
@@ -220,7 +212,7 @@ async fn the_dedup_store_forgets_its_oldest_keys_beyond_max_keys() {
     // The periodic sweep reports the bound.
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
-        let text = metrics(&gateway).await;
+        let text = gateway.metrics().await;
         let keys = text
             .lines()
             .find_map(|l| l.strip_prefix("hookgate_dedup_keys "))

@@ -14,9 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use hookgate::config::{
-    Config, HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, Secret, SignatureEncoding, SourceConfig,
-};
+use hookgate::config::{Config, HmacAlgorithm, HmacSpec, KeySpec, Preset, Secret, SignatureEncoding, SourceConfig};
 use hookgate::envelope::WebhookEnvelope;
 use hookgate::ingest::{client_ip, extract, LazyJson};
 use hookgate::verify::{Verifier, VerifyError};
@@ -63,17 +61,9 @@ fn stamped_verifier(kind: Stamped, tolerance: Duration) -> Verifier {
         }
     };
     let source = SourceConfig {
-        name: "prop".into(),
-        verify,
-        secrets: vec![Secret::from_bytes(secret)],
         hmac,
-        topic: None,
-        key: RecordKey::Id,
-        rate_limit: None,
-        max_body_bytes: None,
-        dedup_key: None,
-        event_type: None,
         tolerance: Some(tolerance),
+        ..SourceConfig::new("prop", verify, vec![Secret::from_bytes(secret)])
     };
     Verifier::from_source(&source).expect("valid source")
 }
@@ -563,6 +553,26 @@ proptest! {
                 let _ = Verifier::from_source(source);
             }
         }
+    }
+}
+
+proptest! {
+    /// A source built in code is the one its minimal `[[sources]]` table
+    /// parses to: name, preset and secrets as given, every other key at its default.
+    #[test]
+    fn a_source_built_in_code_equals_its_minimal_table(
+        name in "[a-z][a-z0-9_-]{0,15}",
+        preset in proptest::sample::select(vec!["github", "stripe", "shopify", "slack", "standard-webhooks", "hmac", "none"]),
+        secrets in proptest::collection::vec("[a-zA-Z0-9_]{1,20}", 0..3),
+    ) {
+        let quoted: Vec<String> = secrets.iter().map(|s| format!("\"{s}\"")).collect();
+        let text = format!("[[sources]]\nname = \"{name}\"\nverify = \"{preset}\"\nsecrets = [{}]\n", quoted.join(", "));
+        let parsed = Config::from_toml(&text).unwrap().sources.remove(0);
+        prop_assert_eq!(parsed.verify.as_str(), preset);
+        let built = SourceConfig::new(name, parsed.verify, secrets.iter().map(|s| Secret::from_bytes(s.as_str())).collect());
+        prop_assert_eq!(format!("{built:?}"), format!("{parsed:?}"));
+        let exposed = |source: &SourceConfig| source.secrets.iter().map(|s| s.expose().to_vec()).collect::<Vec<_>>();
+        prop_assert_eq!(exposed(&built), exposed(&parsed));
     }
 }
 

@@ -3,13 +3,14 @@
 //! replay through the embedded broker, the OpenAPI document, and the whole
 //! query role (`QueryService`) from publish to stream to replay.
 
-mod history_support;
+mod common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use history_support::{envelope, now_micros, record, sqlite_memory, wait_until, TestStore};
+use common::history::{envelope, get_json, ids, now_micros, record, sqlite_memory, SseReader, TestStore};
+use common::{error_code, wait_until};
 use hookgate::config::Config;
 use hookgate::envelope::{WebhookEnvelope, HEADER_ID, HEADER_REPLAY};
 use hookgate::history::{router, ApiState, EventRecord, LiveFeed, Provenance, QueryService, Store};
@@ -109,26 +110,12 @@ impl Api {
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let response = self.request(reqwest::Method::GET, path, token).send().await.unwrap();
-        (response.status(), response.json().await.unwrap_or(Value::Null))
+        get_json(&format!("{}{path}", self.base), token).await
     }
 
     async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         self.request(reqwest::Method::POST, path, token).send().await.unwrap()
     }
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("")
 }
 
 #[tokio::test]
@@ -303,7 +290,7 @@ async fn tokens_scopes_and_sources_decide_401_and_403() {
             .to_str()
             .unwrap()
             .starts_with("Bearer"));
-        assert_eq!(code(&response.json().await.unwrap()), "unauthorized");
+        assert_eq!(error_code(&response.json().await.unwrap()), "unauthorized");
     }
     let replay = api
         .post(&format!("/v1/events/{}/replay", github.summary.id), Some("read-all"))
@@ -313,7 +300,7 @@ async fn tokens_scopes_and_sources_decide_401_and_403() {
     let (_, page) = api.get("/v1/events", Some("github-team")).await;
     assert_eq!(ids(&page), vec![github.summary.id.clone()]);
     let (status, body) = api.get("/v1/events?source=stripe", Some("github-team")).await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     let (status, _) = api
         .get(&format!("/v1/events/{}", stripe.summary.id), Some("github-team"))
         .await;
@@ -330,7 +317,7 @@ async fn tokens_scopes_and_sources_decide_401_and_403() {
     assert_eq!((status, ids(&page).len()), (StatusCode::OK, 2));
     for path in ["/v1/events?token=admin", "/v1/events?access_token=admin"] {
         let (status, body) = api.get(path, None).await;
-        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "token_in_url"));
+        assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "token_in_url"));
     }
 }
 
@@ -400,7 +387,7 @@ async fn bad_requests_get_stable_codes() {
     ];
     for (path, status, expected_code, message) in cases {
         let (got, body) = api.get(&path, Some("admin")).await;
-        assert_eq!((got, code(&body)), (status, expected_code), "{path}: {body}");
+        assert_eq!((got, error_code(&body)), (status, expected_code), "{path}: {body}");
         assert!(
             body["error"]["message"].as_str().unwrap().contains(message),
             "{path}: {body}"
@@ -419,62 +406,11 @@ async fn bad_requests_get_stable_codes() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(code(&response.json().await.unwrap()), "method_not_allowed");
+    assert_eq!(error_code(&response.json().await.unwrap()), "method_not_allowed");
     let replay = api
         .post("/v1/events/0190b6d2-0000-7000-8000-00000000ffff/replay", Some("admin"))
         .await;
     assert_eq!(replay.status(), StatusCode::NOT_FOUND);
-}
-
-/// Reads server-sent events block by block.
-struct SseReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl SseReader {
-    async fn open(api_base: &str, path: &str, token: &str) -> SseReader {
-        let response = http()
-            .get(format!("{api_base}{path}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        let mut reader = SseReader {
-            response,
-            buffer: String::new(),
-        };
-        assert!(reader.next().await.contains("connected"));
-        reader
-    }
-
-    /// The next block (up to a blank line).
-    async fn next(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block = self.buffer[..end].to_owned();
-                self.buffer.drain(..end + 2);
-                return block;
-            }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
-                .await
-                .expect("an SSE block in time");
-            let chunk = chunk.unwrap().expect("the stream stays open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    /// The next block that is not a heartbeat.
-    async fn next_event(&mut self) -> String {
-        loop {
-            let block = self.next().await;
-            if !block.contains("heartbeat") {
-                return block;
-            }
-        }
-    }
 }
 
 fn summary_of(record: &EventRecord) -> hookgate::history::EventSummary {
@@ -484,8 +420,12 @@ fn summary_of(record: &EventRecord) -> hookgate::history::EventSummary {
 #[tokio::test]
 async fn the_live_tail_filters_and_sends_heartbeats() {
     let api = serve(sqlite_memory().await, LiveFeed::default(), Duration::from_millis(200)).await;
-    let mut tail = SseReader::open(&api.base, "/v1/events/stream?source=github&type=push", "admin").await;
-    let mut restricted = SseReader::open(&api.base, "/v1/events/stream", "github-team").await;
+    let mut tail = SseReader::open(
+        &format!("{}/v1/events/stream?source=github&type=push", api.base),
+        "admin",
+    )
+    .await;
+    let mut restricted = SseReader::open(&format!("{}/v1/events/stream", api.base), "github-team").await;
     let stripe = record("stripe", "push", now_micros(), 1);
     let issues = record("github", "issues", now_micros(), 2);
     let push = record("github", "push", now_micros(), 3);
@@ -509,7 +449,7 @@ async fn the_live_tail_filters_and_sends_heartbeats() {
 #[tokio::test]
 async fn a_slow_reader_is_told_how_many_events_it_missed() {
     let api = serve(sqlite_memory().await, LiveFeed::new(4), Duration::from_secs(15)).await;
-    let mut tail = SseReader::open(&api.base, "/v1/events/stream", "admin").await;
+    let mut tail = SseReader::open(&format!("{}/v1/events/stream", api.base), "admin").await;
     // Published without yielding: the stream cannot keep up with the bounded feed.
     for n in 0..50 {
         api.live.publish(summary_of(&record("github", "push", now_micros(), n)));
@@ -593,7 +533,7 @@ async fn replay_publishes_the_original_envelope_marked_as_a_replay() {
     assert!(response.headers().contains_key("retry-after"));
     let body: Value = response.json().await.unwrap();
     assert!(
-        ["publish_timeout", "broker_error", "queue_full", "producer_fatal"].contains(&code(&body)),
+        ["publish_timeout", "broker_error", "queue_full", "producer_fatal"].contains(&error_code(&body)),
         "{body}"
     );
     api.stop.send(true).unwrap();
@@ -653,7 +593,7 @@ async fn the_query_role_indexes_streams_replays_and_shuts_down() {
         .unwrap();
     assert!(service.store_ready().await);
     let base = format!("http://{}", service.local_addr());
-    let mut tail = SseReader::open(&base, "/v1/events/stream", "admin").await;
+    let mut tail = SseReader::open(&format!("{base}/v1/events/stream"), "admin").await;
 
     let original = envelope("github", "push", now_micros(), 1);
     publisher
@@ -692,15 +632,7 @@ async fn the_query_role_indexes_streams_replays_and_shuts_down() {
         client.get(url).bearer_auth("admin").send().await.unwrap().status() == StatusCode::OK
     })
     .await;
-    let page: Value = client
-        .get(format!("{base}/v1/events"))
-        .bearer_auth("admin")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, page) = get_json(&format!("{base}/v1/events"), Some("admin")).await;
     assert_eq!(
         ids(&page),
         vec![sentinel.id.clone(), original.id.clone()],

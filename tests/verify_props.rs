@@ -9,7 +9,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
-use hookgate::config::{HmacAlgorithm, HmacSpec, Preset, RecordKey, Secret, SignatureEncoding, SourceConfig};
+use hookgate::config::{HmacAlgorithm, HmacSpec, Preset, Secret, SignatureEncoding, SourceConfig};
 use hookgate::verify::{slack_url_verification_challenge, Verifier, VerifyError};
 
 /// Every preset that signs, with the declarative one in three shapes.
@@ -90,17 +90,8 @@ fn source(flavor: Flavor, secrets: &[Vec<u8>]) -> SourceConfig {
         _ => Secret::from_bytes(raw.clone()),
     };
     SourceConfig {
-        name: "prop".into(),
-        verify,
-        secrets: secrets.iter().map(secret).collect(),
         hmac: spec(flavor),
-        topic: None,
-        key: RecordKey::Id,
-        rate_limit: None,
-        max_body_bytes: None,
-        dedup_key: None,
-        event_type: None,
-        tolerance: None,
+        ..SourceConfig::new("prop", verify, secrets.iter().map(secret).collect())
     }
 }
 

@@ -194,6 +194,26 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
+    /// A source as a `[[sources]]` table holding only `name`, `verify` and
+    /// `secrets` reads: every other key at its default. For code that builds
+    /// a source rather than parsing one (tests, tools); set further keys with
+    /// struct update syntax, `SourceConfig { tolerance, ..SourceConfig::new(..) }`.
+    pub fn new(name: impl Into<String>, verify: Preset, secrets: Vec<Secret>) -> Self {
+        Self {
+            name: name.into(),
+            verify,
+            secrets,
+            hmac: None,
+            topic: None,
+            key: source_defaults::record_key(),
+            rate_limit: None,
+            max_body_bytes: None,
+            dedup_key: None,
+            event_type: None,
+            tolerance: None,
+        }
+    }
+
     /// The deduplication key spec in force.
     pub fn dedup_key(&self) -> KeySpec {
         self.dedup_key

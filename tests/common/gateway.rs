@@ -1,11 +1,14 @@
 //! The `hookgate` binary under test: started with a config file on loopback
 //! port 0, its listener addresses read from its log, stopped on drop.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use hookgate::config::{Config, SourceConfig};
 
 /// A running hookgate process.
 #[derive(Debug)]
@@ -34,6 +37,13 @@ store = "sqlite://history.db"
 [metrics]
 listen = "127.0.0.1:0"
 "#;
+
+/// Config text: [`LOOPBACK_LISTENERS`] with `ingest` lines added to
+/// `[ingest]`, publishing to `topic` on `bootstrap`, then `rest`.
+pub fn config(bootstrap: &str, topic: &str, ingest: &str, rest: &str) -> String {
+    let listeners = LOOPBACK_LISTENERS.replace("[ingest]\n", &format!("[ingest]\n{ingest}\n"));
+    format!("{listeners}\n[kafka]\nbrokers = \"{bootstrap}\"\ntopic = \"{topic}\"\n{rest}\n")
+}
 
 impl Gateway {
     /// Starts `hookgate serve --role ROLE` with `config` (TOML) and waits until it listens.
@@ -125,6 +135,20 @@ impl Gateway {
         format!("http://{}{path}", self.metrics)
     }
 
+    /// The source `name` as the gateway read it from its config file.
+    pub fn source(&self, name: &str) -> SourceConfig {
+        let text = std::fs::read_to_string(self.dir.path().join("hookgate.toml")).expect("a config file");
+        let config = Config::from_toml(&text).expect("the gateway's config parses");
+        let source = config.sources.into_iter().find(|s| s.name == name);
+        source.unwrap_or_else(|| panic!("no source `{name}` configured"))
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = reqwest::get(self.metrics_url("/metrics")).await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -189,6 +213,16 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The values the label `label` takes in the series of `metric` in a `/metrics` text.
+pub fn label_values(metrics: &str, metric: &str, label: &str) -> BTreeSet<String> {
+    let (series, label) = (format!("{metric}{{"), format!("{label}=\""));
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&series))
+        .filter_map(|l| Some(l.split(&label).nth(1)?.split('"').next()?.to_owned()))
+        .collect()
 }
 
 /// The address in a `listening role="ROLE" addr=...` log line.

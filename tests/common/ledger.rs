@@ -122,6 +122,16 @@ impl Ledger {
         self.attempts.lock().unwrap().clone()
     }
 
+    /// Requests that got `answer`.
+    pub fn count(&self, answer: Answer) -> usize {
+        self.attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.answer == answer)
+            .count()
+    }
+
     /// Distinct deliveries that got a 2xx.
     pub fn accepted_deliveries(&self) -> usize {
         let attempts = self.attempts.lock().unwrap();

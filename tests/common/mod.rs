@@ -1,5 +1,6 @@
 //! Shared test harness: a real Kafka-protocol broker (Tansu), the real
-//! `hookgate` binary on loopback ports, and a consumer that reads topics back.
+//! `hookgate` binary on loopback ports, a consumer that reads topics back,
+//! signed webhooks, the dedup and history stores, and the fault tests' ledger.
 //!
 //! Tests use the broker named by `HOOKGATE_TEST_KAFKA` (started by
 //! tests/run.sh), or start a private Tansu when it is unset; fault tests
@@ -7,9 +8,14 @@
 #![allow(dead_code, unused_imports, unreachable_pub)]
 
 pub mod broker;
+pub mod dedup;
 pub mod gateway;
+pub mod history;
 pub mod ledger;
+pub mod setup;
+pub mod webhook;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -23,6 +29,7 @@ use hookgate::envelope::WebhookEnvelope;
 
 pub use broker::{Broker, Tansu};
 pub use gateway::Gateway;
+pub use setup::Setup;
 
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
@@ -162,4 +169,22 @@ fn to_record(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
 pub fn dead_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// Polls `check` every 20 ms until it returns true; panics after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `error.code` of an error body, or "" when there is none.
+pub fn error_code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
 }

@@ -1,10 +1,9 @@
-//! Helpers shared by the history tests: sample envelopes and records, a
-//! private PostgreSQL schema per test, and polling.
-#![allow(dead_code, unreachable_pub)]
+//! The history side of the harness: sample envelopes and records, the test
+//! stores (SQLite, and PostgreSQL in a private schema per test), and readers
+//! of the query API's pages and live tail.
 
-use std::future::Future;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookgate::envelope::{Header, Verification, WebhookEnvelope};
 use hookgate::history::{EventRecord, PostgresStore, Provenance, Store};
@@ -62,19 +61,6 @@ pub fn record(source: &str, event_type: &str, received_at: i64, n: u64) -> Event
 /// Now in microseconds since the epoch.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
-}
-
-/// Polls `check` every 20 ms until it returns true; panics after `timeout`.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A fresh in-memory SQLite store.
@@ -221,6 +207,91 @@ impl TestStore {
         match self {
             TestStore::Sqlite(store) => store.close().await,
             TestStore::Postgres(pg) => pg.remove().await,
+        }
+    }
+}
+
+/// GETs `url` of the query API with an optional bearer `token`: the status
+/// and the JSON answer (`Null` when the answer is not JSON).
+pub async fn get_json(url: &str, token: Option<&str>) -> (reqwest::StatusCode, serde_json::Value) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or_default())
+}
+
+/// The event ids of a page of `GET /v1/events`, in order.
+pub fn ids(page: &serde_json::Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Reads the server-sent events of `GET /v1/events/stream` block by block.
+pub struct SseReader {
+    /// The open stream.
+    response: reqwest::Response,
+    /// Text received but not yet returned.
+    buffer: String,
+}
+
+impl SseReader {
+    /// How long one block may take.
+    const WAIT: Duration = Duration::from_secs(30);
+
+    /// Opens the stream at `url` with `token`; checks the answer and its `connected` greeting.
+    pub async fn open(url: &str, token: &str) -> SseReader {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client.get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut reader = SseReader {
+            response,
+            buffer: String::new(),
+        };
+        assert!(reader.next().await.contains("connected"));
+        reader
+    }
+
+    /// The next block (up to a blank line).
+    pub async fn next(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block = self.buffer[..end].to_owned();
+                self.buffer.drain(..end + 2);
+                return block;
+            }
+            let chunk = tokio::time::timeout(Self::WAIT, self.response.chunk())
+                .await
+                .expect("an SSE block in time");
+            let chunk = chunk.unwrap().expect("the stream stays open");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next block that is not a heartbeat.
+    pub async fn next_event(&mut self) -> String {
+        loop {
+            let block = self.next().await;
+            if !block.contains("heartbeat") {
+                return block;
+            }
+        }
+    }
+
+    /// The next block that contains `needle`.
+    pub async fn until(&mut self, needle: &str) -> String {
+        loop {
+            let block = self.next().await;
+            if block.contains(needle) {
+                return block;
+            }
         }
     }
 }
