@@ -238,17 +238,9 @@ impl SourceConfig {
     /// The unverified source present when hookgate runs without a config file.
     pub fn demo() -> Self {
         Self {
-            name: DEMO_SOURCE.into(),
-            verify: Preset::None,
-            secrets: Vec::new(),
-            hmac: None,
-            topic: None,
-            key: RecordKey::Id,
-            rate_limit: None,
-            max_body_bytes: None,
             dedup_key: Some(KeySpec::Header(HeaderName::from_static("idempotency-key"))),
             event_type: Some(KeySpec::Header(HeaderName::from_static("x-event-type"))),
-            tolerance: None,
+            ..Self::new(DEMO_SOURCE, Preset::None, Vec::new())
         }
     }
 }

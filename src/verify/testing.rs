@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{Verifier, VerifyError};
-use crate::config::{Preset, RecordKey, Secret, SourceConfig};
+use crate::config::{Preset, Secret, SourceConfig};
 
 /// The "current time" of most tests (2023-11-14).
 pub(super) const NOW: u64 = 1_700_000_000;
@@ -17,19 +17,8 @@ pub(super) fn at(secs: u64) -> SystemTime {
 
 /// A source with a preset and literal secrets, everything else defaulted.
 pub(super) fn source(verify: Preset, secrets: &[&str]) -> SourceConfig {
-    SourceConfig {
-        name: "test".into(),
-        verify,
-        secrets: secrets.iter().map(|s| Secret::from_bytes(s.as_bytes())).collect(),
-        hmac: None,
-        topic: None,
-        key: RecordKey::Id,
-        rate_limit: None,
-        max_body_bytes: None,
-        dedup_key: None,
-        event_type: None,
-        tolerance: None,
-    }
+    let secrets = secrets.iter().map(|s| Secret::from_bytes(s.as_bytes())).collect();
+    SourceConfig::new("test", verify, secrets)
 }
 
 /// A verifier for a preset and literal secrets.
