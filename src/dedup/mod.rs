@@ -130,7 +130,8 @@ impl Dedup {
     pub async fn reserve(&self, source: &str, key: &str, id: Uuid) -> Result<Reservation, DedupError> {
         match &self.backend {
             Backend::Memory(store) => Ok(reserve_in_memory(store, source, key, id)),
-            Backend::Redis(store) => reserve_in_redis(store, source, key, &id.to_string()).await,
+            // Boxed: the Redis round trip's state would otherwise make every caller's future kilobytes larger.
+            Backend::Redis(store) => Box::pin(reserve_in_redis(store, source, key, &id.to_string())).await,
         }
     }
 
@@ -193,7 +194,8 @@ impl Ticket {
                 store.commit(hash, id);
                 Ok(())
             }
-            Some(Claimed::Redis { store, key, id }) => store.commit(&key, &id).await,
+            // Boxed, as in `reserve`.
+            Some(Claimed::Redis { store, key, id }) => Box::pin(async move { store.commit(&key, &id).await }).await,
             None => Ok(()),
         }
     }
@@ -203,7 +205,10 @@ impl Ticket {
     pub async fn release(mut self) {
         match self.claim.take() {
             Some(Claimed::Memory { store, hash, .. }) => store.release(hash),
-            Some(Claimed::Redis { store, key, id }) => release_in_redis(&store, &key, &id).await,
+            // Boxed, as in `reserve`.
+            Some(Claimed::Redis { store, key, id }) => {
+                Box::pin(async move { release_in_redis(&store, &key, &id).await }).await
+            }
             None => {}
         }
     }

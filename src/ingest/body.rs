@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::body::Body;
 
 use super::error::IngestError;
@@ -14,19 +14,38 @@ use super::error::IngestError;
 pub(super) async fn read_limited<B>(body: B, limit: u64, deadline: Instant) -> Result<Bytes, IngestError>
 where
     B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     // hyper parsed Content-Length already (and refused a malformed one); a chunked body has none.
-    if body.size_hint().exact().is_some_and(|declared| declared > limit) {
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|length| length > limit) {
         return Err(IngestError::TooLarge { limit });
     }
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match tokio::time::timeout_at(deadline.into(), limited.collect()).await {
+    match tokio::time::timeout_at(deadline.into(), collect(body, limit, declared)).await {
+        Ok(result) => result,
         Err(_) => Err(IngestError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(IngestError::TooLarge { limit }),
-        Ok(Err(_)) => Err(IngestError::BodyRead),
     }
+}
+
+/// The body's frames, joined; done as soon as the declared length arrived.
+async fn collect<B>(body: B, limit: u64, declared: Option<u64>) -> Result<Bytes, IngestError>
+where
+    B: Body<Data = Bytes>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| IngestError::BodyRead)?;
+        let Ok(data) = frame.into_data() else { continue };
+        if buffer.len() as u64 + data.len() as u64 > limit {
+            return Err(IngestError::TooLarge { limit });
+        }
+        if buffer.is_empty() && declared == Some(data.len() as u64) {
+            // The whole body arrived in one frame: hand it on without copying.
+            return Ok(data);
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! - `server`: accept loop, connection limits, HTTP/1.1, graceful shutdown.
 //! - `connections`: open connections per client address.
 //! - `admission`: route, quotas and the in-flight bound, before the body is read.
-//! - `pipeline`: body, verification, dedup, envelope, publish, settle.
+//! - `pipeline`: body, verification, dedup, envelope, publish, settle;
+//!   `finish`: the settling runs to the end even when the sender hangs up.
 //! - `delivery`: a request's event id, dedup key, event type and envelope.
 //! - `answer` and `error`: every outcome as a status and a JSON body.
 
@@ -14,6 +15,7 @@ mod connections;
 mod delivery;
 mod error;
 mod extract;
+mod finish;
 mod pipeline;
 mod server;
 mod source;

@@ -20,6 +20,7 @@ use super::answer::{answer, Accepted, IngestBody};
 use super::body::read_limited;
 use super::delivery::Delivery;
 use super::error::IngestError;
+use super::finish::FinishOnDrop;
 use super::source::Sources;
 use crate::config::Config;
 use crate::dedup::{Dedup, Reservation, Ticket};
@@ -171,25 +172,13 @@ impl Ingest {
             release(ticket).await;
             return Err(IngestError::DeadlineExceeded);
         }
-        let pending = match self.enqueue(route, &delivery, &parts, body, admitted.client, verified) {
+        let id = delivery.id;
+        let pending = match self.enqueue(route, delivery, parts, body, admitted.client, verified) {
             Ok(pending) => pending,
-            Err(error) => return Err(publish_failed(route, delivery.id, ticket, error).await),
+            Err(error) => return Err(publish_failed(route, id, ticket, error).await),
         };
-        // A task of its own, so that a sender hanging up (hyper then drops this
-        // future) cannot cancel it: the dedup key is settled with the broker's verdict either way.
-        let settling = settle(
-            self.clone(),
-            route.clone(),
-            delivery.id,
-            pending,
-            ticket,
-            deadline,
-            admitted,
-        );
-        tokio::spawn(settling).await.unwrap_or_else(|_| {
-            let lost = PublishError::Broker("the publish task ended without a verdict".into());
-            Err(IngestError::Publish(lost))
-        })
+        let settling = settle(self.clone(), route.clone(), id, pending, ticket, deadline, admitted);
+        FinishOnDrop::new(settling).await
     }
 
     /// Reserves the delivery's dedup key, if it has one.
@@ -211,18 +200,20 @@ impl Ingest {
         }
     }
 
-    /// Wraps the request in its envelope and hands it to the producer.
+    /// Wraps the request in its envelope and hands it to the producer, which
+    /// copies it. The request is gone when this returns, so hyper can reuse
+    /// the connection's read buffer while the broker's verdict is awaited.
     fn enqueue(
         &self,
         route: &Route,
-        delivery: &Delivery,
-        parts: &Parts,
+        delivery: Delivery,
+        parts: Parts,
         body: Bytes,
         client: IpAddr,
         verified: Verified,
     ) -> Result<PendingAck, PublishError> {
         let source = &route.source;
-        let envelope = delivery.envelope(source, parts, body, client, verified, &self.redact);
+        let envelope = delivery.envelope(source, &parts, body, client, verified, &self.redact);
         let key = record_key(&source.record_key, &envelope.id, &envelope.dedup_key);
         self.publisher.enqueue_envelope(&envelope, &source.topic, key)
     }
@@ -241,7 +232,8 @@ fn verify(route: &Route, parts: &Parts, body: &[u8], received: SystemTime) -> Re
 }
 
 /// Waits for the broker's verdict until `deadline`, then commits the dedup
-/// key (acked) or releases it; the in-flight slot is held until then.
+/// key (acked) or releases it; the in-flight slot is held until then. Runs to
+/// the end even when the sender hangs up (`FinishOnDrop`).
 async fn settle(
     ingest: Arc<Ingest>,
     route: Arc<Route>,

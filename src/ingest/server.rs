@@ -75,7 +75,9 @@ pub async fn serve(
         let ingest = ingest.clone();
         let service = service_fn(move |request| {
             let ingest = ingest.clone();
-            async move { Ok::<_, Infallible>(answer(ingest, peer, request).await) }
+            // Boxed: hyper moves each request's future into its connection's
+            // slot, and the pipeline's future is kilobytes; a box is a pointer.
+            Box::pin(async move { Ok::<_, Infallible>(answer(ingest, peer, request).await) })
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
