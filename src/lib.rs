@@ -12,7 +12,8 @@
 //! - [`dedup`]: reserve/commit/release of delivery keys, in process or in Redis.
 //! - [`envelope`]: the generated `hookgate.v1` protobuf types, record headers and keys, event ids.
 //! - [`publish`]: the shared Kafka producer, its guarantees and the embedded broker.
-//! - [`ingest`]: the hyper listener and the webhook request pipeline.
+//! - [`listener`]: the accept loop every listener shares (connection limits, header timeout, drain).
+//! - [`ingest`]: the webhook listener and its request pipeline.
 //! - [`history`]: indexer, history stores (SQLite, PostgreSQL) and the query API.
 //! - [`error_body`]: the `{"error":{"code","message"}}` body every listener answers errors with.
 //! - [`telemetry`]: metric names, the Prometheus recorder and health endpoints.
@@ -28,6 +29,7 @@ pub mod envelope;
 pub mod error_body;
 pub mod history;
 pub mod ingest;
+pub mod listener;
 pub mod publish;
 pub mod ratelimit;
 pub mod shutdown;

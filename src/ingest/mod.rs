@@ -1,7 +1,6 @@
 //! Ingest: the `/webhooks/{source}` listener and its request pipeline.
 //!
-//! - `server`: accept loop, connection limits, HTTP/1.1, graceful shutdown.
-//! - `connections`: open connections per client address.
+//! - `server`: the webhook listener on the shared accept loop (`crate::listener`).
 //! - `admission`: route, quotas and the in-flight bound, before the body is read.
 //! - `pipeline`: body, verification, dedup, envelope, publish, settle;
 //!   `finish`: the settling runs to the end even when the sender hangs up.
@@ -11,7 +10,6 @@
 mod admission;
 mod answer;
 mod body;
-mod connections;
 mod delivery;
 mod error;
 mod extract;
@@ -24,5 +22,7 @@ pub use answer::IngestBody;
 pub use error::IngestError;
 pub use extract::{client_ip, extract, LazyJson};
 pub use pipeline::Ingest;
-pub use server::{serve, ServerLimits};
+/// The webhook listener's connection limits.
+pub use crate::listener::Limits as ServerLimits;
+pub use server::serve;
 pub use source::{prepare as prepare_sources, Source, Sources};

@@ -4,7 +4,11 @@
 //! the socket peer: behind a proxy every connection comes from the proxy.
 //!
 //! A connection over the limit is answered at once with a fixed 429
-//! `too_many_connections` and closed, without reading the request.
+//! `too_many_connections` and closed, without reading the request. The
+//! answer lingers a moment so that the client can read it; at most
+//! [`MAX_LINGERING`] refusals linger at once (they hold a file descriptor
+//! each but no listener-wide slot), beyond that the answer is written once
+//! without waiting and the connection closed.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,6 +18,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 
 use crate::error_body::error_body;
 use crate::ratelimit::ClientKey;
@@ -22,6 +27,8 @@ use crate::ratelimit::ClientKey;
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Most request bytes drained from a refused connection (so the close is a FIN, not a reset).
 const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
+/// Most refused connections lingering at once.
+const MAX_LINGERING: usize = 1024;
 
 /// The complete answer to a connection over the per-client limit.
 fn refusal() -> Vec<u8> {
@@ -99,9 +106,51 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Answers a connection over the limit with a 429 and closes it. Bounded in
-/// time; the caller keeps its listener-wide connection permit until this returns.
-pub(super) async fn refuse(mut stream: TcpStream) {
+/// The refused connections being answered, bounded by [`MAX_LINGERING`].
+#[derive(Debug)]
+pub(super) struct Refusals {
+    /// One permit per lingering refusal.
+    lingering: Arc<Semaphore>,
+}
+
+impl Default for Refusals {
+    fn default() -> Self {
+        Self::with_bound(MAX_LINGERING)
+    }
+}
+
+impl Refusals {
+    /// At most `bound` refusals lingering at once.
+    fn with_bound(bound: usize) -> Self {
+        Self {
+            lingering: Arc::new(Semaphore::new(bound)),
+        }
+    }
+
+    /// Answers `stream` with the 429 and closes it: in a task of its own that
+    /// lingers up to [`REFUSAL_LINGER`], or at once when too many already linger.
+    pub(super) fn refuse(&self, stream: TcpStream) {
+        match self.lingering.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    linger(stream).await;
+                    drop(permit);
+                });
+            }
+            // One non-blocking write straight to the socket (its send buffer is
+            // empty, so the answer fits), then the close.
+            Err(_) => {
+                if let Ok(mut socket) = stream.into_std() {
+                    let _ = std::io::Write::write(&mut socket, &refusal());
+                }
+            }
+        }
+    }
+}
+
+/// Writes the 429, closes our side and reads what the client sent until it
+/// closes too; bounded by [`REFUSAL_LINGER`].
+async fn linger(mut stream: TcpStream) {
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
         stream.write_all(&refusal()).await?;
         stream.shutdown().await?;
@@ -161,6 +210,29 @@ mod tests {
         assert!(table.try_acquire(ip("2001:db8:1:3::1")).is_some(), "other /64");
         let _v4 = table.try_acquire(ip("192.0.2.7")).unwrap();
         assert!(table.try_acquire(ip("::ffff:192.0.2.7")).is_none());
+    }
+
+    /// A connected pair over loopback: (client side, server side).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        (client, listener.accept().await.unwrap().0)
+    }
+
+    async fn answer(mut client: TcpStream) -> String {
+        let mut text = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), client.read_to_string(&mut text)).await;
+        text
+    }
+
+    #[tokio::test]
+    async fn refusals_beyond_the_lingering_bound_are_answered_without_waiting() {
+        for bound in [1, 0] {
+            let (client, server) = pair().await;
+            Refusals::with_bound(bound).refuse(server);
+            let text = answer(client).await;
+            assert!(text.starts_with("HTTP/1.1 429"), "bound {bound}: {text}");
+        }
     }
 
     #[test]
