@@ -1,6 +1,7 @@
 //! Wiring of `hookgate serve`: connect Kafka (or start the embedded broker),
-//! start the roles this process runs, serve metrics, and on shutdown stop
-//! accepting, drain in-flight webhooks and flush the producer.
+//! start the roles this process runs and their readiness checks, serve
+//! metrics, and on shutdown stop accepting, drain in-flight webhooks and
+//! flush the producer. A shutdown during start-up ends it at once.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -156,27 +157,66 @@ pub fn config_issues(config: &Config) -> Vec<ConfigIssue> {
     issues
 }
 
-/// Runs `hookgate serve` until `shutdown` completes, then shuts down gracefully.
+/// Runs `hookgate serve` until `shutdown` completes, then shuts down
+/// gracefully. A `shutdown` that completes during start-up (while Kafka,
+/// Redis or PostgreSQL are being connected) ends it at once.
 pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let issues = config_issues(&config);
     let errors: Vec<_> = issues.iter().filter(|i| i.severity == Severity::Error).collect();
     if let Some(first) = errors.first() {
         anyhow::bail!("invalid configuration ({} errors), first: {first}", errors.len());
     }
-    let config = Arc::new(config);
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Biased: `shutdown` is polled first, so the signal handlers are in place
+    // before any connection attempt. Until then a SIGTERM is lost where the
+    // process runs as PID 1 (a container), which ignores unhandled signals.
+    let running = tokio::select! {
+        biased;
+        () = &mut shutdown => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+        running = start(Arc::new(config), role) => running?,
+    };
+    shutdown.await;
+    running.stop().await;
+    Ok(())
+}
+
+/// Everything `hookgate serve` started, until [`Running::stop`].
+struct Running {
+    /// Turns true at shutdown.
+    stop_tx: watch::Sender<bool>,
+    /// The checks behind `/readyz`.
+    readiness: Readiness,
+    /// The shared producer.
+    publisher: Publisher,
+    /// The embedded broker, when no cluster is configured.
+    embedded: Option<EmbeddedBroker>,
+    /// Rebuilds the producer after a fatal error.
+    supervisor: JoinHandle<()>,
+    /// The webhook listener (ingest role).
+    ingest: Option<JoinHandle<()>>,
+    /// Indexer, retention and query API (query role).
+    query: Option<Arc<QueryService>>,
+    /// The metrics listener.
+    metrics_server: JoinHandle<()>,
+}
+
+/// Connects Kafka, starts the roles and the metrics listener.
+async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
     let metrics_handle = telemetry::install();
     let (endpoint, embedded) = connect_kafka(&config)?;
     let publisher =
         Publisher::new(endpoint.clone(), message_timeout(&config)).context("cannot create the Kafka producer")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut readiness = Readiness::default();
-    add_kafka_checks(&mut readiness, &publisher);
+    add_kafka_checks(&mut readiness, &publisher, role);
     publisher.probe_broker(Duration::from_secs(2)).await;
     if embedded.is_none() {
         tokio::spawn(warn_about_missing_topics(endpoint.clone(), config.topics()));
     }
     let supervisor = tokio::spawn(publisher.clone().supervise(stop_rx.clone()));
-
     let ingest = if role.ingest() {
         Some(start_ingest(&config, publisher.clone(), &mut readiness, stop_rx.clone()).await?)
     } else {
@@ -189,32 +229,46 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     };
     let metrics_listener = bind("metrics.listen", config.metrics.listen, DEFAULT_BACKLOG)?;
     tracing::info!(role = "metrics", addr = %metrics_listener.local_addr()?, "listening");
-    let metrics_server = serve_metrics(
+    let metrics_server = tokio::spawn(telemetry::serve_metrics(
         metrics_listener,
-        telemetry::router(metrics_handle, readiness.clone()),
-        stop_rx.clone(),
-    );
+        metrics_handle,
+        readiness.clone(),
+        stop_rx,
+    ));
+    Ok(Running {
+        stop_tx,
+        readiness,
+        publisher,
+        embedded,
+        supervisor,
+        ingest,
+        query,
+        metrics_server,
+    })
+}
 
-    shutdown.await;
-    tracing::info!("shutting down: no new connections; finishing in-flight webhooks");
-    readiness.start_draining();
-    let _ = stop_tx.send(true);
-    if let Some(ingest) = ingest {
-        let _ = ingest.await;
+impl Running {
+    /// Stops accepting, drains in-flight webhooks, flushes the producer and stops every task.
+    async fn stop(self) {
+        tracing::info!("shutting down: no new connections; finishing in-flight webhooks");
+        self.readiness.start_draining();
+        let _ = self.stop_tx.send(true);
+        if let Some(ingest) = self.ingest {
+            let _ = ingest.await;
+        }
+        let flushed = self.publisher.flush(FLUSH_TIMEOUT).await;
+        tracing::info!(flushed, "producer flushed");
+        let _ = self.metrics_server.await;
+        drop(self.readiness);
+        if let Some(query) = self.query.and_then(Arc::into_inner) {
+            query.join().await;
+        }
+        let _ = self.supervisor.await;
+        // The producer goes before the broker it talks to.
+        drop(self.publisher);
+        drop(self.embedded);
+        tracing::info!("stopped");
     }
-    let flushed = publisher.flush(FLUSH_TIMEOUT).await;
-    tracing::info!(flushed, "producer flushed");
-    let _ = metrics_server.await;
-    drop(readiness);
-    if let Some(query) = query.and_then(Arc::into_inner) {
-        query.join().await;
-    }
-    let _ = supervisor.await;
-    // The producer goes before the broker it talks to.
-    drop(publisher);
-    drop(embedded);
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Logs an error for every configured topic the cluster does not have: hookgate
@@ -248,18 +302,32 @@ async fn warn_about_missing_topics(endpoint: KafkaEndpoint, topics: Vec<String>)
     }
 }
 
-fn add_kafka_checks(readiness: &mut Readiness, publisher: &Publisher) {
-    let p = publisher.clone();
-    readiness.check("broker", move || {
-        let reachable = p.broker_reachable();
-        async move { reachable }.boxed()
-    });
-    let p = publisher.clone();
-    readiness.check("producer", move || {
-        let healthy = p.producer_healthy();
-        async move { healthy }.boxed()
-    });
+/// The broker and producer checks: they decide readiness where ingest runs.
+/// A query-only replica serves the history while Kafka is down (its replays
+/// answer 503 then), so for it they are only reported.
+fn add_kafka_checks(readiness: &mut Readiness, publisher: &Publisher, role: Role) {
+    let (p, q) = (publisher.clone(), publisher.clone());
+    let probes: [(&'static str, Probe); 2] = [
+        (
+            "broker",
+            Box::new(move || std::future::ready(p.broker_reachable()).boxed()),
+        ),
+        (
+            "producer",
+            Box::new(move || std::future::ready(q.producer_healthy()).boxed()),
+        ),
+    ];
+    for (name, probe) in probes {
+        if role.ingest() {
+            readiness.check(name, probe);
+        } else {
+            readiness.advise(name, probe);
+        }
+    }
 }
+
+/// A readiness probe as [`add_kafka_checks`] hands it over.
+type Probe = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 async fn start_ingest(
     config: &Arc<Config>,
@@ -328,15 +396,6 @@ fn store_kind(url: &str) -> &'static str {
     } else {
         "postgres"
     }
-}
-
-fn serve_metrics(listener: TcpListener, router: axum::Router, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let shutdown = async move { crate::shutdown::stopped(&mut stop).await };
-        if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
-            tracing::error!(%error, "metrics listener failed");
-        }
-    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -12,6 +13,9 @@ use crate::telemetry::LogFormat;
 mod render;
 mod send;
 mod summary;
+
+/// How long `serve` waits, once it is done, for work left on the runtime's blocking pool.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// hookgate: verified, deduplicated webhooks into Kafka, and their history.
 #[derive(Debug, Parser)]
@@ -134,7 +138,11 @@ fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::app::run(config, role, crate::shutdown::os_signal())) {
+    let outcome = runtime.block_on(crate::app::run(config, role, crate::shutdown::os_signal()));
+    // Whatever still runs on the blocking pool (a start-up cut short may
+    // leave a metadata request behind) must not hold the exit.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

@@ -170,10 +170,19 @@ pub struct QueryConfig {
     /// Events older than this are deleted.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
-    /// Bearer tokens; with none, the API is open (allowed on loopback only).
+    /// Bearer tokens; with none, the API is open (allowed on loopback only) except for replays.
     pub tokens: Vec<TokenConfig>,
     /// Kafka consumer group of the indexer.
     pub consumer_group: String,
+    /// Time a client has to send the complete request headers.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Most open connections; further connections wait in the kernel backlog.
+    pub max_connections: usize,
+    /// Most open connections from one client address (socket peer; IPv6 per /64); beyond it a 429 and the connection closed.
+    pub max_connections_per_ip: usize,
+    /// Most live-tail streams open at once; beyond it 503 `too_many_streams`.
+    pub max_streams: usize,
 }
 
 /// `[metrics]`: Prometheus exposition and health checks.
@@ -267,6 +276,10 @@ impl std::fmt::Debug for QueryConfig {
             .field("retention", &self.retention)
             .field("tokens", &self.tokens)
             .field("consumer_group", &self.consumer_group)
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_streams", &self.max_streams)
             .finish()
     }
 }
@@ -334,6 +347,10 @@ impl Default for QueryConfig {
             retention: Duration::from_secs(30 * 24 * 3600),
             tokens: Vec::new(),
             consumer_group: "hookgate-indexer".into(),
+            header_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            max_streams: 256,
         }
     }
 }

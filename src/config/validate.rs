@@ -142,6 +142,7 @@ impl Config {
         if query.retention.is_zero() {
             findings.error("query.retention", "must be greater than 0");
         }
+        self.check_query_listener(findings);
         if query.tokens.is_empty() && !query.listen.ip().is_loopback() {
             findings.error(
                 "query.tokens",
@@ -168,6 +169,29 @@ impl Config {
                     findings.error(format!("{key}.sources"), format!("`{name}` is not a configured source"));
                 }
             }
+        }
+    }
+
+    fn check_query_listener(&self, findings: &mut Findings) {
+        let query = &self.query;
+        if query.header_timeout.is_zero() {
+            findings.error("query.header_timeout", "must be greater than 0");
+        }
+        for (key, value) in [
+            ("query.max_connections", query.max_connections),
+            ("query.max_connections_per_ip", query.max_connections_per_ip),
+            ("query.max_streams", query.max_streams),
+        ] {
+            if value == 0 {
+                findings.error(key, "must be greater than 0");
+            }
+        }
+        if query.max_streams >= query.max_connections && query.max_connections > 0 {
+            findings.warn(
+                "query.max_streams",
+                "live-tail streams keep their connections open: with max_streams at or above \
+                 query.max_connections, streams can take every connection and leave none for other requests",
+            );
         }
     }
 
@@ -307,6 +331,33 @@ mod tests {
     fn public_query_listener_needs_a_token() {
         let text = "[query]\nlisten = \"0.0.0.0:8081\"\n[[sources]]\nname = \"a\"\nverify = \"none\"\n";
         assert!(issues(text).iter().any(|i| i.key == "query.tokens"));
+    }
+
+    #[test]
+    fn query_listener_limits_are_checked() {
+        let source = "[[sources]]\nname = \"a\"\nverify = \"none\"\n";
+        let zero = issues(&format!(
+            "[query]\nheader_timeout = \"0s\"\nmax_connections = 0\nmax_connections_per_ip = 0\nmax_streams = 0\n{source}"
+        ));
+        for key in [
+            "query.header_timeout",
+            "query.max_connections",
+            "query.max_connections_per_ip",
+            "query.max_streams",
+        ] {
+            assert!(
+                zero.iter().any(|i| i.key == key && i.severity == Severity::Error),
+                "{key}: {zero:?}"
+            );
+        }
+        let crowded = issues(&format!("[query]\nmax_connections = 10\nmax_streams = 10\n{source}"));
+        assert!(
+            crowded
+                .iter()
+                .any(|i| i.key == "query.max_streams" && i.severity == Severity::Warning),
+            "{crowded:?}"
+        );
+        assert!(!issues(source).iter().any(|i| i.key.starts_with("query.max")));
     }
 
     #[test]

@@ -18,16 +18,19 @@ mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt as _;
+use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::listener::Limits;
 use crate::publish::{KafkaEndpoint, Publisher};
 
 pub use api::{router, ApiState};
-pub use indexer::{Indexer, IndexerReport, IndexerSettings};
+pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
     EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
@@ -88,6 +91,7 @@ impl QueryService {
             indexer_feed,
         )?;
         let retention = config.query.retention;
+        let limits = listener_limits(&config);
         let state = ApiState::new(store.clone(), config, publisher, live.clone(), shutdown.clone());
         let mut tasks = vec![
             ("indexer", tokio::spawn(indexer.run(shutdown.clone()).map(drop))),
@@ -100,7 +104,10 @@ impl QueryService {
             let relay = live::relay_notifications(shared, pg_listener, live, shutdown.clone());
             tasks.push(("live tail relay", tokio::spawn(relay)));
         }
-        tasks.push(("query api", tokio::spawn(serve(listener, router(state), shutdown))));
+        tasks.push((
+            "query api",
+            tokio::spawn(serve(listener, router(state), limits, shutdown)),
+        ));
         Ok(QueryService { addr, store, tasks })
     }
 
@@ -125,12 +132,26 @@ impl QueryService {
     }
 }
 
-/// Serves the router until shutdown; open live tails end at shutdown too.
-async fn serve(listener: tokio::net::TcpListener, router: axum::Router, mut shutdown: watch::Receiver<bool>) {
-    let stop = async move { shutdown_requested(&mut shutdown).await };
-    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
-        tracing::error!(%error, "query API server failed");
+/// The query listener's connection limits from `[query]`. Shutdown waits
+/// as long as a replay may take (`ingest.deadline`) and a little more.
+fn listener_limits(config: &Config) -> Limits {
+    Limits {
+        max_connections: config.query.max_connections,
+        max_connections_per_ip: config.query.max_connections_per_ip,
+        header_timeout: config.query.header_timeout,
+        drain_timeout: config.ingest.deadline + Duration::from_secs(2),
     }
+}
+
+/// Serves the router on the shared accept loop until shutdown; open live tails end at shutdown too.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+) {
+    let make_service = move |_peer| TowerToHyperService::new(router.clone());
+    crate::listener::serve(listener, "query", limits, make_service, shutdown).await;
 }
 
 /// Resolves once `shutdown` is true (or its sender is gone).

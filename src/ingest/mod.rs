@@ -18,11 +18,11 @@ mod pipeline;
 mod server;
 mod source;
 
+/// The webhook listener's connection limits.
+pub use crate::listener::Limits as ServerLimits;
 pub use answer::IngestBody;
 pub use error::IngestError;
 pub use extract::{client_ip, extract, LazyJson};
 pub use pipeline::Ingest;
-/// The webhook listener's connection limits.
-pub use crate::listener::Limits as ServerLimits;
 pub use server::serve;
 pub use source::{prepare as prepare_sources, Source, Sources};

@@ -66,8 +66,13 @@ impl ConnectionMetrics {
 /// Serves HTTP/1.1 on `listener` until `shutdown` turns true, then drains.
 /// `make_service` builds the service of each accepted connection from the
 /// client's address; `name` labels the metrics and log lines ("ingest", "query", "metrics").
-pub async fn serve<M, S>(listener: TcpListener, name: &'static str, limits: Limits, mut make_service: M, mut shutdown: Stop)
-where
+pub async fn serve<M, S>(
+    listener: TcpListener,
+    name: &'static str,
+    limits: Limits,
+    mut make_service: M,
+    mut shutdown: Stop,
+) where
     M: FnMut(SocketAddr) -> S,
     S: HttpService<Incoming> + Send + 'static,
     S::Future: Send + 'static,

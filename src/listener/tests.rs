@@ -78,7 +78,10 @@ async fn a_client_over_its_limit_is_refused_while_others_are_served() {
         "{refused}"
     );
     let served = get("127.0.0.2", addr).await;
-    assert!(served.starts_with("HTTP/1.1 200") && served.ends_with("127.0.0.2"), "{served}");
+    assert!(
+        served.starts_with("HTTP/1.1 200") && served.ends_with("127.0.0.2"),
+        "{served}"
+    );
 }
 
 #[tokio::test]
@@ -100,9 +103,6 @@ async fn shutdown_stops_accepting_and_returns() {
     let (addr, stop, task) = start(limits(4, 4)).await;
     assert!(get("127.0.0.1", addr).await.starts_with("HTTP/1.1 200"));
     stop.send(true).unwrap();
-    tokio::time::timeout(WAIT, task)
-        .await
-        .expect("serve returns")
-        .unwrap();
+    tokio::time::timeout(WAIT, task).await.expect("serve returns").unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
 }

@@ -7,7 +7,7 @@ pub mod librdkafka;
 pub mod names;
 mod recorder;
 
-pub use health::{router, Readiness};
+pub use health::{router, serve as serve_metrics, Readiness};
 pub use ingest::{requests_in_flight, SourceMetrics};
 pub use recorder::install;
 

@@ -26,9 +26,9 @@ pub const PUBLISH_FAILURES: &str = "hookgate_publish_failures_total";
 pub const REQUEST_BODY_BYTES: &str = "hookgate_request_body_bytes";
 /// Gauge: webhook requests being handled right now.
 pub const REQUESTS_IN_FLIGHT: &str = "hookgate_requests_in_flight";
-/// Gauge: open connections on the webhook listener.
+/// Gauge {listener}: open connections per listener ("ingest", "query", "metrics").
 pub const CONNECTIONS_OPEN: &str = "hookgate_connections_open";
-/// Counter: connections refused with 429 because their client address held `ingest.max_connections_per_ip` already.
+/// Counter {listener}: connections refused with 429 because their client address held the listener's `max_connections_per_ip` already.
 pub const CONNECTIONS_REFUSED: &str = "hookgate_connections_refused_total";
 /// Gauge: messages in librdkafka's producer queue (waiting or in flight to the broker).
 pub const KAFKA_QUEUE_MESSAGES: &str = "hookgate_kafka_queue_messages";
@@ -36,6 +36,10 @@ pub const KAFKA_QUEUE_MESSAGES: &str = "hookgate_kafka_queue_messages";
 pub const KAFKA_PRODUCER_HEALTHY: &str = "hookgate_kafka_producer_healthy";
 /// Counter: producers rebuilt after a fatal error.
 pub const KAFKA_PRODUCER_REBUILDS: &str = "hookgate_kafka_producer_rebuilds_total";
+/// Gauge: 1 while `/readyz` would answer 200, else 0; evaluated at every scrape.
+pub const READY: &str = "hookgate_ready";
+/// Gauge {dependency}: 1 while the dependency's readiness check passes ("broker", "producer", "dedup", "store").
+pub const DEPENDENCY_UP: &str = "hookgate_dependency_up";
 /// Gauge {version}: always 1; carries the build version.
 pub const BUILD_INFO: &str = "hookgate_build_info";
 

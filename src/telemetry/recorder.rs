@@ -99,10 +99,10 @@ fn describe() {
         names::REQUESTS_IN_FLIGHT,
         "Webhook requests holding an in-flight slot (past the quotas, until answered), sampled every second."
     );
-    describe_gauge!(names::CONNECTIONS_OPEN, "Open connections on the webhook listener.");
+    describe_gauge!(names::CONNECTIONS_OPEN, "Open connections, by listener.");
     describe_counter!(
         names::CONNECTIONS_REFUSED,
-        "Connections refused because their client address held ingest.max_connections_per_ip already."
+        "Connections refused because their client address held the listener's max_connections_per_ip already."
     );
     describe_gauge!(
         names::KAFKA_QUEUE_MESSAGES,
@@ -113,6 +113,14 @@ fn describe() {
         "1 while the producer is usable, 0 after a fatal error until rebuilt."
     );
     describe_counter!(names::KAFKA_PRODUCER_REBUILDS, "Producers rebuilt after a fatal error.");
+    describe_gauge!(
+        names::READY,
+        "1 while /readyz answers 200, else 0 (evaluated at every scrape)."
+    );
+    describe_gauge!(
+        names::DEPENDENCY_UP,
+        "1 while the dependency's readiness check passes, by dependency."
+    );
     describe_gauge!(names::BUILD_INFO, "Build information; always 1.");
     describe_counter!(names::INDEXED_EVENTS, "Events written to the history store.");
     describe_counter!(names::INDEXER_DECODE_FAILURES, "Records the indexer could not decode.");

@@ -1,7 +1,9 @@
 //! Bearer-token authentication and authorisation of the query API. Tokens
 //! are compared as SHA-256 digests in constant time (no early exit, no
 //! length leak). 401 means "who are you?", 403 "you may not": a missing
-//! scope, or a source outside the token's `sources`.
+//! scope, or a source outside the token's `sources`. Without configured
+//! tokens the API is open for reading, but a replay (which writes to Kafka)
+//! is always 403: it needs a token with the `replay` scope.
 
 use axum::extract::{Query, Request};
 use axum::http::{header, HeaderMap};
@@ -28,17 +30,17 @@ pub(crate) struct Grant {
 }
 
 impl Grant {
-    /// Everything: the API runs without tokens (loopback only).
-    fn everything() -> Self {
+    /// What an open API (no tokens, loopback only) grants: reading everything, never replaying.
+    fn open() -> Self {
         Self {
             read: true,
-            replay: true,
+            replay: false,
             sources: None,
         }
     }
 
     /// 403 unless the token carries `scope`.
-    pub(crate) fn require(&self, scope: Scope) -> Result<(), ApiError> {
+    fn require(&self, scope: Scope) -> Result<(), ApiError> {
         let (granted, name) = match scope {
             Scope::Read => (self.read, "read"),
             Scope::Replay => (self.replay, "replay"),
@@ -109,17 +111,28 @@ impl Authenticator {
         Self { tokens }
     }
 
+    /// True when no token is configured: the API is open (on loopback).
+    pub(crate) fn is_open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
     /// Authenticates the request and checks `scope`: 401 for a missing or
-    /// unknown token, 403 for a token without the scope.
+    /// unknown token, 403 for a token without the scope (and for any replay
+    /// on an open API).
     pub(crate) fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<Grant, ApiError> {
+        if self.is_open() && scope == Scope::Replay {
+            return Err(ApiError::Forbidden(
+                "replays need a bearer token with the `replay` scope: configure [[query.tokens]]".into(),
+            ));
+        }
         let grant = self.authenticate(headers)?;
         grant.require(scope)?;
         Ok(grant)
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<Grant, ApiError> {
-        if self.tokens.is_empty() {
-            return Ok(Grant::everything());
+        if self.is_open() {
+            return Ok(Grant::open());
         }
         let presented = bearer_token(headers).ok_or(ApiError::Unauthorized)?;
         let presented = digest(presented.as_bytes());
@@ -215,11 +228,13 @@ mod tests {
     }
 
     #[test]
-    fn no_tokens_means_an_open_api() {
+    fn no_tokens_means_an_api_open_for_reading_only() {
         let auth = Authenticator::from_config(&[]);
-        assert_eq!(
-            auth.authorize(&HeaderMap::new(), Scope::Replay).unwrap(),
-            Grant::everything()
+        assert_eq!(auth.authorize(&HeaderMap::new(), Scope::Read).unwrap(), Grant::open());
+        let refused = auth.authorize(&bearer("anything"), Scope::Replay);
+        assert!(
+            matches!(&refused, Err(ApiError::Forbidden(message)) if message.contains("[[query.tokens]]")),
+            "{refused:?}"
         );
     }
 

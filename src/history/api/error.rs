@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The cursor is garbled, forged, or was issued for other filters (400).
     #[error("{0}")]
     InvalidCursor(String),
+    /// An open API (no tokens) was asked under a host name that is not loopback: DNS rebinding (403).
+    #[error("without [[query.tokens]] the API answers only requests to a loopback host (localhost, 127.0.0.1, [::1])")]
+    HostNotAllowed,
     /// A token was passed in the URL, where logs and proxies keep it (400).
     #[error("tokens are not accepted in the URL; send `Authorization: Bearer <token>`")]
     TokenInUrl,
@@ -42,6 +45,9 @@ pub enum ApiError {
     /// The route exists but not with this method (405).
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// `query.max_streams` live tails are open already (503).
+    #[error("too many live-tail streams are open; retry later")]
+    TooManyStreams,
     /// The replay was not acknowledged by the broker (503).
     #[error("the broker did not acknowledge the replay; retry later")]
     Publish(PublishError),
@@ -59,6 +65,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::HostNotAllowed => (StatusCode::FORBIDDEN, "host_not_allowed"),
             ApiError::InvalidFilter(_) => (StatusCode::BAD_REQUEST, "invalid_filter"),
             ApiError::UnknownParameter(_) => (StatusCode::BAD_REQUEST, "unknown_parameter"),
             ApiError::InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalid_cursor"),
@@ -66,6 +73,7 @@ impl ApiError {
             ApiError::EventNotFound => (StatusCode::NOT_FOUND, "event_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
             ApiError::Publish(error) => (StatusCode::SERVICE_UNAVAILABLE, error.code()),
             ApiError::Store(error) if error.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Store(_) | ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),

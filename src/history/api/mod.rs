@@ -1,16 +1,19 @@
 //! The query API (axum): routes, shared state, and the layers every request
-//! goes through (tokens in URLs refused, duration measured by route template).
+//! goes through (a loopback host required while no token is configured,
+//! tokens in URLs refused, duration measured by route template).
 //!
 //! - `events`: list, one event, raw body.
 //! - `stream`: live tail (SSE).
 //! - `replay`: publish an event again.
 //! - `openapi`: the OpenAPI document.
+//! - `host`: the DNS rebinding check of an open API.
 //! - `auth`, `params`, `cursor`, `view`, `error`: what the handlers share.
 
 mod auth;
 mod cursor;
 mod error;
 mod events;
+mod host;
 mod openapi;
 mod params;
 mod replay;
@@ -25,7 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use super::live::LiveFeed;
 use super::store::Store;
@@ -65,6 +68,8 @@ struct Inner {
     config: Arc<Config>,
     /// Turns true at shutdown; ends live tails.
     shutdown: watch::Receiver<bool>,
+    /// One permit per open live tail (`query.max_streams`).
+    streams: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -86,6 +91,7 @@ impl ApiState {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let auth = Authenticator::from_config(&config.query.tokens);
+        let streams = Arc::new(Semaphore::new(config.query.max_streams));
         let inner = Inner {
             store,
             auth,
@@ -93,6 +99,7 @@ impl ApiState {
             publisher,
             config,
             shutdown,
+            streams,
         };
         Self {
             inner: Arc::new(inner),
@@ -133,6 +140,10 @@ impl ApiState {
     pub(crate) fn heartbeat(&self) -> Duration {
         self.heartbeat
     }
+    /// The live-tail slots.
+    pub(crate) fn streams(&self) -> Arc<Semaphore> {
+        self.inner.streams.clone()
+    }
 }
 
 /// Every route, by path template; the router is built from this table and
@@ -164,6 +175,10 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(observe_duration))
         .layer(middleware::from_fn(auth::reject_token_in_url))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::require_loopback_host,
+        ))
         .with_state(state)
 }
 

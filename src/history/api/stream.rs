@@ -4,7 +4,8 @@
 //! bounded live feed gets `event: lagged` with `{"skipped": n}` instead of
 //! the events it missed; nothing is buffered for it beyond the feed's
 //! bound. Heartbeat comments keep idle connections open through proxies.
-//! Streams end when the server shuts down.
+//! At most `query.max_streams` streams are open at once (503
+//! `too_many_streams` beyond). Streams end when the server shuts down.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{future, stream, StreamExt as _};
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -26,13 +28,22 @@ use crate::history::shutdown_requested;
 use crate::history::store::{EventFilter, EventSummary};
 use crate::telemetry::names;
 
-/// Counts an open stream in `hookgate_stream_clients` for as long as it lives.
-struct OpenStream;
+/// An open stream: holds one of the `query.max_streams` slots and counts in
+/// `hookgate_stream_clients` for as long as it lives.
+struct OpenStream {
+    /// The stream's slot.
+    _slot: OwnedSemaphorePermit,
+}
 
 impl OpenStream {
-    fn new() -> Self {
+    /// Takes a slot, or 503 `too_many_streams` when none is free.
+    fn open(state: &ApiState) -> Result<Self, ApiError> {
+        let slot = state
+            .streams()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::TooManyStreams)?;
         metrics::gauge!(names::STREAM_CLIENTS).increment(1.0);
-        OpenStream
+        Ok(OpenStream { _slot: slot })
     }
 }
 
@@ -46,8 +57,8 @@ impl Drop for OpenStream {
 pub(crate) async fn stream(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let grant = state.auth().authorize(&headers, Scope::Read)?;
     let filter = params::parse_stream(&uri)?.resolve(&grant)?;
+    let open = OpenStream::open(&state)?;
     let receiver = state.live().subscribe();
-    let open = OpenStream::new();
     let events = BroadcastStream::new(receiver).filter_map(move |item| {
         let _counted = &open;
         future::ready(to_sse(item, &filter))
@@ -65,11 +76,17 @@ pub(crate) async fn stream(State(state): State<ApiState>, headers: HeaderMap, ur
 /// The SSE event for one feed item, or none when the filter drops it.
 fn to_sse(item: Result<Arc<EventSummary>, BroadcastStreamRecvError>, filter: &EventFilter) -> Option<Event> {
     match item {
-        Ok(event) if filter.matches(&event) => Event::default()
-            .event("webhook")
-            .id(event.id.clone())
-            .json_data(SummaryView::from(&*event))
-            .ok(),
+        Ok(event) if filter.matches(&event) => {
+            let webhook = Event::default().event("webhook");
+            // The indexer stores only UUID ids; a row from before it checked
+            // them must not make the SSE encoder panic (it refuses CR, LF and NUL).
+            let webhook = if event.id.contains(['\r', '\n', '\0']) {
+                webhook
+            } else {
+                webhook.id(event.id.clone())
+            };
+            webhook.json_data(SummaryView::from(&*event)).ok()
+        }
         Ok(_) => None,
         Err(BroadcastStreamRecvError::Lagged(skipped)) => Some(
             Event::default()

@@ -3,9 +3,11 @@
 //! restart resumes where the last committed batch ended and loses nothing;
 //! the store's idempotent insert absorbs what is read twice (after a crash,
 //! or a replayed record that carries the same id). A record that does not
-//! decode is counted, logged with its offset and committed past.
+//! decode, or holds what ingest never writes (`decode`), is counted, logged
+//! with its offset and committed past.
 
 mod context;
+mod decode;
 mod lag;
 
 use std::collections::BTreeMap;
@@ -23,11 +25,11 @@ use super::live::LiveFeed;
 use super::store::{EventRecord, Provenance, Store, StoreError};
 use super::{now_micros, shutdown_requested};
 use crate::config::Config;
-use crate::envelope::WebhookEnvelope;
 use crate::publish::KafkaEndpoint;
 use crate::telemetry::names;
 
 use context::IndexerContext;
+pub use decode::{decode, DecodeError};
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 500;
@@ -183,7 +185,7 @@ impl Indexer {
             };
             offsets.insert((message.topic().to_owned(), message.partition()), message.offset() + 1);
             seen.records += 1;
-            match decode(&message, now) {
+            match decode_message(&message, now) {
                 Ok(record) if self.expired(&record, now) => seen.expired += 1,
                 Ok(record) => records.push(record),
                 Err(reason) => {
@@ -268,19 +270,17 @@ impl Indexer {
     }
 }
 
-/// Decodes a record into a row.
-fn decode(message: &OwnedMessage, now: i64) -> Result<EventRecord, String> {
-    let payload = message.payload().ok_or_else(|| "the record has no value".to_owned())?;
-    let envelope = WebhookEnvelope::from_bytes(payload).map_err(|e| e.to_string())?;
+/// Decodes a record into a row (see [`decode`]).
+fn decode_message(message: &OwnedMessage, now: i64) -> Result<EventRecord, DecodeError> {
     let provenance = Provenance {
         topic: message.topic().to_owned(),
         partition: message.partition(),
         offset: message.offset(),
     };
-    EventRecord::from_envelope(&envelope, provenance, now).map_err(|e| e.to_string())
+    decode(message.payload(), provenance, now)
 }
 
-fn decode_failed(message: &OwnedMessage, reason: &str) {
+fn decode_failed(message: &OwnedMessage, reason: &DecodeError) {
     metrics::counter!(names::INDEXER_DECODE_FAILURES, "topic" => message.topic().to_owned()).increment(1);
     tracing::warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(), %reason,
         "record is not a hookgate envelope; skipped");
