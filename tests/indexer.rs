@@ -1,15 +1,20 @@
 //! The indexer against the embedded (librdkafka mock) cluster: envelopes
 //! published with the real Publisher show up in the store with their Kafka
 //! provenance; a restart mid-stream neither loses nor doubles events;
-//! undecodable records are skipped; replays do not add rows.
+//! undecodable records are skipped; replays do not add rows. On a real
+//! broker: records that anyone with write access to the topic could write
+//! (ids that are no UUID, control characters in columns) are decode
+//! failures for both stores, and a running gateway's live tail survives them.
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::history::{envelope, now_micros, sqlite_memory, PgSchema};
-use common::wait_until;
+use common::gateway::config;
+use common::history::{envelope, now_micros, sqlite_memory, PgSchema, SseReader};
+use common::{unique, wait_until, Setup};
+use hookgate::envelope::WebhookEnvelope;
 use hookgate::history::{EventFilter, Indexer, IndexerReport, IndexerSettings, LiveFeed, Store};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, OutgoingRecord, Publisher};
 use tokio::sync::watch;
@@ -287,4 +292,105 @@ async fn events_older_than_retention_are_not_indexed() {
     let report = indexer.stop().await;
     assert_eq!((report.records, report.inserted, report.expired), (2, 1, 1));
     assert!(store.get(&old.id).await.unwrap().is_none());
+}
+
+/// Envelopes ingest never writes, each with what is wrong with it.
+fn hostile_envelopes() -> Vec<(&'static str, WebhookEnvelope)> {
+    let base = || envelope("github", "push", now_micros(), 9);
+    let cases: [(&'static str, fn(&mut WebhookEnvelope)); 7] = [
+        ("newline in the id", |e| e.id.push('\n')),
+        ("id not a UUID", |e| e.id = "../../etc/passwd".into()),
+        ("NUL in the dedup key", |e| e.dedup_key = "delivery\0-9".into()),
+        ("CR LF in the event type", |e| {
+            e.event_type = "push\r\nevent: admin".into()
+        }),
+        ("NUL in the source", |e| e.source = "git\0hub".into()),
+        ("NUL in the path", |e| e.path = "/webhooks/\0".into()),
+        ("garbage client address", |e| e.client_addr = "\u{1b}[2J".into()),
+    ];
+    cases
+        .into_iter()
+        .map(|(what, spoil)| {
+            let mut hostile = base();
+            spoil(&mut hostile);
+            (what, hostile)
+        })
+        .collect()
+}
+
+/// Hostile records then a valid one, straight to a real broker's topic:
+/// every hostile record is a decode failure, the valid one is stored and announced.
+async fn hostile_records_are_decode_failures(store: Store) {
+    let cluster = tansu(1);
+    let live = LiveFeed::default();
+    let mut tail = live.subscribe();
+    let indexer = start_indexer(&cluster, &store, &live, &unique("g-hostile"));
+    let hostile = hostile_envelopes();
+    for (_, envelope) in &hostile {
+        cluster
+            .publisher
+            .publish_envelope(envelope, &cluster.topic, None, WAIT)
+            .await
+            .expect("acked");
+    }
+    let sentinel = publish(&cluster, 1).await;
+    wait_until(WAIT, "the valid event", || async {
+        store.get(&sentinel).await.unwrap().is_some()
+    })
+    .await;
+    let report = indexer.stop().await;
+    assert_eq!(
+        (report.decode_failures, report.inserted),
+        (hostile.len() as u64, 1),
+        "{report:?}"
+    );
+    assert_eq!(count(&store).await, 1);
+    let first = tokio::time::timeout(WAIT, tail.recv()).await.unwrap().unwrap();
+    assert_eq!(first.id, sentinel, "only the valid event reached the live tail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_records_are_decode_failures_sqlite() {
+    hostile_records_are_decode_failures(sqlite_memory().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_records_are_decode_failures_postgres() {
+    let pg = PgSchema::create().await;
+    hostile_records_are_decode_failures(pg.store.clone()).await;
+    pg.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_gateway_skips_hostile_records_and_its_live_tail_goes_on() {
+    let group = unique("hostile-topic");
+    let rest = "[[sources]]\nname = \"github\"\nverify = \"none\"\n";
+    let setup = Setup::start(common::Broker::any(), 1, "query", &[], |bootstrap, topic| {
+        config(bootstrap, topic, "", rest).replace("[query]\n", &format!("[query]\nconsumer_group = \"{group}\"\n"))
+    });
+    let gateway = &setup.gateway;
+    let mut tail = SseReader::open(&gateway.query_url("/v1/events/stream"), "unused").await;
+    let cluster = Cluster::new(setup.broker.bootstrap(), setup.topic.clone(), None, None);
+    let hostile = hostile_envelopes();
+    for (_, envelope) in &hostile {
+        cluster
+            .publisher
+            .publish_envelope(envelope, &cluster.topic, None, WAIT)
+            .await
+            .expect("acked");
+    }
+    let sentinel = publish(&cluster, 1).await;
+    let block = tail.next_event().await;
+    assert!(block.contains(&sentinel), "the live tail goes on: {block}");
+    let failures = format!(
+        "hookgate_indexer_decode_failures_total{{topic=\"{}\"}} {}",
+        setup.topic,
+        hostile.len()
+    );
+    assert!(
+        gateway.metrics().await.contains(&failures),
+        "{}",
+        gateway.metrics().await
+    );
+    assert!(gateway.panics().is_empty(), "{:?}", gateway.panics());
 }

@@ -101,7 +101,10 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::ACCEPTED);
-    assert!(gateway.metrics().await.contains("hookgate_connections_refused_total 1"));
+    assert!(gateway
+        .metrics()
+        .await
+        .contains("hookgate_connections_refused_total{listener=\"ingest\"} 1"));
     // Once the stalled connections time out, the address is served again.
     for stream in &mut held {
         read_all(stream, Duration::from_secs(5)).await;
@@ -113,6 +116,39 @@ async fn one_client_address_cannot_hold_more_than_its_connections() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert!(gateway.panics().is_empty());
+}
+
+#[tokio::test]
+async fn refused_connections_give_their_listener_wide_slot_back_at_once() {
+    let broker = Broker::any();
+    let gateway = gateway(
+        &broker.bootstrap(),
+        "max_connections = 4\nmax_connections_per_ip = 2\nheader_timeout = \"5s\"",
+        "",
+    );
+    let addr = gateway.ingest.unwrap();
+    let _held = stall(2, addr).await;
+    // A flood from the same address. Its clients keep their refused
+    // connections open, so each refusal lingers as long as it may (1 s).
+    let mut flood = Vec::new();
+    for _ in 0..60 {
+        flood.push(connect_from("127.0.0.1", addr).await);
+    }
+    // Had each lingering refusal kept a listener-wide slot, this client would
+    // wait behind the flood, two connections a second.
+    let other = client_from("127.0.0.3")
+        .post(gateway.url("/webhooks/demo"))
+        .body("{}")
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(
+        other.as_ref().is_ok_and(|r| r.status() == StatusCode::ACCEPTED),
+        "another client was not served during the flood: {other:?}"
+    );
+    let refused = read_all(&mut flood[0], Duration::from_secs(3)).await;
+    assert!(refused.contains("too_many_connections"), "{refused}");
     assert!(gateway.panics().is_empty());
 }
 
