@@ -294,10 +294,13 @@ async fn events_older_than_retention_are_not_indexed() {
     assert!(store.get(&old.id).await.unwrap().is_none());
 }
 
+/// Turns a valid envelope into one ingest never writes.
+type Spoil = fn(&mut WebhookEnvelope);
+
 /// Envelopes ingest never writes, each with what is wrong with it.
 fn hostile_envelopes() -> Vec<(&'static str, WebhookEnvelope)> {
     let base = || envelope("github", "push", now_micros(), 9);
-    let cases: [(&'static str, fn(&mut WebhookEnvelope)); 7] = [
+    let cases: [(&'static str, Spoil); 7] = [
         ("newline in the id", |e| e.id.push('\n')),
         ("id not a UUID", |e| e.id = "../../etc/passwd".into()),
         ("NUL in the dedup key", |e| e.dedup_key = "delivery\0-9".into()),
