@@ -361,6 +361,7 @@ fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
         | "max_in_flight"
         | "max_keys"
         | "max_tracked_clients"
+        | "max_streams"
         | "embedded_partitions"
         | "per_second"
         | "burst" => int(0..5),
@@ -480,7 +481,17 @@ fn config_table() -> impl Strategy<Value = toml::Table> {
         proptest::option::of(section(&["brokers", "topic", "options", "embedded_partitions"])),
         proptest::option::of(section(&["window", "max_keys", "redis"])),
         proptest::option::of(section(&["per_client_ip", "max_tracked_clients"])),
-        proptest::option::of(section(&["listen", "store", "retention", "tokens", "consumer_group"])),
+        proptest::option::of(section(&[
+            "listen",
+            "store",
+            "retention",
+            "tokens",
+            "consumer_group",
+            "header_timeout",
+            "max_connections",
+            "max_connections_per_ip",
+            "max_streams",
+        ])),
         proptest::option::of(section(&["listen"])),
         proptest::collection::vec(
             section(&[

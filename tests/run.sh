@@ -4,7 +4,9 @@
 #   2. checks PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), starting them if they are installed but down;
 #   3. starts Tansu on a free loopback port with sqlite storage in a temporary directory;
 #   4. runs the whole suite (unit, integration, fault tests; benches are compiled);
-#   5. stops the broker whatever the outcome.
+#   5. checks and unit-tests the Prometheus alert rules when promtool is installed
+#      (Debian/Ubuntu: apt-get install prometheus);
+#   6. stops the broker whatever the outcome.
 # Usage: tests/run.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,8 +66,19 @@ stop_broker() {
     [[ -n "${BROKER_DIR:-}" ]] && rm -rf "$BROKER_DIR"
 }
 
+test_alert_rules() {
+    if ! command -v promtool >/dev/null 2>&1; then
+        log "promtool not installed: alert rules not tested (apt-get install prometheus)"
+        return
+    fi
+    log "testing the alert rules (deploy/prometheus)"
+    promtool check rules deploy/prometheus/alerts.yml
+    promtool test rules deploy/prometheus/alerts.test.yml
+}
+
 install_tansu
 ensure_services
+test_alert_rules
 trap stop_broker EXIT INT TERM
 start_broker
 

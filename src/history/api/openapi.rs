@@ -97,6 +97,7 @@ fn stream_operation() -> Value {
             "400": error("`invalid_filter`, `unknown_parameter` or `token_in_url`."),
             "401": error("`unauthorized`."),
             "403": error("`forbidden`."),
+            "503": error("`too_many_streams`: `query.max_streams` live tails are open; see Retry-After."),
         }
     }})
 }
@@ -122,7 +123,8 @@ fn event_operations() -> (Value, Value, Value) {
         "summary": "Publish the original envelope again (same id, marked as a replay); answers once the broker acked.",
         "parameters": [id_parameter()],
         "responses": { "202": json_response("Published.", "ReplayAccepted"), "401": error("`unauthorized`."),
-            "403": error("`forbidden`: the token lacks `replay` or the source."), "404": error("`event_not_found`."),
+            "403": error("`forbidden`: the token lacks `replay` or the source, or no token is configured at all."),
+            "404": error("`event_not_found`."),
             "503": error("Not acknowledged: `queue_full`, `publish_timeout`, `broker_error` or `producer_fatal`; see Retry-After.") }
     }});
     (get, body, replay)
@@ -162,7 +164,8 @@ pub fn openapi() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": { "title": "hookgate query API", "version": env!("CARGO_PKG_VERSION"),
-            "description": "History of the webhooks hookgate published to Kafka. Errors: {\"error\":{\"code\",\"message\"}}." },
+            "description": "History of the webhooks hookgate published to Kafka. Errors: {\"error\":{\"code\",\"message\"}}. \
+                Without configured tokens every route answers 403 `host_not_allowed` unless the request names a loopback host." },
         "security": [ { "bearer": [] } ],
         "paths": {
             "/v1/events": list_operation(),
