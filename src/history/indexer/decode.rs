@@ -71,7 +71,7 @@ pub fn decode(value: Option<&[u8]>, provenance: Provenance, now: i64) -> Result<
 /// Every field rule of the table above.
 fn check(envelope: &WebhookEnvelope) -> Result<(), DecodeError> {
     let scheme = envelope.verification.as_ref().map_or("", |v| v.scheme.as_str());
-    let rules: [(&'static str, bool, &'static str); 10] = [
+    let rules: [(&'static str, bool, &'static str); 12] = [
         ("id", is_canonical_uuid(&envelope.id), "is not a UUID in canonical form"),
         (
             "source",
@@ -115,12 +115,10 @@ fn check(envelope: &WebhookEnvelope) -> Result<(), DecodeError> {
             is_text(&envelope.content_type),
             "holds a control character",
         ),
+        ("path", has_no_control(&envelope.path), "holds a control character"),
+        ("query", has_no_control(&envelope.query), "holds a control character"),
     ];
-    let uri_rules = [("path", &envelope.path), ("query", &envelope.query)];
-    let broken = rules
-        .into_iter()
-        .chain(uri_rules.map(|(field, text)| (field, !text.chars().any(char::is_control), "holds a control character")))
-        .find(|(_, ok, _)| !ok);
+    let broken = rules.into_iter().find(|(_, ok, _)| !ok);
     match broken {
         Some((field, _, problem)) => Err(DecodeError::Field { field, problem }),
         None => Ok(()),
@@ -145,6 +143,11 @@ fn is_token_byte(byte: u8) -> bool {
 /// No control character other than a horizontal tab.
 fn is_text(text: &str) -> bool {
     !text.chars().any(|c| c.is_control() && c != '\t')
+}
+
+/// No control character at all.
+fn has_no_control(text: &str) -> bool {
+    !text.chars().any(char::is_control)
 }
 
 #[cfg(test)]
