@@ -250,6 +250,10 @@ proptest! {
             match parsed {
                 KeySpec::None => prop_assert_eq!(spec.as_str(), "none"),
                 KeySpec::Header(name) => prop_assert_eq!(name.as_str(), spec["header:".len()..].to_ascii_lowercase()),
+                KeySpec::Headers(names) => {
+                    let listed: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+                    prop_assert_eq!(listed.join("|"), spec["header:".len()..].to_ascii_lowercase());
+                }
                 KeySpec::Json(pointer) => prop_assert!(pointer.is_empty() || pointer.starts_with('/')),
             }
         }
