@@ -75,11 +75,29 @@ async fn json(response: reqwest::Response) -> serde_json::Value {
 }
 
 /// (source, body, extra headers, expected event type, a static credential).
-type Case = (&'static str, &'static str, &'static [(&'static str, &'static str)], &'static str, bool);
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    bool,
+);
 
 const CASES: [Case; 6] = [
-    ("gitlab", r#"{"object_kind":"push"}"#, &[("x-gitlab-event", "Push Hook")], "Push Hook", true),
-    ("zoom", r#"{"event":"meeting.started","payload":{}}"#, &[], "meeting.started", false),
+    (
+        "gitlab",
+        r#"{"object_kind":"push"}"#,
+        &[("x-gitlab-event", "Push Hook")],
+        "Push Hook",
+        true,
+    ),
+    (
+        "zoom",
+        r#"{"event":"meeting.started","payload":{}}"#,
+        &[],
+        "meeting.started",
+        false,
+    ),
     ("meta", r#"{"object":"page","entry":[]}"#, &[], "page", false),
     ("twilio", "From=%2B15005550006&Body=hi", &[], "", false),
     ("basic", r#"{"n":1}"#, &[], "", true),
@@ -95,13 +113,25 @@ async fn every_new_preset_accepts_its_provider_and_refuses_a_wrong_secret() {
         let mut sent = signed(&s.gateway, source, body.as_bytes(), &gitlab_delivery, SystemTime::now());
         sent.extend(headers(extra));
         let response = post(&url, body.as_bytes(), &sent).await;
-        assert_eq!(response.status(), StatusCode::ACCEPTED, "{source}: {}", response.text().await.unwrap());
-        let wrong = if source == "basic" { "Aladdin:open sesamE" } else { "not-the-secret" };
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{source}: {}",
+            response.text().await.unwrap()
+        );
+        let wrong = if source == "basic" {
+            "Aladdin:open sesamE"
+        } else {
+            "not-the-secret"
+        };
         let forged = signed_with(&s.gateway, source, wrong, body.as_bytes());
         let response = post(&url, body.as_bytes(), &forged).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{source}");
         let code = json(response).await["error"]["code"].as_str().unwrap().to_owned();
-        assert!(["invalid_signature", "invalid_credential"].contains(&code.as_str()), "{source}: {code}");
+        assert!(
+            ["invalid_signature", "invalid_credential"].contains(&code.as_str()),
+            "{source}: {code}"
+        );
     }
     let records = s.records(CASES.len(), Duration::from_secs(20));
     assert_eq!(records.len(), CASES.len());
@@ -117,7 +147,10 @@ async fn every_new_preset_accepts_its_provider_and_refuses_a_wrong_secret() {
     // The static credentials never reach Kafka.
     let gitlab = &records.iter().find(|r| r.envelope.source == "gitlab").unwrap().envelope;
     assert_eq!(gitlab.header("x-gitlab-token"), Some(&b"[redacted]"[..]));
-    assert_eq!(gitlab.dedup_key, gitlab_delivery, "Idempotency-Key is GitLab's delivery id");
+    assert_eq!(
+        gitlab.dedup_key, gitlab_delivery,
+        "Idempotency-Key is GitLab's delivery id"
+    );
     let token = &records.iter().find(|r| r.envelope.source == "token").unwrap().envelope;
     assert_eq!(token.header("authorization"), Some(&b"[redacted]"[..]));
 }
@@ -127,7 +160,11 @@ async fn a_static_credential_signs_nothing_but_a_signature_covers_the_body() {
     let s = setup();
     let sent = signed(&s.gateway, "gitlab", b"{}", "d-1", SystemTime::now());
     let other_body = post(&s.gateway.url("/webhooks/gitlab"), b"{\"changed\":true}", &sent).await;
-    assert_eq!(other_body.status(), StatusCode::ACCEPTED, "a token is not bound to the body");
+    assert_eq!(
+        other_body.status(),
+        StatusCode::ACCEPTED,
+        "a token is not bound to the body"
+    );
     let missing = post(&s.gateway.url("/webhooks/gitlab"), b"{}", &[]).await;
     assert_eq!(error_code(&json(missing).await), "missing_credential");
     let sent = signed(&s.gateway, "meta", b"{}", "d-2", SystemTime::now());
@@ -169,7 +206,10 @@ async fn zoom_url_validation_is_answered_once_verified_and_never_published() {
     let forged = post(&url, body, &signed_with(&s.gateway, "zoom", "guess", body)).await;
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let text = forged.text().await.unwrap();
-    assert!(!text.contains(&expected) && text.contains("invalid_signature"), "{text}");
+    assert!(
+        !text.contains(&expected) && text.contains("invalid_signature"),
+        "{text}"
+    );
     assert!(s.records(0, Duration::from_secs(3)).is_empty());
 }
 
@@ -181,10 +221,16 @@ async fn meta_subscription_is_a_get_answered_with_the_challenge() {
     let good = format!("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={META_VERIFY_TOKEN}");
     let response = get(good).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     assert_eq!(response.text().await.unwrap(), "1158201444");
     for (query, code) in [
-        ("hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess", "invalid_credential"),
+        (
+            "hub.mode=subscribe&hub.challenge=1&hub.verify_token=guess",
+            "invalid_credential",
+        ),
         ("hub.mode=subscribe&hub.challenge=1", "missing_credential"),
         ("hub.challenge=1&hub.verify_token=meatyhamhock", "malformed_handshake"),
         ("", "malformed_handshake"),
@@ -238,7 +284,10 @@ async fn basic_auth_challenges_a_sender_that_sent_no_credentials() {
     let url = s.gateway.url("/webhooks/basic");
     let bare = post(&url, b"{}", &[]).await;
     assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(bare.headers()["www-authenticate"], "Basic realm=\"hookgate\", charset=\"UTF-8\"");
+    assert_eq!(
+        bare.headers()["www-authenticate"],
+        "Basic realm=\"hookgate\", charset=\"UTF-8\""
+    );
     assert_eq!(error_code(&json(bare).await), "missing_credential");
     // RFC 7617's example credentials.
     let sent = headers(&[("authorization", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")]);

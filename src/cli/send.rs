@@ -141,7 +141,10 @@ fn post(outgoing: Outgoing) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
     runtime.block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         let mut request = client.request(outgoing.method, &outgoing.url).body(outgoing.body);
-        let typed = outgoing.headers.iter().any(|(name, _)| name == http::header::CONTENT_TYPE);
+        let typed = outgoing
+            .headers
+            .iter()
+            .any(|(name, _)| name == http::header::CONTENT_TYPE);
         if !typed {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
@@ -239,7 +242,10 @@ mod tests {
         for preset in Preset::ALL {
             let body = sample_body(preset, "d-1");
             if preset == Preset::Twilio {
-                assert!(body.contains("From=%2B15005550006") && body.contains("MessageSid=SMd-1"), "{body}");
+                assert!(
+                    body.contains("From=%2B15005550006") && body.contains("MessageSid=SMd-1"),
+                    "{body}"
+                );
             } else {
                 let json: serde_json::Value = serde_json::from_str(&body).unwrap();
                 assert!(json.is_object(), "{preset:?}");
@@ -251,7 +257,12 @@ mod tests {
     fn provider_headers_carry_the_delivery_id_and_event_type() {
         let gitlab = SourceConfig::new("g", Preset::Gitlab, vec![Secret::from_bytes("t")]);
         let headers = provider_headers(&gitlab, "d-1");
-        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_str().unwrap());
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_str().unwrap())
+        };
         assert_eq!(find("idempotency-key"), Some("d-1"));
         assert_eq!(find("x-gitlab-event"), Some("Push Hook"));
         assert!(find("user-agent").unwrap().starts_with("hookgate-send/"));

@@ -166,7 +166,9 @@ impl std::str::FromStr for KeySpec {
                 Err(format!("JSON pointer `{pointer}` must start with '/'"))
             }
         } else {
-            Err(format!("`{spec}` is not `header:NAME`, `header:NAME|NAME`, `json:/pointer` or `none`"))
+            Err(format!(
+                "`{spec}` is not `header:NAME`, `header:NAME|NAME`, `json:/pointer` or `none`"
+            ))
         }
     }
 }

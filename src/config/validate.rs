@@ -250,14 +250,36 @@ fn check_preset_keys(key: &str, source: &SourceConfig, findings: &mut Findings) 
     let only = |name: &str, set: bool, presets: &[Preset], findings: &mut Findings| {
         if set && !presets.contains(&source.verify) {
             let names: Vec<String> = presets.iter().map(|p| format!("verify = \"{}\"", p.as_str())).collect();
-            findings.error(format!("{key}.{name}"), format!("only used with {}", names.join(" or ")));
+            findings.error(
+                format!("{key}.{name}"),
+                format!("only used with {}", names.join(" or ")),
+            );
         }
     };
-    only("public_url", source.public_url.is_some(), &[Preset::Twilio, Preset::Hmac], findings);
+    only(
+        "public_url",
+        source.public_url.is_some(),
+        &[Preset::Twilio, Preset::Hmac],
+        findings,
+    );
     only("verify_token", source.verify_token.is_some(), &[Preset::Meta], findings);
-    only("token_header", source.token_header.is_some(), &[Preset::Token], findings);
-    only("token_prefix", source.token_prefix.is_some(), &[Preset::Token], findings);
-    if source.verify_token.as_ref().is_some_and(crate::config::Secret::is_literal) {
+    only(
+        "token_header",
+        source.token_header.is_some(),
+        &[Preset::Token],
+        findings,
+    );
+    only(
+        "token_prefix",
+        source.token_prefix.is_some(),
+        &[Preset::Token],
+        findings,
+    );
+    if source
+        .verify_token
+        .as_ref()
+        .is_some_and(crate::config::Secret::is_literal)
+    {
         findings.warn(
             format!("{key}.verify_token"),
             "written literally; prefer env:NAME or file:PATH",

@@ -70,7 +70,11 @@ impl TokenScheme {
     }
 
     /// A fixed header without prefix (GitLab's `X-Gitlab-Token`).
-    pub(super) fn fixed(header: &'static str, id_header: &'static str, source: &SourceConfig) -> Result<Self, ConfigProblem> {
+    pub(super) fn fixed(
+        header: &'static str,
+        id_header: &'static str,
+        source: &SourceConfig,
+    ) -> Result<Self, ConfigProblem> {
         let id_header = Some(HeaderName::from_static(id_header));
         Self::new(HeaderName::from_static(header), "", id_header, source)
     }
@@ -161,8 +165,7 @@ impl BasicScheme {
         let value = headers
             .get(header::AUTHORIZATION)
             .ok_or(VerifyError::MissingCredential)?;
-        let encoded =
-            strip_prefix_ignore_case(value.as_bytes(), b"basic ").ok_or(VerifyError::MalformedCredential)?;
+        let encoded = strip_prefix_ignore_case(value.as_bytes(), b"basic ").ok_or(VerifyError::MalformedCredential)?;
         let decoded = BASE64
             .decode(encoded.trim_ascii())
             .map_err(|_| VerifyError::MalformedCredential)?;

@@ -55,7 +55,8 @@ impl Verifier {
     pub fn handshake_sample(&self, challenge: &str, now: SystemTime) -> Option<Result<HandshakeSample, SignError>> {
         let (body, expected) = match &self.scheme {
             Scheme::Slack(_) => {
-                let body = serde_json::json!({"token": "hookgate-send", "challenge": challenge, "type": "url_verification"});
+                let body =
+                    serde_json::json!({"token": "hookgate-send", "challenge": challenge, "type": "url_verification"});
                 let expected = serde_json::json!({ "challenge": challenge });
                 (body.to_string().into_bytes(), Reply::json(&expected))
             }
@@ -74,13 +75,16 @@ impl Verifier {
             }
             _ => return None,
         };
-        Some(self.sign(&body, "hookgate-handshake", now).map(|headers| HandshakeSample {
-            method: Method::POST,
-            query: None,
-            headers,
-            body,
-            expected,
-        }))
+        Some(
+            self.sign(&body, "hookgate-handshake", now)
+                .map(|headers| HandshakeSample {
+                    method: Method::POST,
+                    query: None,
+                    headers,
+                    body,
+                    expected,
+                }),
+        )
     }
 }
 
@@ -119,7 +123,12 @@ mod tests {
             let Checked::Answer(reply) = answered(&verifier, &sample) else {
                 panic!("{}: not answered", verifier.scheme());
             };
-            assert_eq!(reply.content_type, sample.expected.content_type, "{}", verifier.scheme());
+            assert_eq!(
+                reply.content_type,
+                sample.expected.content_type,
+                "{}",
+                verifier.scheme()
+            );
             assert!(sample.accepts(&reply.body), "{}", verifier.scheme());
             assert!(!sample.accepts(b"{}"), "{}", verifier.scheme());
         }

@@ -111,7 +111,10 @@ mod tests {
     use http::{HeaderMap, Method};
 
     fn render(template: &Template, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
-        template.chunks(RequestHead::post(headers), body).collect::<Vec<_>>().concat()
+        template
+            .chunks(RequestHead::post(headers), body)
+            .collect::<Vec<_>>()
+            .concat()
     }
 
     fn parse(text: &str) -> Result<Template, String> {
@@ -164,7 +167,8 @@ mod tests {
 
     #[test]
     fn url_and_method_render_what_the_sender_signed() {
-        let template = Template::parse("{method} {url}\n{body}", Some("https://hooks.example.com/webhooks/sq")).unwrap();
+        let template =
+            Template::parse("{method} {url}\n{body}", Some("https://hooks.example.com/webhooks/sq")).unwrap();
         let headers = HeaderMap::new();
         let mut head = RequestHead::post(&headers);
         assert_eq!(

@@ -93,11 +93,7 @@ impl Twilio {
 }
 
 /// The signed content: the URL, `?query`, then each name and value.
-fn signed<'a>(
-    url: &'a str,
-    query: Option<&'a str>,
-    params: &'a [(String, String)],
-) -> impl Iterator<Item = &'a [u8]> {
+fn signed<'a>(url: &'a str, query: Option<&'a str>, params: &'a [(String, String)]) -> impl Iterator<Item = &'a [u8]> {
     let query: [&[u8]; 2] = match query {
         Some(query) => [b"?", query.as_bytes()],
         None => [b"", b""],

@@ -55,7 +55,11 @@ fn token_mode_reads_the_named_header_after_its_prefix() {
     let bearer = token("authorization", Some("Bearer "), &["t0k3n"]);
     let check = |value: &str| bearer.verify(&headers(&[("authorization", value)]), b"", at(NOW));
     assert_eq!(check("Bearer t0k3n"), verified(0));
-    assert_eq!(check("bearer t0k3n"), verified(0), "the scheme name is case-insensitive");
+    assert_eq!(
+        check("bearer t0k3n"),
+        verified(0),
+        "the scheme name is case-insensitive"
+    );
     assert_eq!(check("t0k3n"), Err(VerifyError::MalformedCredential));
     assert_eq!(check("Bearer"), Err(VerifyError::MalformedCredential));
     assert_eq!(check("Bearer T0K3N"), Err(VerifyError::InvalidCredential));
@@ -93,7 +97,11 @@ fn basic_authentication_matches_the_rfc_example() {
     let sent = headers(&[("Authorization", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")]);
     assert_eq!(basic.verify(&sent, b"{}", at(NOW)), verified(1));
     let sent = headers(&[("Authorization", "basic  QWxhZGRpbjpvcGVuIHNlc2FtZQ")]);
-    assert_eq!(basic.verify(&sent, b"{}", at(NOW)), verified(1), "case, spaces and padding vary");
+    assert_eq!(
+        basic.verify(&sent, b"{}", at(NOW)),
+        verified(1),
+        "case, spaces and padding vary"
+    );
     let alone = verifier(Preset::Basic, &["Aladdin:open sesame"]);
     assert_eq!(
         signed(&alone, b"", at(NOW))["authorization"],
@@ -108,9 +116,15 @@ fn basic_authentication_refusals_are_told_apart() {
     let basic = verifier(Preset::Basic, &["Aladdin:open sesame"]);
     let check = |value: &str| basic.verify(&headers(&[("authorization", value)]), b"", at(NOW));
     // "Aladdin:open sesamE"
-    assert_eq!(check("Basic QWxhZGRpbjpvcGVuIHNlc2FtRQ=="), Err(VerifyError::InvalidCredential));
+    assert_eq!(
+        check("Basic QWxhZGRpbjpvcGVuIHNlc2FtRQ=="),
+        Err(VerifyError::InvalidCredential)
+    );
     assert_eq!(check("Basic "), Err(VerifyError::InvalidCredential));
-    assert_eq!(check("Bearer QWxhZGRpbjpvcGVuIHNlc2FtZQ=="), Err(VerifyError::MalformedCredential));
+    assert_eq!(
+        check("Bearer QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        Err(VerifyError::MalformedCredential)
+    );
     assert_eq!(check("Basic !!!"), Err(VerifyError::MalformedCredential));
     assert_eq!(check("Basic"), Err(VerifyError::MalformedCredential));
     assert_eq!(
@@ -124,7 +138,10 @@ fn basic_secrets_must_be_user_and_password() {
     let problem = Verifier::from_source(&source(Preset::Basic, &["user:pw", "no-colon"])).unwrap_err();
     assert_eq!(problem.key, "secrets[1]");
     assert!(!problem.message.contains("no-colon"), "{}", problem.message);
-    assert_eq!(Verifier::from_source(&source(Preset::Basic, &[])).unwrap_err().key, "secrets");
+    assert_eq!(
+        Verifier::from_source(&source(Preset::Basic, &[])).unwrap_err().key,
+        "secrets"
+    );
 }
 
 #[test]

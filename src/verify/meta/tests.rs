@@ -45,7 +45,10 @@ fn an_independently_computed_signature_verifies() {
             secret_index: 0
         }))
     );
-    assert_eq!(signed(&meta(), BODY.as_bytes(), at(NOW))["x-hub-signature-256"], SIGNATURE);
+    assert_eq!(
+        signed(&meta(), BODY.as_bytes(), at(NOW))["x-hub-signature-256"],
+        SIGNATURE
+    );
     assert_eq!(meta().scheme(), "meta");
 }
 
@@ -53,7 +56,10 @@ fn an_independently_computed_signature_verifies() {
 fn the_subscription_handshake_echoes_the_challenge_as_text() {
     // The example of Meta's "Getting started with webhooks" page.
     let query = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock";
-    assert_eq!(subscribe(&meta(), query), Ok(Checked::Answer(Reply::text("1158201444"))));
+    assert_eq!(
+        subscribe(&meta(), query),
+        Ok(Checked::Answer(Reply::text("1158201444")))
+    );
     assert!(meta().answers_get());
 }
 
@@ -123,7 +129,10 @@ fn tampering_wrong_secret_and_garbage_fail() {
         Err(VerifyError::InvalidSignature)
     );
     let rotating = Verifier::from_source(&meta_source(&["new-secret", APP_SECRET])).unwrap();
-    assert_eq!(rotating.verify(&sent, BODY.as_bytes(), at(NOW)).unwrap().secret_index, 1);
+    assert_eq!(
+        rotating.verify(&sent, BODY.as_bytes(), at(NOW)).unwrap().secret_index,
+        1
+    );
     assert_eq!(
         meta().verify(&HeaderMap::new(), BODY.as_bytes(), at(NOW)),
         Err(VerifyError::MissingSignature)

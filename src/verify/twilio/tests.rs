@@ -81,7 +81,12 @@ fn a_json_body_is_covered_by_its_hash_in_the_url() {
     let sent = signature("a9nBmqA0ju/hNViExpshrM61xv4=");
     assert!(check(&twilio(&[TOKEN]), Some(&query), &sent, body).is_ok());
     assert_eq!(
-        check(&twilio(&[TOKEN]), Some(&query), &sent, br#"{"property": "other", "boolean": true}"#),
+        check(
+            &twilio(&[TOKEN]),
+            Some(&query),
+            &sent,
+            br#"{"property": "other", "boolean": true}"#
+        ),
         Err(VerifyError::InvalidSignature)
     );
 }
@@ -127,7 +132,10 @@ fn sign_then_verify_and_the_headers_twilio_sends() {
     assert_eq!(sent["content-type"], "application/x-www-form-urlencoded");
     assert_eq!(sent["i-twilio-idempotency-token"], "idem-1");
     assert!(check(&verifier, None, &sent, FORM.as_bytes()).is_ok());
-    assert_eq!(verifier.verify(&sent, FORM.as_bytes(), at(NOW)).unwrap().secret_index, 0);
+    assert_eq!(
+        verifier.verify(&sent, FORM.as_bytes(), at(NOW)).unwrap().secret_index,
+        0
+    );
 }
 
 #[test]
@@ -171,8 +179,14 @@ fn public_url_is_required_and_checked() {
 
 #[test]
 fn port_twins_toggle_only_the_default_port() {
-    assert_eq!(port_twin("https://h.example/p").as_deref(), Some("https://h.example:443/p"));
-    assert_eq!(port_twin("https://h.example:443/p").as_deref(), Some("https://h.example/p"));
+    assert_eq!(
+        port_twin("https://h.example/p").as_deref(),
+        Some("https://h.example:443/p")
+    );
+    assert_eq!(
+        port_twin("https://h.example:443/p").as_deref(),
+        Some("https://h.example/p")
+    );
     assert_eq!(port_twin("http://h.example").as_deref(), Some("http://h.example:80"));
     assert_eq!(port_twin("HTTP://h.example:80/").as_deref(), Some("HTTP://h.example/"));
     assert_eq!(port_twin("https://[::1]/p").as_deref(), Some("https://[::1]:443/p"));

@@ -19,10 +19,7 @@ const VALIDATION_SIGNATURE: &str = "v0=ba768393d94fd822a51891431be8f657ffd96defc
 const ENCRYPTED: &str = "d9e0d764a78494688ba3f2d5c0ed4ca311394b4834d959759213424d2df961e3";
 
 fn sent(signature: &str) -> HeaderMap {
-    headers(&[
-        ("x-zm-signature", signature),
-        ("x-zm-request-timestamp", "1700000000"),
-    ])
+    headers(&[("x-zm-signature", signature), ("x-zm-request-timestamp", "1700000000")])
 }
 
 fn check(secrets: &[&str], headers: &HeaderMap, body: &str, now: u64) -> Result<Checked, VerifyError> {
@@ -89,7 +86,10 @@ fn stale_and_future_timestamps_are_refused() {
         Err(VerifyError::FutureTimestamp)
     );
     // Zoom's timestamp is in seconds; milliseconds are far in the future.
-    let millis = headers(&[("x-zm-signature", SIGNATURE), ("x-zm-request-timestamp", "1700000000000")]);
+    let millis = headers(&[
+        ("x-zm-signature", SIGNATURE),
+        ("x-zm-request-timestamp", "1700000000000"),
+    ]);
     assert_eq!(check(&[SECRET], &millis, BODY, TS), Err(VerifyError::FutureTimestamp));
 }
 
@@ -110,7 +110,10 @@ fn tampering_and_malformed_headers_fail() {
 
 #[test]
 fn only_url_validation_bodies_are_handshakes() {
-    assert_eq!(plain_token(VALIDATION.as_bytes()).as_deref(), Some("qgg8vlvZRS6UYooatFL8Aw"));
+    assert_eq!(
+        plain_token(VALIDATION.as_bytes()).as_deref(),
+        Some("qgg8vlvZRS6UYooatFL8Aw")
+    );
     for body in [
         BODY,
         r#"{"event":"meeting.started","payload":{"plainToken":"x"},"note":"endpoint.url_validation"}"#,
