@@ -40,7 +40,7 @@ pub(super) enum Accepted {
 /// `202 {"id","offset","partition","topic"}`.
 #[derive(Serialize)]
 struct PublishedAnswer<'a> {
-    id: String,
+    id: &'a str,
     offset: i64,
     partition: i32,
     topic: &'a str,
@@ -71,8 +71,9 @@ fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>)
             partition,
             offset,
         } => {
+            let mut text = Uuid::encode_buffer();
             let body = PublishedAnswer {
-                id: id.to_string(),
+                id: id.hyphenated().encode_lower(&mut text),
                 offset,
                 partition,
                 topic: &topic,

@@ -49,8 +49,8 @@ impl Delivery {
 
     /// The envelope of this delivery: the request as received, with the values
     /// of the `redact` headers replaced.
-    pub(super) fn envelope(
-        &self,
+    pub(super) fn into_envelope(
+        self,
         source: &Source,
         request: &Parts,
         body: Bytes,
@@ -59,9 +59,9 @@ impl Delivery {
         redact: &[HeaderName],
     ) -> WebhookEnvelope {
         WebhookEnvelope {
-            id: self.id.to_string(),
+            id: self.id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).to_owned(),
             source: source.name.clone(),
-            event_type: self.event_type.clone().unwrap_or_default(),
+            event_type: self.event_type.unwrap_or_default(),
             received_at_unix_micros: unix_micros(self.received),
             method: request.method.to_string(),
             path: request.uri.path().to_owned(),
@@ -69,7 +69,7 @@ impl Delivery {
             headers: headers(&request.headers, redact, source.verifier.credential_header()),
             content_type: header_text(&request.headers, http::header::CONTENT_TYPE).to_owned(),
             body,
-            dedup_key: self.dedup_key.clone().unwrap_or_default(),
+            dedup_key: self.dedup_key.unwrap_or_default(),
             verification: Some(Verification {
                 scheme: source.verifier.scheme().to_owned(),
                 verified: verified.verified,

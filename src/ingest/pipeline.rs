@@ -220,7 +220,7 @@ impl Ingest {
         verified: Verified,
     ) -> Result<PendingAck, PublishError> {
         let source = &route.source;
-        let envelope = delivery.envelope(source, &parts, body, client, verified, &self.redact);
+        let envelope = delivery.into_envelope(source, &parts, body, client, verified, &self.redact);
         let key = record_key(&source.record_key, &envelope.id, &envelope.dedup_key);
         self.publisher.enqueue_envelope(&envelope, &source.topic, key)
     }
