@@ -7,7 +7,7 @@
 //!
 //! Map of the crate:
 //! - [`config`]: the TOML configuration, environment overrides, validation.
-//! - [`verify`]: signature schemes, one file per family.
+//! - [`verify`]: signature and credential schemes, one file per family, and the providers' handshakes.
 //! - [`ratelimit`]: per-source and per-client-IP quotas (governor).
 //! - [`dedup`]: reserve/commit/release of delivery keys, in process or in Redis.
 //! - [`envelope`]: the generated `hookgate.v1` protobuf types, record headers and keys, event ids.

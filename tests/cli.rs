@@ -166,3 +166,92 @@ fn send_signs_like_the_provider_and_shows_deduplication() {
     );
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn send_signs_every_new_preset_and_checks_each_handshake() {
+    let sources = r#"
+[[sources]]
+name = "gitlab"
+verify = "gitlab"
+secrets = ["env:HG_SEND_SECRET"]
+[[sources]]
+name = "zoom"
+verify = "zoom"
+secrets = ["env:HG_SEND_SECRET"]
+[[sources]]
+name = "meta"
+verify = "meta"
+secrets = ["env:HG_SEND_SECRET"]
+verify_token = "env:HG_SEND_VERIFY_TOKEN"
+[[sources]]
+name = "twilio"
+verify = "twilio"
+secrets = ["env:HG_SEND_SECRET"]
+public_url = "https://hooks.example.com/webhooks/twilio"
+[[sources]]
+name = "basic"
+verify = "basic"
+secrets = ["env:HG_SEND_BASIC"]
+[[sources]]
+name = "token"
+verify = "token"
+secrets = ["env:HG_SEND_SECRET"]
+token_header = "x-webhook-token"
+[[sources]]
+name = "slack"
+verify = "slack"
+secrets = ["env:HG_SEND_SECRET"]
+"#;
+    let env = [
+        ("HG_SEND_SECRET", "send-secret"),
+        ("HG_SEND_VERIFY_TOKEN", "send-verify-token"),
+        ("HG_SEND_BASIC", "hookgate:send"),
+    ];
+    let s = Setup::start(Broker::any(), 1, "ingest", &env, |bootstrap, topic| {
+        config(bootstrap, topic, "", sources)
+    });
+    let (_dir, path) = write_config(&s.config);
+    let send = |source: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let url = s.gateway.url(&format!("/webhooks/{source}"));
+        let mut args = vec!["send", "--config", &path, "--source", source, "--url", &url];
+        args.extend(extra);
+        let output = hookgate(&args, env);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text)
+    };
+    for source in ["gitlab", "zoom", "meta", "twilio", "basic", "token"] {
+        let (code, text) = send(source, &[], &env);
+        assert!(code == Some(0) && text.starts_with("202"), "{source}: {text}");
+        let wrong = [
+            ("HG_SEND_SECRET", "not-the-secret"),
+            ("HG_SEND_VERIFY_TOKEN", "send-verify-token"),
+            ("HG_SEND_BASIC", "hookgate:wrong"),
+        ];
+        let (code, text) = send(source, &[], &wrong);
+        assert!(code == Some(1) && text.starts_with("401"), "{source}: {text}");
+    }
+    for source in ["zoom", "meta", "slack"] {
+        let (code, text) = send(source, &["--handshake"], &env);
+        assert!(
+            code == Some(0) && text.starts_with("200") && text.contains("handshake answered as the provider expects"),
+            "{source}: {text}"
+        );
+    }
+    // A verify token the gateway does not know: Meta would not subscribe.
+    let forged = [("HG_SEND_VERIFY_TOKEN", "guess"), env[0], env[2]];
+    let (code, text) = send("meta", &["--handshake"], &forged);
+    assert!(
+        code == Some(1) && text.contains("401") && text.contains("NOT answered"),
+        "{text}"
+    );
+    let (code, text) = send("gitlab", &["--handshake"], &env);
+    assert!(code == Some(2) && text.contains("has no handshake"), "{text}");
+    assert!(
+        s.records(6, Duration::from_secs(10)).len() == 6,
+        "the handshakes were not published"
+    );
+}

@@ -250,6 +250,10 @@ proptest! {
             match parsed {
                 KeySpec::None => prop_assert_eq!(spec.as_str(), "none"),
                 KeySpec::Header(name) => prop_assert_eq!(name.as_str(), spec["header:".len()..].to_ascii_lowercase()),
+                KeySpec::Headers(names) => {
+                    let listed: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+                    prop_assert_eq!(listed.join("|"), spec["header:".len()..].to_ascii_lowercase());
+                }
                 KeySpec::Json(pointer) => prop_assert!(pointer.is_empty() || pointer.starts_with('/')),
             }
         }
@@ -408,6 +412,12 @@ fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
             "hmac",
             "none",
             "gitlab",
+            "zoom",
+            "meta",
+            "twilio",
+            "basic",
+            "token",
+            "gitlab-ce",
         ]),
         "secrets" => proptest::collection::vec(
             text(&[
@@ -435,8 +445,19 @@ fn fitting(key: &'static str) -> BoxedStrategy<toml::Value> {
         "prefix" => text(&["", "sha256=", "v0="]),
         "signed" => text(&["{body}", "{header:x-ts}.{body}", "{body", "{header:}", "{nope}", ""]),
         "key" => text(&["id", "dedup_key", "none", "random"]),
+        "public_url" => text(&[
+            "https://h.example/webhooks/a",
+            "h.example/x",
+            "https://h.example/x?q=1",
+            "",
+        ]),
+        "verify_token" => text(&["literal-token", "env:HOOKGATE_PROPS_UNSET", ""]),
+        "token_header" => text(&["x-token", "authorization", "bad header", ""]),
+        "token_prefix" => text(&["Bearer ", "", "\n"]),
         "dedup_key" | "event_type" => text(&[
             "header:x-id",
+            "header:x-id|x-other",
+            "header:x-id|bad name",
             "json:/id",
             "json:id",
             "none",
@@ -506,6 +527,10 @@ fn config_table() -> impl Strategy<Value = toml::Table> {
                 "dedup_key",
                 "event_type",
                 "tolerance",
+                "public_url",
+                "verify_token",
+                "token_header",
+                "token_prefix",
             ]),
             0..3,
         ),
@@ -573,7 +598,10 @@ proptest! {
     #[test]
     fn a_source_built_in_code_equals_its_minimal_table(
         name in "[a-z][a-z0-9_-]{0,15}",
-        preset in proptest::sample::select(vec!["github", "stripe", "shopify", "slack", "standard-webhooks", "hmac", "none"]),
+        preset in proptest::sample::select(vec![
+            "github", "stripe", "shopify", "slack", "standard-webhooks", "gitlab", "zoom", "meta", "twilio", "basic",
+            "token", "hmac", "none",
+        ]),
         secrets in proptest::collection::vec("[a-zA-Z0-9_]{1,20}", 0..3),
     ) {
         let quoted: Vec<String> = secrets.iter().map(|s| format!("\"{s}\"")).collect();

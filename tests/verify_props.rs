@@ -1,7 +1,8 @@
 //! Property tests of `hookgate::verify` through its public interface: for every
 //! signing preset, what `sign` produces verifies for any body, no single-byte
-//! change of the body survives, any configured secret is accepted with its
-//! index, and arbitrary header bytes never panic or pass.
+//! change of the body survives (where the scheme authenticates the body's
+//! bytes), any configured secret is accepted with its index, and arbitrary
+//! header bytes never panic or pass.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
 use hookgate::config::{HmacAlgorithm, HmacSpec, Preset, Secret, SignatureEncoding, SourceConfig};
-use hookgate::verify::{slack_url_verification_challenge, Verifier, VerifyError};
+use hookgate::verify::{slack_url_verification_challenge, Checked, RequestHead, Verifier, VerifyError};
 
 /// Every preset that signs, with the declarative one in three shapes.
 #[derive(Debug, Clone, Copy)]
@@ -21,16 +22,34 @@ enum Flavor {
     HmacSha512Timestamped,
 }
 
-const FLAVORS: [Flavor; 8] = [
+const FLAVORS: [Flavor; 14] = [
     Flavor::Preset(Preset::Github),
     Flavor::Preset(Preset::Stripe),
     Flavor::Preset(Preset::Shopify),
     Flavor::Preset(Preset::Slack),
     Flavor::Preset(Preset::StandardWebhooks),
+    Flavor::Preset(Preset::Zoom),
+    Flavor::Preset(Preset::Meta),
+    Flavor::Preset(Preset::Twilio),
+    Flavor::Preset(Preset::Gitlab),
+    Flavor::Preset(Preset::Basic),
+    Flavor::Preset(Preset::Token),
     Flavor::HmacSha1HexPrefixed,
     Flavor::HmacSha256Base64,
     Flavor::HmacSha512Timestamped,
 ];
+
+impl Flavor {
+    /// False where the body's bytes are not what is authenticated: static
+    /// credentials sign nothing, and Twilio signs the decoded form parameters
+    /// (`a+b` and `a b` decode alike, so do two invalid UTF-8 bytes).
+    fn authenticates_body_bytes(self) -> bool {
+        match self {
+            Flavor::Preset(preset) => preset != Preset::Twilio && !preset.is_static_credential(),
+            _ => true,
+        }
+    }
+}
 
 fn flavor() -> impl Strategy<Value = Flavor> {
     proptest::sample::select(FLAVORS.to_vec())
@@ -87,10 +106,16 @@ fn source(flavor: Flavor, secrets: &[Vec<u8>]) -> SourceConfig {
             "whsec_{}",
             base64::engine::general_purpose::STANDARD.encode(raw)
         )),
+        // Tokens travel in a header: printable, so the raw bytes are written in hex.
+        Preset::Gitlab | Preset::Token => Secret::from_bytes(const_hex::encode(raw)),
+        Preset::Basic => Secret::from_bytes([&b"user:"[..], raw].concat()),
         _ => Secret::from_bytes(raw.clone()),
     };
     SourceConfig {
         hmac: spec(flavor),
+        public_url: (verify == Preset::Twilio).then(|| "https://hooks.example.com/webhooks/prop".to_owned()),
+        verify_token: (verify == Preset::Meta).then(|| Secret::from_bytes("prop-verify-token")),
+        token_header: (verify == Preset::Token).then(|| "x-webhook-token".to_owned()),
         ..SourceConfig::new("prop", verify, secrets.iter().map(secret).collect())
     }
 }
@@ -114,6 +139,12 @@ fn signature_header(flavor: Flavor) -> &'static str {
         Flavor::Preset(Preset::Stripe) => "stripe-signature",
         Flavor::Preset(Preset::Shopify) => "x-shopify-hmac-sha256",
         Flavor::Preset(Preset::Slack) => "x-slack-signature",
+        Flavor::Preset(Preset::Zoom) => "x-zm-signature",
+        Flavor::Preset(Preset::Meta) => "x-hub-signature-256",
+        Flavor::Preset(Preset::Twilio) => "x-twilio-signature",
+        Flavor::Preset(Preset::Gitlab) => "x-gitlab-token",
+        Flavor::Preset(Preset::Basic) => "authorization",
+        Flavor::Preset(Preset::Token) => "x-webhook-token",
         Flavor::Preset(_) => "webhook-signature",
         _ => "x-signature",
     }
@@ -144,6 +175,7 @@ proptest! {
         delta in 1u8..=255,
         now in now(),
     ) {
+        prop_assume!(flavor.authenticates_body_bytes());
         let verifier = verifier(flavor, &secrets);
         let headers = signed(&verifier, &body, now);
         let mut tampered = body.clone();
@@ -186,5 +218,29 @@ proptest! {
     #[test]
     fn handshake_detection_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
         let _ = slack_url_verification_challenge(&body);
+    }
+
+    #[test]
+    fn a_meta_handshake_is_answered_only_with_the_verify_token(query in "[a-z.=&%0-9_+-]{0,80}", now in now()) {
+        let meta = verifier(Flavor::Preset(Preset::Meta), &[b"app".to_vec()]);
+        let headers = HeaderMap::new();
+        let head = RequestHead { method: &http::Method::GET, query: Some(&query), headers: &headers };
+        let outcome = meta.check(head, b"", now);
+        prop_assert!(!matches!(outcome, Ok(Checked::Deliver(_))), "a GET is never an event");
+        if query.contains("prop-verify-token") {
+            return Ok(());
+        }
+        prop_assert!(outcome.is_err(), "{query} was answered");
+    }
+
+    #[test]
+    fn signed_bodies_of_handshaking_presets_are_answered_or_delivered(
+        flavor in proptest::sample::select(vec![Preset::Slack, Preset::Zoom]),
+        body in proptest::collection::vec(any::<u8>(), 0..256),
+        now in now(),
+    ) {
+        let verifier = verifier(Flavor::Preset(flavor), &[b"secret".to_vec()]);
+        let headers = signed(&verifier, &body, now);
+        prop_assert!(verifier.check(RequestHead::post(&headers), &body, now).is_ok());
     }
 }

@@ -63,6 +63,7 @@ fn envelope() -> WebhookEnvelope {
             scheme: "github".into(),
             verified: true,
             secret_index: 0,
+            static_credential: false,
         }),
         client_addr: "192.0.2.1".into(),
         replay: false,

@@ -337,7 +337,7 @@ fn holds_secret(path: &KeyPath) -> bool {
         }
         _ => None,
     };
-    matches!(path.last_key(), Some("secrets" | "token"))
+    matches!(path.last_key(), Some("secrets" | "token" | "verify_token"))
         || option.is_some_and(|name| SECRET_OPTION_WORDS.iter().any(|word| name.contains(word)))
 }
 

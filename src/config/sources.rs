@@ -22,6 +22,18 @@ pub enum Preset {
     Slack,
     /// webhook-id/-timestamp/-signature, v1 (HMAC) and v1a (Ed25519).
     StandardWebhooks,
+    /// GitLab: X-Gitlab-Token, a static token compared to the secrets.
+    Gitlab,
+    /// Zoom: x-zm-signature v0 with x-zm-request-timestamp; endpoint.url_validation answered.
+    Zoom,
+    /// Meta (WhatsApp, Instagram, Messenger): X-Hub-Signature-256; GET subscription handshake answered.
+    Meta,
+    /// Twilio: X-Twilio-Signature, HMAC-SHA1 over `public_url` and the sorted form parameters.
+    Twilio,
+    /// HTTP Basic authentication: a static `user:password` credential.
+    Basic,
+    /// A static token in the header `token_header`.
+    Token,
     /// Declarative HMAC, described by the source's `[sources.hmac]` table.
     Hmac,
     /// Explicitly unverified.
@@ -37,6 +49,12 @@ impl Preset {
             Preset::Shopify => "shopify",
             Preset::Slack => "slack",
             Preset::StandardWebhooks => "standard-webhooks",
+            Preset::Gitlab => "gitlab",
+            Preset::Zoom => "zoom",
+            Preset::Meta => "meta",
+            Preset::Twilio => "twilio",
+            Preset::Basic => "basic",
+            Preset::Token => "token",
             Preset::Hmac => "hmac",
             Preset::None => "none",
         }
@@ -50,7 +68,18 @@ impl Preset {
             Preset::Shopify => KeySpec::Header(HeaderName::from_static("x-shopify-webhook-id")),
             Preset::Slack => KeySpec::Json("/event_id".into()),
             Preset::StandardWebhooks => KeySpec::Header(HeaderName::from_static("webhook-id")),
-            Preset::Hmac | Preset::None => KeySpec::None,
+            // Idempotency-Key stays the same when a delivery is retried (GitLab 17.4 and
+            // later); older GitLab sends only X-Gitlab-Event-UUID.
+            Preset::Gitlab => KeySpec::Headers(
+                [
+                    HeaderName::from_static("idempotency-key"),
+                    HeaderName::from_static("x-gitlab-event-uuid"),
+                ]
+                .into(),
+            ),
+            Preset::Twilio => KeySpec::Header(HeaderName::from_static("i-twilio-idempotency-token")),
+            // Zoom and Meta document no delivery id that survives a retry.
+            Preset::Zoom | Preset::Meta | Preset::Basic | Preset::Token | Preset::Hmac | Preset::None => KeySpec::None,
         }
     }
 
@@ -61,16 +90,52 @@ impl Preset {
             Preset::Stripe | Preset::StandardWebhooks => KeySpec::Json("/type".into()),
             Preset::Shopify => KeySpec::Header(HeaderName::from_static("x-shopify-topic")),
             Preset::Slack => KeySpec::Json("/event/type".into()),
-            Preset::Hmac | Preset::None => KeySpec::None,
+            Preset::Gitlab => KeySpec::Header(HeaderName::from_static("x-gitlab-event")),
+            Preset::Zoom => KeySpec::Json("/event".into()),
+            Preset::Meta => KeySpec::Json("/object".into()),
+            Preset::Twilio | Preset::Basic | Preset::Token | Preset::Hmac | Preset::None => KeySpec::None,
         }
     }
+
+    /// True for the modes in which the sender only presents a static
+    /// credential (`gitlab`, `basic`, `token`): it proves the sender knows a
+    /// shared secret, but signs nothing, so unlike a signature it neither
+    /// protects the body nor stops a captured request from being replayed.
+    pub fn is_static_credential(self) -> bool {
+        matches!(self, Preset::Gitlab | Preset::Basic | Preset::Token)
+    }
+
+    /// The preset named `name` in configuration, if any.
+    pub fn from_name(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|preset| preset.as_str() == name)
+    }
+
+    /// Every preset, in the order of the documentation.
+    pub const ALL: [Preset; 13] = [
+        Preset::Github,
+        Preset::Stripe,
+        Preset::Shopify,
+        Preset::Slack,
+        Preset::StandardWebhooks,
+        Preset::Gitlab,
+        Preset::Zoom,
+        Preset::Meta,
+        Preset::Twilio,
+        Preset::Basic,
+        Preset::Token,
+        Preset::Hmac,
+        Preset::None,
+    ];
 }
 
-/// Where a value is read from a request: `header:NAME`, `json:/pointer` or `none`.
+/// Where a value is read from a request: `header:NAME`, `header:A|B` (the
+/// first of these headers the request carries), `json:/pointer` or `none`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySpec {
     /// A request header (its name parsed once, at configuration time).
     Header(HeaderName),
+    /// The first of several headers that is present, e.g. a newer delivery id before an older one.
+    Headers(Box<[HeaderName]>),
     /// A JSON pointer (RFC 6901) into the body.
     Json(String),
     /// Not taken.
@@ -83,10 +148,17 @@ impl std::str::FromStr for KeySpec {
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         if spec == "none" {
             Ok(KeySpec::None)
-        } else if let Some(name) = spec.strip_prefix("header:") {
-            HeaderName::from_bytes(name.as_bytes())
-                .map(KeySpec::Header)
-                .map_err(|_| format!("`{name}` is not a valid header name"))
+        } else if let Some(names) = spec.strip_prefix("header:") {
+            let mut parsed = names
+                .split('|')
+                .map(|name| {
+                    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            match parsed.len() {
+                1 => Ok(KeySpec::Header(parsed.remove(0))),
+                _ => Ok(KeySpec::Headers(parsed.into())),
+            }
         } else if let Some(pointer) = spec.strip_prefix("json:") {
             if pointer.is_empty() || pointer.starts_with('/') {
                 Ok(KeySpec::Json(pointer.to_owned()))
@@ -94,7 +166,9 @@ impl std::str::FromStr for KeySpec {
                 Err(format!("JSON pointer `{pointer}` must start with '/'"))
             }
         } else {
-            Err(format!("`{spec}` is not `header:NAME`, `json:/pointer` or `none`"))
+            Err(format!(
+                "`{spec}` is not `header:NAME`, `header:NAME|NAME`, `json:/pointer` or `none`"
+            ))
         }
     }
 }
@@ -191,6 +265,15 @@ pub struct SourceConfig {
     /// Accepted clock difference for signed timestamps, both ways.
     #[serde(default, with = "humantime_serde")]
     pub tolerance: Option<Duration>,
+    /// The URL the sender posts to, as configured at the sender (scheme, host, path; no query):
+    /// what `twilio` and `{url}` in `hmac.signed` sign, since the gateway may sit behind a proxy.
+    pub public_url: Option<String>,
+    /// Meta's verify token, compared to `hub.verify_token` in the GET subscription handshake.
+    pub verify_token: Option<Secret>,
+    /// `verify = "token"`: the header carrying the token, e.g. "x-webhook-token".
+    pub token_header: Option<String>,
+    /// `verify = "token"`: text before the token in that header, e.g. "Bearer " (case-insensitive).
+    pub token_prefix: Option<String>,
 }
 
 impl SourceConfig {
@@ -211,6 +294,10 @@ impl SourceConfig {
             dedup_key: None,
             event_type: None,
             tolerance: None,
+            public_url: None,
+            verify_token: None,
+            token_header: None,
+            token_prefix: None,
         }
     }
 

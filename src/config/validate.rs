@@ -256,6 +256,7 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
         (Preset::Hmac, Some(_)) | (_, None) => {}
         (_, Some(_)) => findings.error(format!("{key}.hmac"), "only used with verify = \"hmac\""),
     }
+    check_preset_keys(&key, source, findings);
     if let Some(quota) = source.rate_limit {
         check_quota(&format!("{key}.rate_limit"), quota, findings);
     }
@@ -264,6 +265,49 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
     }
     if source.topic.as_deref() == Some("") {
         findings.error(format!("{key}.topic"), "must not be empty");
+    }
+}
+
+/// Keys that only one preset reads are errors elsewhere: set by mistake,
+/// they would suggest a protection that is not there.
+fn check_preset_keys(key: &str, source: &SourceConfig, findings: &mut Findings) {
+    let only = |name: &str, set: bool, presets: &[Preset], findings: &mut Findings| {
+        if set && !presets.contains(&source.verify) {
+            let names: Vec<String> = presets.iter().map(|p| format!("verify = \"{}\"", p.as_str())).collect();
+            findings.error(
+                format!("{key}.{name}"),
+                format!("only used with {}", names.join(" or ")),
+            );
+        }
+    };
+    only(
+        "public_url",
+        source.public_url.is_some(),
+        &[Preset::Twilio, Preset::Hmac],
+        findings,
+    );
+    only("verify_token", source.verify_token.is_some(), &[Preset::Meta], findings);
+    only(
+        "token_header",
+        source.token_header.is_some(),
+        &[Preset::Token],
+        findings,
+    );
+    only(
+        "token_prefix",
+        source.token_prefix.is_some(),
+        &[Preset::Token],
+        findings,
+    );
+    if source
+        .verify_token
+        .as_ref()
+        .is_some_and(crate::config::Secret::is_literal)
+    {
+        findings.warn(
+            format!("{key}.verify_token"),
+            "written literally; prefer env:NAME or file:PATH",
+        );
     }
 }
 
@@ -325,6 +369,49 @@ mod tests {
             "{found:?}"
         );
         assert!(found.iter().any(|i| i.key == "sources[1].name"), "{found:?}");
+    }
+
+    #[test]
+    fn preset_keys_are_errors_with_other_presets() {
+        std::env::set_var("HOOKGATE_VALIDATE_TEST_VT", "vt");
+        let text = r#"
+            [[sources]]
+            name = "gh"
+            verify = "github"
+            secrets = ["k"]
+            public_url = "https://x.example/webhooks/gh"
+            verify_token = "env:HOOKGATE_VALIDATE_TEST_VT"
+            token_header = "x-token"
+            token_prefix = "Bearer "
+            [[sources]]
+            name = "tw"
+            verify = "twilio"
+            secrets = ["k"]
+            public_url = "https://x.example/webhooks/tw"
+            [[sources]]
+            name = "m"
+            verify = "meta"
+            secrets = ["k"]
+            verify_token = "literal-token"
+        "#;
+        let errors: Vec<String> = issues(text)
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "sources[0].public_url",
+                "sources[0].verify_token",
+                "sources[0].token_header",
+                "sources[0].token_prefix"
+            ]
+        );
+        let literal = issues(text)
+            .into_iter()
+            .any(|i| i.key == "sources[2].verify_token" && i.severity == Severity::Warning);
+        assert!(literal, "a literal verify token draws a warning");
     }
 
     #[test]

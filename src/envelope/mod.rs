@@ -62,6 +62,7 @@ mod tests {
                 scheme: "github".into(),
                 verified: true,
                 secret_index: 1,
+                static_credential: false,
             }),
             ..Default::default()
         };

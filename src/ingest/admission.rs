@@ -49,7 +49,8 @@ pub(super) struct Gate {
 }
 
 impl Gate {
-    /// The configured source a request names; only POST is accepted.
+    /// The configured source a request names; only POST is accepted, and GET
+    /// for a source whose provider sends a GET handshake (Meta).
     pub(super) fn route<B>(&self, request: &Request<B>) -> Result<Arc<Route>, IngestError> {
         let name = request
             .uri()
@@ -57,7 +58,8 @@ impl Gate {
             .strip_prefix("/webhooks/")
             .ok_or(IngestError::NotFound)?;
         let route = self.routes.get(name).ok_or(IngestError::UnknownSource)?;
-        if request.method() != Method::POST {
+        let handshake = request.method() == Method::GET && route.source.verifier.answers_get();
+        if request.method() != Method::POST && !handshake {
             return Err(IngestError::MethodNotAllowed);
         }
         Ok(route.clone())

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::error::IngestError;
 use crate::telemetry::SourceMetrics;
+use crate::verify::Reply;
 
 /// The response body type of the webhook listener.
 pub type IngestBody = Full<Bytes>;
@@ -32,8 +33,8 @@ pub(super) enum Accepted {
         /// The original event's id.
         id: String,
     },
-    /// Slack's url_verification handshake, answered without publishing.
-    Challenge(String),
+    /// A provider's handshake (Slack, Zoom, Meta), answered without publishing.
+    Handshake(Reply),
 }
 
 /// `202 {"id","offset","partition","topic"}`.
@@ -50,12 +51,6 @@ struct PublishedAnswer<'a> {
 struct DuplicateAnswer<'a> {
     duplicate: bool,
     id: &'a str,
-}
-
-/// `200 {"challenge"}`.
-#[derive(Serialize)]
-struct ChallengeAnswer<'a> {
-    challenge: &'a str,
 }
 
 /// Counts the request's outcome in `metrics` and turns the result into the answer.
@@ -92,9 +87,12 @@ fn accepted_response(accepted: Accepted) -> (&'static str, Response<IngestBody>)
             };
             ("duplicate", json_response(StatusCode::OK, &body))
         }
-        Accepted::Challenge(challenge) => {
-            let body = ChallengeAnswer { challenge: &challenge };
-            ("challenge", json_response(StatusCode::OK, &body))
+        Accepted::Handshake(reply) => {
+            let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+            ("challenge", response)
         }
     }
 }
@@ -143,5 +141,18 @@ mod tests {
         let (outcome, response) = accepted_response(Accepted::Duplicate { id: "i".into() });
         assert_eq!((outcome, response.status()), ("duplicate", StatusCode::OK));
         assert_eq!(json(response).await, serde_json::json!({"id": "i", "duplicate": true}));
+    }
+
+    #[tokio::test]
+    async fn handshakes_are_answered_200_in_their_own_content_type() {
+        let reply = Reply {
+            content_type: "text/plain; charset=utf-8",
+            body: b"1158201444".to_vec(),
+        };
+        let (outcome, response) = accepted_response(Accepted::Handshake(reply));
+        assert_eq!((outcome, response.status()), ("challenge", StatusCode::OK));
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"1158201444");
     }
 }

@@ -66,7 +66,7 @@ impl Delivery {
             method: request.method.to_string(),
             path: request.uri.path().to_owned(),
             query: request.uri.query().unwrap_or_default().to_owned(),
-            headers: headers(&request.headers, redact),
+            headers: headers(&request.headers, redact, source.verifier.credential_header()),
             content_type: header_text(&request.headers, http::header::CONTENT_TYPE).to_owned(),
             body,
             dedup_key: self.dedup_key.unwrap_or_default(),
@@ -74,6 +74,7 @@ impl Delivery {
                 scheme: source.verifier.scheme().to_owned(),
                 verified: verified.verified,
                 secret_index: verified.secret_index,
+                static_credential: verified.verified && source.verifier.is_static_credential(),
             }),
             client_addr: client.to_string(),
             replay: false,
@@ -81,13 +82,14 @@ impl Delivery {
     }
 }
 
-/// The request headers in the order received, redacted values replaced.
-fn headers(headers: &HeaderMap, redact: &[HeaderName]) -> Vec<Header> {
+/// The request headers in the order received, redacted values replaced,
+/// and so is the source's static credential (a token anyone could reuse).
+fn headers(headers: &HeaderMap, redact: &[HeaderName], credential: Option<&HeaderName>) -> Vec<Header> {
     headers
         .iter()
         .map(|(name, value)| Header {
             name: name.as_str().to_owned(),
-            value: if redact.contains(name) {
+            value: if redact.contains(name) || credential == Some(name) {
                 Bytes::from_static(REDACTED)
             } else {
                 Bytes::copy_from_slice(value.as_bytes())
@@ -115,10 +117,16 @@ mod tests {
         let mut map = HeaderMap::new();
         map.append("x-a", "1".parse().unwrap());
         map.append("authorization", "secret".parse().unwrap());
-        let kept = headers(&map, &[http::header::AUTHORIZATION]);
+        map.append("x-gitlab-token", "glpat".parse().unwrap());
+        let kept = headers(&map, &[http::header::AUTHORIZATION], None);
         assert_eq!(kept[1].name, "authorization");
         assert_eq!(kept[1].value.as_ref(), REDACTED);
         assert_eq!((kept[0].name.as_str(), kept[0].value.as_ref()), ("x-a", &b"1"[..]));
+        assert_eq!(kept[2].value.as_ref(), b"glpat");
+        let token = http::HeaderName::from_static("x-gitlab-token");
+        let kept = headers(&map, &[], Some(&token));
+        assert_eq!(kept[2].value.as_ref(), REDACTED);
+        assert_eq!(kept[1].value.as_ref(), b"secret");
     }
 
     #[test]

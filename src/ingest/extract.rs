@@ -41,7 +41,8 @@ impl<'a> LazyJson<'a> {
 pub fn extract<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'_>) -> Option<Cow<'a, str>> {
     let value = match spec {
         KeySpec::None => return None,
-        KeySpec::Header(name) => Cow::Borrowed(truncate(headers.get(name)?.to_str().ok()?.trim())),
+        KeySpec::Header(name) => Cow::Borrowed(header_text(headers, name)?),
+        KeySpec::Headers(names) => Cow::Borrowed(names.iter().find_map(|name| header_text(headers, name))?),
         KeySpec::Json(pointer) => match json.value()?.pointer(pointer)? {
             Value::String(text) => Cow::Owned(truncate(text).to_owned()),
             Value::Number(number) => Cow::Owned(number.to_string()),
@@ -49,6 +50,12 @@ pub fn extract<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'
         },
     };
     (!value.is_empty()).then_some(value)
+}
+
+/// The trimmed, cut text of a header, when present, textual and not empty.
+fn header_text<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    let text = truncate(headers.get(name)?.to_str().ok()?.trim());
+    (!text.is_empty()).then_some(text)
 }
 
 /// `value` cut to at most [`MAX_VALUE_LEN`] bytes, at a character boundary.
@@ -115,6 +122,17 @@ mod tests {
         assert_eq!(extract(&KeySpec::Json("/o".into()), &h, &mut json), None);
         assert_eq!(extract(&KeySpec::Json("/missing".into()), &h, &mut json), None);
         assert_eq!(extract(&KeySpec::None, &h, &mut json), None);
+    }
+
+    #[test]
+    fn the_first_present_header_of_a_list_is_taken() {
+        let spec: KeySpec = "header:idempotency-key|x-gitlab-event-uuid".parse().unwrap();
+        let mut json = LazyJson::new(b"");
+        let older = headers(&[("x-gitlab-event-uuid", "e-1"), ("idempotency-key", " ")]);
+        assert_eq!(extract(&spec, &older, &mut json).as_deref(), Some("e-1"));
+        let newer = headers(&[("x-gitlab-event-uuid", "e-1"), ("idempotency-key", "i-1")]);
+        assert_eq!(extract(&spec, &newer, &mut json).as_deref(), Some("i-1"));
+        assert_eq!(extract(&spec, &headers(&[]), &mut json), None);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::envelope::record_key;
 use crate::publish::{PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{names, SourceMetrics};
-use crate::verify::{slack_url_verification_challenge, Verified};
+use crate::verify::{Checked, RequestHead, Verified};
 
 /// How often `hookgate_requests_in_flight` is sampled.
 const IN_FLIGHT_SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -133,7 +133,16 @@ impl Ingest {
             Ok(admitted) => self.process(&route, admitted, request, deadline).await,
             Err(error) => Err(error),
         };
-        answer(&route.metrics, result)
+        let challenge = match &result {
+            Err(IngestError::Unauthorized(_)) => route.source.verifier.challenge(),
+            _ => None,
+        };
+        let mut response = answer(&route.metrics, result);
+        if let Some(challenge) = challenge {
+            let value = http::HeaderValue::from_static(challenge);
+            response.headers_mut().insert(http::header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 
     /// Everything after admission, in order.
@@ -153,12 +162,10 @@ impl Ingest {
         let body_deadline = deadline.min(Instant::now() + self.body_timeout);
         let body = read_limited(body, source.max_body, body_deadline).await?;
         let received = SystemTime::now();
-        let verified = verify(route, &parts, &body, received)?;
-        if source.answers_slack_challenge {
-            if let Some(challenge) = slack_url_verification_challenge(&body) {
-                return Ok(Accepted::Challenge(challenge));
-            }
-        }
+        let verified = match check(route, &parts, &body, received)? {
+            Checked::Deliver(verified) => verified,
+            Checked::Answer(reply) => return Ok(Accepted::Handshake(reply)),
+        };
         route.metrics.body_bytes(body.len());
         let delivery = Delivery::new(source, &parts.headers, &body, received);
         if delivery.lacks_dedup_key(source) {
@@ -219,12 +226,13 @@ impl Ingest {
     }
 }
 
-/// Checks the request's signature, counting a failure by its reason.
-fn verify(route: &Route, parts: &Parts, body: &[u8], received: SystemTime) -> Result<Verified, IngestError> {
+/// Checks the request's signature (or credential), and whether it is a
+/// handshake to answer, counting a failure by its reason.
+fn check(route: &Route, parts: &Parts, body: &[u8], received: SystemTime) -> Result<Checked, IngestError> {
     route
         .source
         .verifier
-        .verify(&parts.headers, body, received)
+        .check(RequestHead::of(parts), body, received)
         .map_err(|reason| {
             route.metrics.verify_failure(reason.code());
             IngestError::Unauthorized(reason)

@@ -24,8 +24,6 @@ pub struct Source {
     pub dedup_key: KeySpec,
     /// Where the event type comes from.
     pub event_type: KeySpec,
-    /// True for the Slack preset, which answers url_verification itself.
-    pub answers_slack_challenge: bool,
 }
 
 impl Source {
@@ -39,7 +37,6 @@ impl Source {
             max_body: config.max_body_for(source),
             dedup_key: source.dedup_key(),
             event_type: source.event_type(),
-            answers_slack_challenge: source.verify == crate::config::Preset::Slack,
         })
     }
 }

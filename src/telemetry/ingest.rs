@@ -27,7 +27,7 @@ const OUTCOMES: [&str; 11] = [
     "unavailable",
 ];
 /// Every `reason` of `hookgate_verify_failures_total`.
-const VERIFY_REASONS: [&str; 7] = [
+const VERIFY_REASONS: [&str; 11] = [
     "missing_signature",
     "malformed_signature",
     "invalid_signature",
@@ -35,6 +35,10 @@ const VERIFY_REASONS: [&str; 7] = [
     "malformed_timestamp",
     "stale_timestamp",
     "future_timestamp",
+    "missing_credential",
+    "malformed_credential",
+    "invalid_credential",
+    "malformed_handshake",
 ];
 /// Every `scope` of `hookgate_rate_limited_total`.
 const SCOPES: [&str; 2] = ["source", "client_ip"];

@@ -1,13 +1,15 @@
 //! Header-carried HMAC signatures: one header holds an optional prefix and a
-//! hex or base64 MAC over a template of literal text, the body and other
-//! headers, optionally with a signed timestamp header. This is the `hmac`
-//! preset, and the engine behind the `github`, `shopify` and `slack` presets.
+//! hex or base64 MAC over a template of literal text, the body, other
+//! headers, the public URL and the method, optionally with a signed
+//! timestamp header. This is the `hmac` preset, and the engine behind the
+//! `github`, `shopify`, `slack`, `zoom` and `meta` presets.
 
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::mac::{self, MacKey, Tag};
+use super::request::RequestHead;
 use super::template::Template;
 use super::{problem, timestamp, ConfigProblem, SignError, Verified, VerifyError};
 use crate::config::{HmacAlgorithm, SignatureEncoding, SourceConfig};
@@ -28,6 +30,8 @@ pub(super) struct Layout<'a> {
     pub(super) timestamp_header: Option<&'a str>,
     /// Header in which a genuine sender puts its delivery id (only used by `sign`).
     pub(super) id_header: Option<&'a str>,
+    /// What `{url}` in the template starts with: the source's `public_url`.
+    pub(super) public_url: Option<&'a str>,
 }
 
 /// A ready-to-use header-carried HMAC scheme.
@@ -59,6 +63,7 @@ impl HeaderScheme {
             signed: &spec.signed,
             timestamp_header: spec.timestamp_header.as_deref(),
             id_header: None,
+            public_url: super::public_url(source)?,
         };
         Self::build(&layout, source)
     }
@@ -70,7 +75,8 @@ impl HeaderScheme {
             .timestamp_header
             .map(|name| header_name(name, "hmac.timestamp_header"))
             .transpose()?;
-        let template = Template::parse(layout.signed).map_err(|message| problem("hmac.signed", message))?;
+        let template =
+            Template::parse(layout.signed, layout.public_url).map_err(|message| problem("hmac.signed", message))?;
         check_coverage(&header, timestamp.as_ref(), &template)?;
         if !layout.prefix.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(problem("hmac.prefix", "must be printable ASCII without spaces"));
@@ -95,8 +101,14 @@ impl HeaderScheme {
         })
     }
 
+    /// The HMAC key of each secret, in configuration order.
+    pub(super) fn keys(&self) -> &[MacKey] {
+        &self.keys
+    }
+
     /// Checks the signature header of a request against every secret.
-    pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+    pub(super) fn verify(&self, head: RequestHead<'_>, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+        let headers = head.headers;
         let value = headers.get(&self.header).ok_or(VerifyError::MissingSignature)?;
         let stamp = match &self.timestamp {
             Some(name) => Some(headers.get(name).ok_or(VerifyError::MissingTimestamp)?),
@@ -112,7 +124,7 @@ impl HeaderScheme {
         }
         mac::first_match(
             &self.keys,
-            || self.template.chunks(headers, body),
+            || self.template.chunks(head, body),
             std::slice::from_ref(&candidate),
         )
         .map(|secret_index| Verified {
@@ -131,7 +143,8 @@ impl HeaderScheme {
 
     /// Headers a sender would add: the timestamp (from `now`), every other
     /// header the template reads and the id header (all set to the delivery
-    /// id), then the signature made with the first secret.
+    /// id), then the signature made with the first secret, for a POST to the
+    /// public URL without query string.
     pub(super) fn sign(
         &self,
         body: &[u8],
@@ -146,7 +159,7 @@ impl HeaderScheme {
         for name in self.template.headers().chain(self.id_header.as_ref()) {
             added.entry(name).or_insert_with(|| delivery_id.clone());
         }
-        let tag = key.tag(self.template.chunks(&added, body));
+        let tag = key.tag(self.template.chunks(RequestHead::post(&added), body));
         let signature = mac::ascii_header(format!("{}{}", self.prefix, tag.encode(self.encoding)));
         let mut out: Vec<_> = added
             .iter()
@@ -231,6 +244,46 @@ mod tests {
             verifier.verify(&headers(&[("x-sig", sig)]), b"hellO", at(NOW)),
             Err(VerifyError::InvalidSignature)
         );
+    }
+
+    /// Square signs its notification URL followed by the body.
+    fn square(public_url: &str) -> Result<Verifier, crate::verify::ConfigProblem> {
+        let text = format!(
+            "[[sources]]\nname = \"sq\"\nverify = \"hmac\"\nsecrets = [\"Ibxx_5AKakO-3qeNVR61Dw\"]\npublic_url = \"{public_url}\"\n\
+             [sources.hmac]\nheader = \"x-square-hmacsha256-signature\"\nencoding = \"base64\"\nsigned = \"{{url}}{{body}}\"\n"
+        );
+        Verifier::from_source(&Config::from_toml(&text).expect("parses").sources[0])
+    }
+
+    #[test]
+    fn url_templates_verify_squares_published_vector() {
+        // The test vector of Square's SDKs (WebhooksHelper tests).
+        let body = br#"{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":"ac3ac95b-f97d-458c-a6e6-18981597e05f","created_at":"2022-07-13T20:30:59.037339943Z","data":{"type":"webhooks","id":"bc368e64-01aa-407e-b46e-3231809b1129"}}"#;
+        let sent = headers(&[(
+            "x-square-hmacsha256-signature",
+            "GF4YkrJgGBDZ9NIYbNXBnMzqb2HoL4RW/S6vkZ9/2N4=",
+        )]);
+        let verifier = square("https://webhook.site/679a4f3a-dcfa-49ee-bac5-9d0edad886b9").unwrap();
+        assert!(verifier.verify(&sent, body, at(NOW)).is_ok());
+        let moved = square("https://webhook.site/elsewhere").unwrap();
+        assert_eq!(moved.verify(&sent, body, at(NOW)), Err(VerifyError::InvalidSignature));
+        let parts = http::Request::post("/webhooks/sq?x=1").body(()).unwrap().into_parts().0;
+        let mut with_query = parts;
+        with_query.headers = sent;
+        let head = crate::verify::RequestHead::of(&with_query);
+        assert_eq!(
+            verifier.check(head, body, at(NOW)),
+            Err(VerifyError::InvalidSignature),
+            "the query string received is part of {{url}}"
+        );
+        assert_eq!(square("webhook.site/no-scheme").unwrap_err().key, "public_url");
+    }
+
+    #[test]
+    fn url_templates_need_a_public_url() {
+        let problem = hmac_source("header = \"x-sig\"\nsigned = \"{url}{body}\"", "[\"k\"]").unwrap_err();
+        assert_eq!(problem.key, "hmac.signed");
+        assert!(problem.message.contains("public_url"), "{}", problem.message);
     }
 
     #[test]

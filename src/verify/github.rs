@@ -16,6 +16,7 @@ pub(super) fn scheme(source: &SourceConfig) -> Result<HeaderScheme, ConfigProble
         signed: "{body}",
         timestamp_header: None,
         id_header: Some("x-github-delivery"),
+        public_url: None,
     };
     HeaderScheme::build(&layout, source)
 }

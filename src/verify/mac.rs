@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
 use hmac::{Hmac, Mac};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::VerifyError;
 use crate::config::{HmacAlgorithm, SignatureEncoding};
@@ -246,6 +246,26 @@ where
         .map(|index| u32::try_from(index).unwrap_or(u32::MAX))
 }
 
+/// The SHA-256 digest of `bytes`: static credentials are compared as
+/// digests, so that the comparison takes the same time whatever their lengths.
+pub(super) fn sha256(bytes: &[u8]) -> Tag {
+    use sha2::Digest;
+    Tag::from_slice(&sha2::Sha256::digest(bytes))
+}
+
+/// Index of the first of `candidates` equal to `expected`, compared with
+/// every one of them in constant time (no early exit on a match).
+pub(super) fn position(expected: &Tag, candidates: &[Tag]) -> Option<u32> {
+    let mut found = Choice::from(0);
+    let mut index = 0u32;
+    for (i, candidate) in candidates.iter().enumerate() {
+        let hit = expected.ct_eq(candidate) & !found;
+        index = u32::conditional_select(&index, &u32::try_from(i).unwrap_or(u32::MAX), hit);
+        found |= hit;
+    }
+    bool::from(found).then_some(index)
+}
+
 /// Header value from text the schemes produce themselves (hex, base64, digits, a checked prefix).
 pub(super) fn ascii_header(text: String) -> http::HeaderValue {
     http::HeaderValue::try_from(text).expect("signature text is printable ASCII")
@@ -364,6 +384,20 @@ mod tests {
         assert_eq!(first_match(&keys, || [body], &[signed]), Some(1));
         assert_eq!(first_match(&keys, || [&b"other"[..]], &[signed]), None);
         assert_eq!(first_match(&keys, || [body], &[]), None);
+    }
+
+    #[test]
+    fn position_finds_the_first_equal_digest() {
+        let digests = [sha256(b"a"), sha256(b"b"), sha256(b"b")];
+        assert_eq!(position(&sha256(b"b"), &digests), Some(1));
+        assert_eq!(position(&sha256(b"a"), &digests), Some(0));
+        assert_eq!(position(&sha256(b"c"), &digests), None);
+        assert_eq!(position(&sha256(b"a"), &[]), None);
+        // Computed with Python's hashlib.
+        assert_eq!(
+            sha256(b"abc").encode(SignatureEncoding::Hex),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::declarative::{HeaderScheme, Layout};
+use super::request::Reply;
 use super::ConfigProblem;
 use crate::config::{HmacAlgorithm, SignatureEncoding, SourceConfig};
 
@@ -18,8 +19,17 @@ pub(super) fn scheme(source: &SourceConfig) -> Result<HeaderScheme, ConfigProble
         signed: "v0:{header:x-slack-request-timestamp}:{body}",
         timestamp_header: Some("x-slack-request-timestamp"),
         id_header: None,
+        public_url: None,
     };
     HeaderScheme::build(&layout, source)
+}
+
+/// The answer to a verified `url_verification` request: `{"challenge": ...}`.
+pub(super) fn url_verification(body: &[u8]) -> Option<Reply> {
+    // Every Slack event is checked; only bodies naming the handshake are parsed.
+    memchr::memmem::find(body, b"url_verification")?;
+    let challenge = slack_url_verification_challenge(body)?;
+    Some(Reply::json(&serde_json::json!({ "challenge": challenge })))
 }
 
 /// Slack's `url_verification` handshake: `Some(challenge)` when the (already
@@ -169,6 +179,14 @@ mod tests {
             slack_url_verification_challenge(body).as_deref(),
             Some("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
         );
+    }
+
+    #[test]
+    fn the_handshake_is_answered_with_json() {
+        let reply = super::url_verification(br#"{"type":"url_verification","challenge":"c\"1"}"#).unwrap();
+        assert_eq!(reply.content_type, "application/json");
+        assert_eq!(reply.body, br#"{"challenge":"c\"1"}"#);
+        assert_eq!(super::url_verification(br#"{"type":"event_callback"}"#), None);
     }
 
     #[test]

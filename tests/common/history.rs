@@ -37,6 +37,7 @@ pub fn envelope(source: &str, event_type: &str, received_at: i64, n: u64) -> Web
             scheme: "github".into(),
             verified: n % 2 == 0,
             secret_index: 0,
+            static_credential: false,
         }),
         client_addr: "127.0.0.1".into(),
         replay: false,

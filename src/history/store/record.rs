@@ -206,6 +206,10 @@ impl EventRecord {
                 scheme: s.verification.scheme.clone(),
                 verified: s.verification.verified,
                 secret_index: s.verification.secret_index,
+                // Not stored: it follows from the scheme.
+                static_credential: s.verification.verified
+                    && crate::config::Preset::from_name(&s.verification.scheme)
+                        .is_some_and(crate::config::Preset::is_static_credential),
             }),
             client_addr: s.client_addr.clone(),
             replay: false,
@@ -243,6 +247,7 @@ mod tests {
                 scheme: "github".into(),
                 verified: true,
                 secret_index: 2,
+                static_credential: false,
             }),
             client_addr: "127.0.0.1".into(),
             replay: false,

@@ -34,6 +34,7 @@ fn valid() -> WebhookEnvelope {
             scheme: "standard-webhooks".into(),
             verified: true,
             secret_index: 0,
+            static_credential: false,
         }),
         client_addr: "2001:db8::1".into(),
         replay: false,
