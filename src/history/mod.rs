@@ -33,7 +33,7 @@ pub use api::{router, ApiState};
 pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
-    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
+    BodyDigest, EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
     SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
 };
 
