@@ -34,7 +34,14 @@ impl Config {
             }
         }
         let limit = message_max_bytes(&options);
-        let mut inheriting = Vec::new();
+        let inherited = self.sources.is_empty()
+            || self
+                .sources
+                .iter()
+                .any(|s| s.large_bodies.is_none() && s.max_body_bytes.is_none());
+        if inherited {
+            issues.extend(body_limit_issue("ingest.max_body_bytes", self.ingest.max_body_bytes, limit, None));
+        }
         for (index, source) in self.sources.iter().enumerate() {
             match source.large_bodies {
                 Some(large) => issues.extend(threshold_issues(index, source, large.above_bytes, self, limit)),
@@ -42,11 +49,8 @@ impl Config {
                     let key = format!("sources[{index}].max_body_bytes");
                     issues.extend(body_limit_issue(&key, self.max_body_for(source), limit, Some(index)));
                 }
-                None => inheriting.push(source.name.as_str()),
+                None => {}
             }
-        }
-        if !inheriting.is_empty() || self.sources.is_empty() {
-            issues.extend(body_limit_issue("ingest.max_body_bytes", self.ingest.max_body_bytes, limit, None));
         }
         issues
     }
