@@ -164,20 +164,30 @@ async fn a_25_mb_delivery_round_trips(store: &str) {
     let read = records(&setup, 2, WAIT).await;
     assert_eq!(read.len(), 2);
     let record = read.iter().find(|r| r.envelope.id == id).unwrap();
-    assert!(size_of(record) < 1_000_000, "the record stays under the producer's limit");
+    assert!(
+        size_of(record) < 1_000_000,
+        "the record stays under the producer's limit"
+    );
     assert!(record.envelope.body.is_empty());
     let body_ref = record.envelope.body_ref.as_ref().expect("a reference");
     assert_eq!(body_ref.length, GITHUB_MAX as u64);
     assert_eq!(body_ref.sha256.as_ref(), Sha256::digest(&big).as_slice());
     assert_eq!(body_ref.location, body_location(&id));
     let inline = read.iter().find(|r| r.envelope.id == small_id).unwrap();
-    assert_eq!(inline.envelope.body.as_ref(), &small[..], "small bodies stay in the record");
+    assert_eq!(
+        inline.envelope.body.as_ref(),
+        &small[..],
+        "small bodies stay in the record"
+    );
     assert!(inline.envelope.body_ref.is_none());
 
     let c = client();
     let body_url = gateway.query_url(&body_ref.location);
     wait_until(WAIT, "the large event indexed", || async {
-        get_json(&gateway.query_url(&format!("/v1/events/{id}")), Some(TOKEN)).await.0 == 200
+        get_json(&gateway.query_url(&format!("/v1/events/{id}")), Some(TOKEN))
+            .await
+            .0
+            == 200
     })
     .await;
     let served = c.get(&body_url).bearer_auth(TOKEN).send().await.unwrap();
@@ -200,10 +210,17 @@ async fn a_25_mb_delivery_round_trips(store: &str) {
     let copies: Vec<&Record> = read.iter().filter(|r| r.envelope.id == id).collect();
     assert_eq!(copies.len(), 2, "the replay is a second record");
     let replay = copies.iter().find(|r| r.header(HEADER_REPLAY) == Some("true")).unwrap();
-    assert_eq!(replay.envelope.body_ref.as_ref(), Some(body_ref), "replay republishes the reference");
+    assert_eq!(
+        replay.envelope.body_ref.as_ref(),
+        Some(body_ref),
+        "replay republishes the reference"
+    );
     assert!(size_of(replay) < 1_000_000);
     let metrics = gateway.metrics().await;
-    assert!(metrics.contains("hookgate_large_bodies_stored_total{source=\"github\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("hookgate_large_bodies_stored_total{source=\"github\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,15 +257,24 @@ async fn a_store_that_cannot_take_the_body_means_503_and_nothing_published() {
     let body = json_body(2 * 1024 * 1024);
     for attempt in 0..2 {
         let started = Instant::now();
-        let response =
-            webhook::post_signed(gateway, "github", &body, "delivery-locked", &[("x-github-event", "push")]).await;
+        let response = webhook::post_signed(
+            gateway,
+            "github",
+            &body,
+            "delivery-locked",
+            &[("x-github-event", "push")],
+        )
+        .await;
         assert_eq!(response.status(), 503, "attempt {attempt}");
         assert_eq!(response.headers()["retry-after"], "5");
         assert!(started.elapsed() < Duration::from_secs(4), "answered by the deadline");
         let answer: serde_json::Value = response.json().await.unwrap();
         assert_eq!(error_code(&answer), "store_unavailable");
     }
-    assert!(records(&setup, 0, Duration::from_secs(3)).await.is_empty(), "nothing published");
+    assert!(
+        records(&setup, 0, Duration::from_secs(3)).await.is_empty(),
+        "nothing published"
+    );
     lock.rollback().await.unwrap();
     // The dedup key was released: the sender's retry goes through.
     let (status, answer) = deliver(gateway, &body, "delivery-locked").await;

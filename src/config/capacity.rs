@@ -18,7 +18,10 @@ impl Config {
     /// Findings about body limits and the record size limit.
     pub(super) fn capacity_issues(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
-        let options = self.kafka.resolved_options().unwrap_or_else(|_| self.kafka.options.clone());
+        let options = self
+            .kafka
+            .resolved_options()
+            .unwrap_or_else(|_| self.kafka.options.clone());
         if let Some(value) = options.get(MESSAGE_MAX_BYTES) {
             let parsed = value.trim().parse::<u64>().ok();
             if !parsed.is_some_and(|n| MESSAGE_MAX_BYTES_RANGE.contains(&n)) {
@@ -40,7 +43,12 @@ impl Config {
                 .iter()
                 .any(|s| s.large_bodies.is_none() && s.max_body_bytes.is_none());
         if inherited {
-            issues.extend(body_limit_issue("ingest.max_body_bytes", self.ingest.max_body_bytes, limit, None));
+            issues.extend(body_limit_issue(
+                "ingest.max_body_bytes",
+                self.ingest.max_body_bytes,
+                limit,
+                None,
+            ));
         }
         for (index, source) in self.sources.iter().enumerate() {
             match source.large_bodies {

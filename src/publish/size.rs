@@ -32,7 +32,10 @@ pub fn message_max_bytes(options: &BTreeMap<String, String>) -> u64 {
 /// this key, value and headers.
 pub fn record_size(key: Option<&[u8]>, payload: usize, headers: &[(&str, &str)]) -> u64 {
     let key = key.map_or(0, <[u8]>::len);
-    let headers: u64 = headers.iter().map(|(name, value)| header_size(name.len(), value.len())).sum();
+    let headers: u64 = headers
+        .iter()
+        .map(|(name, value)| header_size(name.len(), value.len()))
+        .sum();
     RECORD_FRAMING + key as u64 + payload as u64 + headers
 }
 

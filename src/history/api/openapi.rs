@@ -103,7 +103,8 @@ fn stream_operation() -> Value {
 }
 
 fn event_operations() -> (Value, Value, Value) {
-    let not_found = error("`event_not_found`, or `body_not_found`: the body was kept out of the record and the store lacks it.");
+    let not_found =
+        error("`event_not_found`, or `body_not_found`: the body was kept out of the record and the store lacks it.");
     let get = json!({ "get": {
         "operationId": "getEvent",
         "summary": "One event: metadata, headers, Kafka provenance and body (text when UTF-8, else base64).",

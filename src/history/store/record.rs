@@ -168,8 +168,13 @@ impl EventRecord {
             query: envelope.query.clone(),
             client_addr: envelope.client_addr.clone(),
             // A body kept out of the record (claim check) is in the bodies table: the row says how long it is.
-            body_size: i64::try_from(envelope.body_ref.as_ref().map_or(envelope.body.len() as u64, |r| r.length))
-                .unwrap_or(i64::MAX),
+            body_size: i64::try_from(
+                envelope
+                    .body_ref
+                    .as_ref()
+                    .map_or(envelope.body.len() as u64, |r| r.length),
+            )
+            .unwrap_or(i64::MAX),
             provenance,
             indexed_at,
         };
