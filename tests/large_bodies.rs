@@ -15,10 +15,11 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::gateway::config;
-use common::history::{get_json, PgSchema};
+use common::history::{get_json, now_micros, PgSchema, TestStore};
 use common::webhook::{self, headers};
 use common::{consume_all, error_code, unique, wait_until, Broker, Gateway, Record, Setup};
 use hookgate::envelope::{body_location, HEADER_REPLAY};
+use hookgate::history::retention;
 use hookgate::publish::record_size;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnectOptions;
@@ -345,4 +346,51 @@ fn an_ingest_only_replica_needs_the_store_that_takes_large_bodies() {
     // check-config does not know the role: the file itself is fine.
     let output = hookgate(&["check-config", &path]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+async fn stored_bodies_are_idempotent_and_leave_with_retention(kind: &str) {
+    let test = TestStore::open(kind).await;
+    let store = test.store();
+    let two_hours_ago = now_micros() - 2 * 3600 * 1_000_000;
+    store
+        .put_body("old", two_hours_ago, &[1; 32], b"old body")
+        .await
+        .unwrap();
+    store
+        .put_body("old", two_hours_ago, &[2; 32], b"a retry")
+        .await
+        .unwrap();
+    store
+        .put_body("new", now_micros(), &[3; 32], b"new body")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.body("old").await.unwrap().as_deref(),
+        Some(&b"old body"[..]),
+        "the first write stays"
+    );
+    let digest = store.body_digest("old").await.unwrap().unwrap();
+    assert_eq!((digest.length, digest.sha256), (8, vec![1; 32]));
+    assert_eq!(store.body("none").await.unwrap(), None);
+    let (_stop, mut shutdown) = tokio::sync::watch::channel(false);
+    retention::sweep(&store, Duration::from_secs(3600), &mut shutdown)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.body("old").await.unwrap(),
+        None,
+        "older than the retention: deleted"
+    );
+    assert!(store.body("new").await.unwrap().is_some());
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_bodies_are_idempotent_and_leave_with_retention() {
+    stored_bodies_are_idempotent_and_leave_with_retention("sqlite").await;
+}
+
+#[tokio::test]
+async fn postgres_bodies_are_idempotent_and_leave_with_retention() {
+    stored_bodies_are_idempotent_and_leave_with_retention("postgres").await;
 }
