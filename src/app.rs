@@ -428,7 +428,7 @@ fn start_reconcile(
         store: service.store(),
         publisher,
         dedup,
-        holder: crate::reconcile::holder_name(config),
+        holder: crate::reconcile::holder_name(service.local_addr()),
     };
     let tasks = crate::reconcile::spawn(&shared, stop).context("cannot start reconciliation")?;
     if !tasks.is_empty() {

@@ -124,14 +124,14 @@ pub fn reconciled_sources(config: &Config) -> impl Iterator<Item = &SourceConfig
     config.sources.iter().filter(|s| s.reconcile.is_some())
 }
 
-/// The name of this replica in leases: host name and query listener, stable across restarts,
-/// so a replica restarted after a crash takes its own lease back at once.
-pub fn holder_name(config: &Config) -> String {
+/// The name of this replica in leases: host name and the query API's bound address, stable
+/// across restarts on a fixed port, so a replica restarted after a crash takes its own lease back at once.
+pub fn holder_name(query_addr: std::net::SocketAddr) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into());
-    format!("{}/{}", host.trim(), config.query.listen)
+    format!("{}/{query_addr}", host.trim())
 }
 
 /// The provider name of a reconciled preset, as reports show it.
