@@ -279,9 +279,17 @@ fn reconcile_tables_are_checked_key_by_key() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["key"].as_str().unwrap().to_owned(), d["location"]["line"].as_u64().unwrap_or(0)))
+        .map(|d| {
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                d["location"]["line"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
-    assert!(found.iter().any(|(key, _)| key == "sources[0].reconcile.hook"), "{found:#?}");
+    assert!(
+        found.iter().any(|(key, _)| key == "sources[0].reconcile.hook"),
+        "{found:#?}"
+    );
     for (key, line) in [
         ("sources[0].reconcile.interval", 7),
         ("sources[0].reconcile.types", 8),
@@ -289,7 +297,10 @@ fn reconcile_tables_are_checked_key_by_key() {
         ("sources[1].reconcile.dryrun", 17),
         ("sources[2].reconcile.token", 24),
     ] {
-        assert!(found.contains(&(key.to_owned(), line)), "{key} on line {line} missing from {found:#?}");
+        assert!(
+            found.contains(&(key.to_owned(), line)),
+            "{key} on line {line} missing from {found:#?}"
+        );
     }
     let output = hookgate(&["check-config", &path], &[("HG_CE_SECRET", "s")]);
     let stderr = String::from_utf8(output.stderr).unwrap();

@@ -36,9 +36,27 @@ impl Scene {
         let topic = unique("reconcile");
         create_topic(&broker.bootstrap(), &topic, 3);
         let ingest_port = dead_port();
-        let github = FakeGithub::start(&format!("http://127.0.0.1:{ingest_port}/webhooks/github"), GITHUB_SECRET, page_size).await;
-        let stripe = FakeStripe::start(&format!("http://127.0.0.1:{ingest_port}/webhooks/stripe"), STRIPE_SECRET, page_size).await;
-        Scene { broker, topic, ingest_port, query_port: dead_port(), github, stripe, dir: tempfile::tempdir().unwrap() }
+        let github = FakeGithub::start(
+            &format!("http://127.0.0.1:{ingest_port}/webhooks/github"),
+            GITHUB_SECRET,
+            page_size,
+        )
+        .await;
+        let stripe = FakeStripe::start(
+            &format!("http://127.0.0.1:{ingest_port}/webhooks/stripe"),
+            STRIPE_SECRET,
+            page_size,
+        )
+        .await;
+        Scene {
+            broker,
+            topic,
+            ingest_port,
+            query_port: dead_port(),
+            github,
+            stripe,
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// The config: both sources reconciled (`reconcile_extra` added to both tables) or not at all.
@@ -53,11 +71,14 @@ impl Scene {
         };
         format!(
             "[ingest]\nlisten = \"127.0.0.1:{}\"\n[query]\nlisten = \"127.0.0.1:{}\"\nstore = \"{store}\"\n\
+             consumer_group = \"{}\"\n\
              [metrics]\nlisten = \"127.0.0.1:0\"\n[kafka]\nbrokers = \"{}\"\ntopic = \"{}\"\n\
              [[sources]]\nname = \"github\"\nverify = \"github\"\nsecrets = [\"{github_secret}\"]\n{}\
              [[sources]]\nname = \"stripe\"\nverify = \"stripe\"\nsecrets = [\"{STRIPE_SECRET}\"]\n{}",
             self.ingest_port,
             self.query_port,
+            // A group of its own per process: Tansu keeps a killed member's partitions.
+            unique("reconcile-indexer"),
             self.broker.bootstrap(),
             self.topic,
             table(self.github.api(), &format!("hook = \"{GITHUB_HOOK}\"\n")),
@@ -115,7 +136,10 @@ async fn last_run(gateway: &Gateway, source: &str) -> Value {
     let (status, body) = get_json(&gateway.query_url("/v1/reconcile"), None).await;
     assert!(status.is_success(), "{status}: {body}");
     let sources = body["sources"].as_array().cloned().unwrap_or_default();
-    let entry = sources.into_iter().find(|s| s["source"] == source).expect("source listed");
+    let entry = sources
+        .into_iter()
+        .find(|s| s["source"] == source)
+        .expect("source listed");
     entry["last_run"].clone()
 }
 
@@ -131,7 +155,10 @@ fn metric(text: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
 fn assert_exactly_once<'a>(records: &'a [Record], keys: &[String]) -> HashMap<String, &'a Record> {
     let mut by_key: HashMap<String, Vec<&Record>> = HashMap::new();
     for record in records {
-        by_key.entry(record.envelope.dedup_key.clone()).or_default().push(record);
+        by_key
+            .entry(record.envelope.dedup_key.clone())
+            .or_default()
+            .push(record);
     }
     for key in keys {
         let found = by_key.get(key).map_or(0, Vec::len);
@@ -145,7 +172,10 @@ fn assert_marked_as_they_arrived(records: &HashMap<String, &Record>, guids: &[St
     for guid in guids {
         let envelope = &records[guid].envelope;
         let verification = envelope.verification.as_ref().unwrap();
-        assert!(verification.verified && verification.scheme == "github", "{guid} came signed");
+        assert!(
+            verification.verified && verification.scheme == "github",
+            "{guid} came signed"
+        );
         assert!(!envelope.recovered && envelope.header("x-hub-signature-256").is_some());
     }
     for event in events {
@@ -153,7 +183,10 @@ fn assert_marked_as_they_arrived(records: &HashMap<String, &Record>, guids: &[St
         assert!(envelope.recovered, "{event} is marked recovered");
         assert_eq!(envelope.verification.as_ref().unwrap().scheme, "stripe-api");
         let body: Value = serde_json::from_slice(&envelope.body).unwrap();
-        assert_eq!((body["id"].as_str(), envelope.event_type.as_str()), (Some(event.as_str()), "invoice.paid"));
+        assert_eq!(
+            (body["id"].as_str(), envelope.event_type.as_str()),
+            (Some(event.as_str()), "invoice.paid")
+        );
     }
 }
 
@@ -161,7 +194,10 @@ fn assert_marked_as_they_arrived(records: &HashMap<String, &Record>, guids: &[St
 async fn fifty_deliveries_sent_while_hookgate_was_down_arrive_exactly_once() {
     let scene = Scene::new(20).await;
     let (guids, events) = scene.send("down", 50).await;
-    assert!(scene.github.attempts().iter().all(|a| a.status_code == 0), "hookgate was down");
+    assert!(
+        scene.github.attempts().iter().all(|a| a.status_code == 0),
+        "hookgate was down"
+    );
     let gateway = scene.start(&scene.config(&scene.sqlite(), GITHUB_SECRET, Some("")), "all");
     wait_for_history(&gateway, 50).await;
     // Two more runs: nothing is redelivered or published again.
@@ -172,18 +208,42 @@ async fn fifty_deliveries_sent_while_hookgate_was_down_arrive_exactly_once() {
     assert_eq!(history(&gateway, "github").await.len(), 50);
     let stripe_history = history(&gateway, "stripe").await;
     assert_eq!(stripe_history.len(), 50);
-    assert!(stripe_history.iter().all(|e| e["verification"]["scheme"] == "stripe-api"));
-    assert!(scene.github.redeliveries().values().all(|n| *n == 1), "{:?}", scene.github.redeliveries());
+    assert!(stripe_history
+        .iter()
+        .all(|e| e["verification"]["scheme"] == "stripe-api"));
+    assert!(
+        scene.github.redeliveries().values().all(|n| *n == 1),
+        "{:?}",
+        scene.github.redeliveries()
+    );
     let text = gateway.metrics().await;
-    let recovered = |source, how| metric(&text, "hookgate_reconcile_recovered_total", &[("source", source), ("how", how)]);
+    let recovered = |source, how| {
+        metric(
+            &text,
+            "hookgate_reconcile_recovered_total",
+            &[("source", source), ("how", how)],
+        )
+    };
     assert_eq!(recovered("github", "redelivered"), Some(50.0));
     assert_eq!(recovered("stripe", "published"), Some(50.0));
     for source in ["github", "stripe"] {
         assert!(metric(&text, "hookgate_reconcile_missing_total", &[("source", source)]) >= Some(50.0));
         assert!(metric(&text, "hookgate_reconcile_checked_total", &[("source", source)]) >= Some(50.0));
-        assert_eq!(metric(&text, "hookgate_reconcile_outstanding", &[("source", source)]), Some(0.0));
-        assert!(metric(&text, "hookgate_reconcile_last_success_timestamp_seconds", &[("source", source)]) > Some(0.0));
-        assert_eq!(metric(&text, "hookgate_reconcile_errors_total", &[("source", source)]), None);
+        assert_eq!(
+            metric(&text, "hookgate_reconcile_outstanding", &[("source", source)]),
+            Some(0.0)
+        );
+        assert!(
+            metric(
+                &text,
+                "hookgate_reconcile_last_success_timestamp_seconds",
+                &[("source", source)]
+            ) > Some(0.0)
+        );
+        assert_eq!(
+            metric(&text, "hookgate_reconcile_errors_total", &[("source", source)]),
+            None
+        );
     }
 }
 
@@ -199,7 +259,11 @@ async fn nothing_missing_means_nothing_done() {
     .await;
     for source in ["github", "stripe"] {
         let run = last_run(&gateway, source).await;
-        assert_eq!((run["status"].as_str(), run["missing"].as_u64()), (Some("ok"), Some(0)), "{run}");
+        assert_eq!(
+            (run["status"].as_str(), run["missing"].as_u64()),
+            (Some("ok"), Some(0)),
+            "{run}"
+        );
     }
     let records = scene.records(10);
     let by_key = assert_exactly_once(&records, &[guids, events].concat());
@@ -227,12 +291,20 @@ async fn deliveries_refused_after_a_bad_secret_rotation_are_redelivered_once_fix
     })
     .await;
     for guid in &guids {
-        let attempts: Vec<u16> = scene.github.attempts().iter().filter(|a| &a.guid == guid).map(|a| a.status_code).collect();
+        let attempts: Vec<u16> = scene
+            .github
+            .attempts()
+            .iter()
+            .filter(|a| &a.guid == guid)
+            .map(|a| a.status_code)
+            .collect();
         assert_eq!(attempts, [401, 202], "{guid}");
     }
     let records = scene.records(3);
     assert_exactly_once(&records, &guids);
-    assert!(records.iter().all(|r| r.envelope.verification.as_ref().unwrap().verified));
+    assert!(records
+        .iter()
+        .all(|r| r.envelope.verification.as_ref().unwrap().verified));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,16 +312,28 @@ async fn provider_rate_limits_hit_mid_run_are_waited_out() {
     let scene = Scene::new(10).await;
     let (guids, events) = scene.send("limited", 25).await;
     // The second listing request of each provider is refused with a rate limit.
-    scene.github.set_throttle(Throttle { at_request: 2, wait_secs: 2 });
-    scene.stripe.set_throttle(Throttle { at_request: 2, wait_secs: 2 });
+    scene.github.set_throttle(Throttle {
+        at_request: 2,
+        wait_secs: 2,
+    });
+    scene.stripe.set_throttle(Throttle {
+        at_request: 2,
+        wait_secs: 2,
+    });
     let gateway = scene.start(&scene.config(&scene.sqlite(), GITHUB_SECRET, Some("")), "all");
     wait_for_history(&gateway, 25).await;
     let records = scene.records(50);
     assert_exactly_once(&records, &[guids, events].concat());
     let text = gateway.metrics().await;
     for source in ["github", "stripe"] {
-        assert_eq!(metric(&text, "hookgate_reconcile_rate_limited_total", &[("source", source)]), Some(1.0));
-        assert_eq!(metric(&text, "hookgate_reconcile_errors_total", &[("source", source)]), None);
+        assert_eq!(
+            metric(&text, "hookgate_reconcile_rate_limited_total", &[("source", source)]),
+            Some(1.0)
+        );
+        assert_eq!(
+            metric(&text, "hookgate_reconcile_errors_total", &[("source", source)]),
+            None
+        );
     }
 }
 
@@ -260,7 +344,10 @@ async fn of_two_query_replicas_only_one_reconciles() {
     let scene = Scene::new(100).await;
     let (guids, events) = scene.send("replicas", 10).await;
     let first = scene.start(&scene.config(&store, GITHUB_SECRET, Some("")), "all");
-    let other = Scene { query_port: dead_port(), ..scene };
+    let other = Scene {
+        query_port: dead_port(),
+        ..scene
+    };
     let second = other.start(&other.config(&store, GITHUB_SECRET, Some("")), "query");
     wait_for_history(&first, 10).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -271,7 +358,11 @@ async fn of_two_query_replicas_only_one_reconciles() {
         .iter()
         .map(|text| metric(text, "hookgate_reconcile_checked_total", &[("source", "github")]).is_some())
         .collect();
-    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "exactly one replica reconciled: {ran:?}");
+    assert_eq!(
+        ran.iter().filter(|r| **r).count(),
+        1,
+        "exactly one replica reconciled: {ran:?}"
+    );
     // Either replica shows the run.
     assert_eq!(last_run(&second, "stripe").await["status"], "ok");
     drop((first, second));
@@ -281,12 +372,12 @@ async fn of_two_query_replicas_only_one_reconciles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_in_the_middle_of_a_run_loses_and_repeats_nothing() {
     let scene = Scene::new(100).await;
-    let (guids, _) = scene.send("restart", 40).await;
+    let (guids, events) = scene.send("restart", 40).await;
     scene.github.set_redelivery_delay(Duration::from_millis(150));
     // The fleet's dedup store: a webhook published just before the crash is still known after it.
-    let config = scene.config(&scene.sqlite(), GITHUB_SECRET, Some(""))
-        + "\n[dedup]\nredis = \"redis://127.0.0.1:6379\"\n";
-    let mut gateway = scene.start(&config, "all");
+    let config =
+        || scene.config(&scene.sqlite(), GITHUB_SECRET, Some("")) + "\n[dedup]\nredis = \"redis://127.0.0.1:6379\"\n";
+    let mut gateway = scene.start(&config(), "all");
     wait_until(Duration::from_secs(60), "the run to be half way", || async {
         scene.github.redeliveries().len() >= 12
     })
@@ -294,12 +385,11 @@ async fn a_restart_in_the_middle_of_a_run_loses_and_repeats_nothing() {
     gateway.kill();
     let requested_before = scene.github.redeliveries().len();
     assert!(requested_before < 40, "killed mid-run");
-    let gateway = scene.start(&config, "all");
+    let gateway = scene.start(&config(), "all");
     wait_for_history(&gateway, 40).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let records = scene.records(80);
-    let github: Vec<Record> = records.into_iter().filter(|r| r.envelope.source == "github").collect();
-    assert_exactly_once(&github, &guids);
+    assert_exactly_once(&records, &[guids, events].concat());
     assert_eq!(history(&gateway, "github").await.len(), 40);
 }
 
@@ -307,20 +397,38 @@ async fn a_restart_in_the_middle_of_a_run_loses_and_repeats_nothing() {
 async fn a_dry_run_only_reports() {
     let scene = Scene::new(100).await;
     let (guids, events) = scene.send("dry", 5).await;
-    let gateway = scene.start(&scene.config(&scene.sqlite(), GITHUB_SECRET, Some("dry_run = true")), "all");
+    let gateway = scene.start(
+        &scene.config(&scene.sqlite(), GITHUB_SECRET, Some("dry_run = true")),
+        "all",
+    );
     wait_until(Duration::from_secs(30), "a dry run of both", || async {
         last_run(&gateway, "github").await["missing"] == 5 && last_run(&gateway, "stripe").await["missing"] == 5
     })
     .await;
-    for (source, action, ids) in [("github", "would_redeliver", &guids), ("stripe", "would_publish", &events)] {
+    for (source, action, ids) in [
+        ("github", "would_redeliver", &guids),
+        ("stripe", "would_publish", &events),
+    ] {
         let run = last_run(&gateway, source).await;
-        assert_eq!((run["dry_run"].as_bool(), run["outstanding"].as_u64()), (Some(true), Some(5)), "{run}");
-        let listed: Vec<&str> = run["actions"].as_array().unwrap().iter().map(|a| a["item"].as_str().unwrap()).collect();
+        assert_eq!(
+            (run["dry_run"].as_bool(), run["outstanding"].as_u64()),
+            (Some(true), Some(5)),
+            "{run}"
+        );
+        let listed: Vec<&str> = run["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["item"].as_str().unwrap())
+            .collect();
         assert!(ids.iter().all(|id| listed.contains(&id.as_str())), "{run}");
         assert!(run["actions"].as_array().unwrap().iter().all(|a| a["action"] == action));
     }
     assert!(scene.github.redeliveries().is_empty());
     assert!(scene.records(0).is_empty(), "nothing published");
     let text = gateway.metrics().await;
-    assert_eq!(metric(&text, "hookgate_reconcile_outstanding", &[("source", "github")]), Some(5.0));
+    assert_eq!(
+        metric(&text, "hookgate_reconcile_outstanding", &[("source", "github")]),
+        Some(5.0)
+    );
 }

@@ -62,7 +62,10 @@ pub(super) fn check(preset: Preset, config: &ReconcileConfig) -> Vec<(&'static s
         found.push((
             "",
             true,
-            format!("reconciliation supports verify = \"github\" or \"stripe\", not \"{}\"", preset.as_str()),
+            format!(
+                "reconciliation supports verify = \"github\" or \"stripe\", not \"{}\"",
+                preset.as_str()
+            ),
         ));
         return found;
     }
@@ -90,7 +93,11 @@ pub(super) fn check(preset: Preset, config: &ReconcileConfig) -> Vec<(&'static s
         found.push((".settle", true, "must be shorter than lookback".into()));
     }
     if config.token.is_literal() {
-        found.push((".token", false, "written literally; prefer env:NAME or file:PATH".into()));
+        found.push((
+            ".token",
+            false,
+            "written literally; prefer env:NAME or file:PATH".into(),
+        ));
     }
     if config.interval < Duration::from_secs(1) {
         found.push((".interval", true, "must be at least 1s".into()));
@@ -168,7 +175,13 @@ mod tests {
         for good in ["repos/octo/hello-world/hooks/12", "orgs/octo/hooks/1", "app/hook"] {
             assert!(valid_hook(good), "{good}");
         }
-        for bad in ["repos/octo/hooks/1", "orgs/o/hooks/x", "users/o/hooks/1", "", "repos/a/b/hooks/1/x"] {
+        for bad in [
+            "repos/octo/hooks/1",
+            "orgs/o/hooks/x",
+            "users/o/hooks/1",
+            "",
+            "repos/a/b/hooks/1/x",
+        ] {
             assert!(!valid_hook(bad), "{bad}");
         }
     }

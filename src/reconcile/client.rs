@@ -26,7 +26,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client of one provider API for one source.
 #[derive(Debug)]
-pub struct ApiClient {
+pub(super) struct ApiClient {
     /// The reqwest client (connection pool).
     http: reqwest::Client,
     /// The API key or token.
@@ -41,7 +41,7 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client sending `token` as a bearer token and `headers` with every request.
-    pub fn new(source: &str, token: Secret, headers: HeaderMap) -> Result<Self, ReconcileError> {
+    pub(super) fn new(source: &str, token: Secret, headers: HeaderMap) -> Result<Self, ReconcileError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
             .timeout(REQUEST_TIMEOUT)
@@ -59,7 +59,12 @@ impl ApiClient {
     }
 
     /// Sends `method url` (with `query`), waiting out rate limits; a non-2xx answer is an error.
-    pub async fn send(&self, method: Method, url: &str, query: &[(String, String)]) -> Result<Response, ReconcileError> {
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(String, String)],
+    ) -> Result<Response, ReconcileError> {
         for _ in 0..=MAX_RETRIES {
             self.wait_for_window().await;
             let response = self.request(method.clone(), url, query).send().await;
@@ -114,10 +119,17 @@ pub fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, now: SystemTime)
     if !limited {
         return None;
     }
-    let until_reset = number(headers, "x-ratelimit-reset")
-        .filter(|_| spent)
-        .map(|reset| (UNIX_EPOCH + Duration::from_secs(reset)).duration_since(now).unwrap_or_default());
-    Some(retry_after.or(until_reset).unwrap_or(DEFAULT_WAIT).max(Duration::from_secs(1)))
+    let until_reset = number(headers, "x-ratelimit-reset").filter(|_| spent).map(|reset| {
+        (UNIX_EPOCH + Duration::from_secs(reset))
+            .duration_since(now)
+            .unwrap_or_default()
+    });
+    Some(
+        retry_after
+            .or(until_reset)
+            .unwrap_or(DEFAULT_WAIT)
+            .max(Duration::from_secs(1)),
+    )
 }
 
 fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -132,7 +144,10 @@ async fn check_status(response: Response) -> Result<Response, ReconcileError> {
     }
     let body = response.text().await.unwrap_or_default();
     let message: String = body.chars().take(300).collect();
-    Err(ReconcileError::Status { status: status.as_u16(), message })
+    Err(ReconcileError::Status {
+        status: status.as_u16(),
+        message,
+    })
 }
 
 /// A reqwest error without its URL (a URL may carry a cursor; never a secret, but keep logs short).
@@ -145,7 +160,10 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap())).collect()
+        pairs
+            .iter()
+            .map(|&(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
     }
 
     #[test]
@@ -154,7 +172,11 @@ mod tests {
         let wait = |status: u16, pairs: &[(&'static str, &str)]| {
             rate_limit_wait(StatusCode::from_u16(status).unwrap(), &headers(pairs), now)
         };
-        assert_eq!(wait(200, &[("x-ratelimit-remaining", "0")]), None, "a success is not a limit");
+        assert_eq!(
+            wait(200, &[("x-ratelimit-remaining", "0")]),
+            None,
+            "a success is not a limit"
+        );
         assert_eq!(wait(403, &[]), None, "a plain 403 is a permission problem");
         assert_eq!(wait(429, &[("retry-after", "7")]), Some(Duration::from_secs(7)));
         assert_eq!(wait(429, &[]), Some(DEFAULT_WAIT));

@@ -18,7 +18,7 @@ use super::{Lease, ReconcileError};
 use crate::config::{Preset, ReconcileConfig};
 
 /// The API version the requests ask for and the test server follows.
-pub const API_VERSION: &str = "2022-11-28";
+pub(super) const API_VERSION: &str = "2022-11-28";
 
 /// One attempt as `GET .../deliveries` lists it (the fields hookgate reads).
 #[derive(Debug, Deserialize)]
@@ -45,7 +45,7 @@ impl Delivery {
 
 /// One hook's deliveries.
 #[derive(Debug)]
-pub struct GithubHook {
+pub(super) struct GithubHook {
     /// The API client.
     client: ApiClient,
     /// The API base URL: `next` links must stay under it (the token goes with them).
@@ -56,11 +56,14 @@ pub struct GithubHook {
 
 impl GithubHook {
     /// The hook of `config` for `source`.
-    pub fn new(source: &str, config: &ReconcileConfig) -> Result<Self, ReconcileError> {
+    pub(super) fn new(source: &str, config: &ReconcileConfig) -> Result<Self, ReconcileError> {
         let api = config.api_for(Preset::Github);
         let hook = config.hook.as_deref().unwrap_or_default().trim_matches('/');
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
         headers.insert("x-github-api-version", HeaderValue::from_static(API_VERSION));
         Ok(Self {
             client: ApiClient::new(source, config.token.clone(), headers)?,
@@ -70,14 +73,17 @@ impl GithubHook {
     }
 
     /// The deliveries attempted since `cutoff` (µs), one per guid with its latest attempt.
-    pub async fn list(&self, cutoff: i64, lease: &Lease) -> Result<Vec<Sent>, ReconcileError> {
+    pub(super) async fn list(&self, cutoff: i64, lease: &Lease) -> Result<Vec<Sent>, ReconcileError> {
         let mut url = format!("{}/deliveries", self.hook_url);
         let mut query = vec![("per_page".to_owned(), "100".to_owned())];
         let mut latest: HashMap<String, Delivery> = HashMap::new();
         loop {
             let response = self.client.send(Method::GET, &url, &query).await?;
             let next = next_link(response.headers());
-            let page: Vec<Delivery> = response.json().await.map_err(|e| ReconcileError::Decode(e.to_string()))?;
+            let page: Vec<Delivery> = response
+                .json()
+                .await
+                .map_err(|e| ReconcileError::Decode(e.to_string()))?;
             let reached_cutoff = page.iter().any(|d| d.delivered_at.timestamp_micros() < cutoff);
             for delivery in page.into_iter().filter(|d| d.delivered_at.timestamp_micros() >= cutoff) {
                 keep_latest(&mut latest, delivery);
@@ -95,7 +101,7 @@ impl GithubHook {
     }
 
     /// Asks GitHub to redeliver the attempt `handle`.
-    pub async fn redeliver(&self, handle: &str) -> Result<(), ReconcileError> {
+    pub(super) async fn redeliver(&self, handle: &str) -> Result<(), ReconcileError> {
         let url = format!("{}/deliveries/{handle}/attempts", self.hook_url);
         self.client.send(Method::POST, &url, &[]).await.map(drop)
     }
@@ -131,7 +137,7 @@ fn into_sent(delivery: Delivery) -> Sent {
 }
 
 /// The URL of `rel="next"` in a `Link` header (RFC 8288), if any.
-pub fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(super) fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get(http::header::LINK)?.to_str().ok()?;
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
@@ -161,7 +167,10 @@ mod tests {
             next_link(&headers).as_deref(),
             Some("https://api.github.com/x/deliveries?per_page=100&cursor=v1_2")
         );
-        headers.insert(http::header::LINK, HeaderValue::from_static("<https://a/b>; rel=\"prev\""));
+        headers.insert(
+            http::header::LINK,
+            HeaderValue::from_static("<https://a/b>; rel=\"prev\""),
+        );
         assert_eq!(next_link(&headers), None);
     }
 
@@ -171,7 +180,11 @@ mod tests {
             id,
             guid: "g".into(),
             delivered_at: DateTime::from_timestamp(secs, 0).unwrap(),
-            status: if code == 200 { "OK".into() } else { format!("Invalid HTTP Response: {code}") },
+            status: if code == 200 {
+                "OK".into()
+            } else {
+                format!("Invalid HTTP Response: {code}")
+            },
             status_code: code,
             event: Some("push".into()),
         };

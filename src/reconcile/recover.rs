@@ -14,7 +14,7 @@ use crate::envelope::{new_event_id_at, record_key, Verification, WebhookEnvelope
 
 /// What became of a recovered event.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Recovered {
+pub(super) enum Recovered {
     /// Published and acknowledged by the broker.
     Published,
     /// The event arrived as a webhook meanwhile (its dedup key was taken).
@@ -22,7 +22,7 @@ pub enum Recovered {
 }
 
 /// Publishes `item` of `source` as a recovered envelope.
-pub async fn publish(shared: &Shared, source: &SourceConfig, item: &Sent) -> Result<Recovered, ReconcileError> {
+pub(super) async fn publish(shared: &Shared, source: &SourceConfig, item: &Sent) -> Result<Recovered, ReconcileError> {
     let received = SystemTime::now();
     let id = new_event_id_at(received);
     let envelope = envelope(source, item, id.to_string(), crate::history::now_micros());
@@ -54,7 +54,11 @@ pub async fn publish(shared: &Shared, source: &SourceConfig, item: &Sent) -> Res
 
 /// The envelope of a recovered event received (fetched) at `received_at` (µs).
 fn envelope(source: &SourceConfig, item: &Sent, id: String, received_at: i64) -> WebhookEnvelope {
-    let body = item.payload.as_ref().map(|raw| raw.get().as_bytes().to_vec()).unwrap_or_default();
+    let body = item
+        .payload
+        .as_ref()
+        .map(|raw| raw.get().as_bytes().to_vec())
+        .unwrap_or_default();
     WebhookEnvelope {
         id,
         source: source.name.clone(),

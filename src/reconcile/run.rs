@@ -24,19 +24,19 @@ pub const ACTIONS_SHOWN: usize = 100;
 
 /// One item the provider says it sent.
 #[derive(Debug)]
-pub struct Sent {
+pub(super) struct Sent {
     /// Its dedup key in hookgate: GitHub's delivery guid, Stripe's event id.
-    pub key: String,
+    pub(super) key: String,
     /// What the provider's API calls it: the attempt id to redeliver, the event id.
-    pub handle: String,
+    pub(super) handle: String,
     /// When it was sent or created, µs since the epoch.
-    pub at: i64,
+    pub(super) at: i64,
     /// Whether its last delivery attempt failed (always true for Stripe, which does not say).
-    pub failed: bool,
+    pub(super) failed: bool,
     /// The event type.
-    pub event_type: String,
+    pub(super) event_type: String,
     /// The event as the API returned it (Stripe), to publish.
-    pub payload: Option<Box<RawValue>>,
+    pub(super) payload: Option<Box<RawValue>>,
 }
 
 /// What a run did about one missing item.
@@ -100,7 +100,7 @@ enum Provider {
 
 /// One source's reconciler task.
 #[derive(Debug)]
-pub struct Reconciler {
+pub(super) struct Reconciler {
     /// Store, publisher, dedup, configuration.
     shared: Shared,
     /// The source reconciled.
@@ -115,8 +115,11 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// The reconciler of `source` (which has a `[sources.reconcile]` table).
-    pub fn new(shared: Shared, source: &SourceConfig) -> Result<Self, ReconcileError> {
-        let settings = source.reconcile.clone().ok_or(ReconcileError::Decode("no [sources.reconcile]".into()))?;
+    pub(super) fn new(shared: Shared, source: &SourceConfig) -> Result<Self, ReconcileError> {
+        let settings = source
+            .reconcile
+            .clone()
+            .ok_or_else(|| ReconcileError::Decode("no [sources.reconcile]".into()))?;
         let provider = match source.verify {
             Preset::Github => Provider::Github(GithubHook::new(&source.name, &settings)?),
             _ => Provider::Stripe(StripeEvents::new(&source.name, &settings)?),
@@ -132,7 +135,7 @@ impl Reconciler {
     }
 
     /// Runs every `interval` while holding the lease, until `shutdown`; then gives the lease up.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub(super) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.settings.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -198,7 +201,11 @@ impl Reconciler {
     }
 
     /// Decides and does what one missing item needs; only store failures end the run.
-    async fn act(&self, item: &Sent, handled: &HashSet<String>) -> Result<Result<&'static str, ReconcileError>, ReconcileError> {
+    async fn act(
+        &self,
+        item: &Sent,
+        handled: &HashSet<String>,
+    ) -> Result<Result<&'static str, ReconcileError>, ReconcileError> {
         let github = matches!(self.provider, Provider::Github(_));
         if handled.contains(&item.key) {
             return Ok(Ok("already_handled"));
@@ -208,15 +215,19 @@ impl Reconciler {
         }
         let done = match &self.provider {
             Provider::Github(hook) => hook.redeliver(&item.handle).await.map(|()| "redelivery_requested"),
-            Provider::Stripe(_) => recover::publish(&self.shared, &self.source, item).await.map(|r| match r {
-                Recovered::Published => "published",
-                Recovered::AlreadyDelivered => "already_delivered",
-            }),
+            Provider::Stripe(_) => recover::publish(&self.shared, &self.source, item)
+                .await
+                .map(|r| match r {
+                    Recovered::Published => "published",
+                    Recovered::AlreadyDelivered => "already_delivered",
+                }),
         };
         match done {
             Ok(action) => {
                 let store = &self.shared.store;
-                store.record_action(&self.source.name, &item.key, action, now_micros()).await?;
+                store
+                    .record_action(&self.source.name, &item.key, action, now_micros())
+                    .await?;
                 if action != "already_delivered" {
                     let how = if github { "redelivered" } else { "published" };
                     metrics::counter!(names::RECONCILE_RECOVERED, "source" => self.source.name.clone(), "how" => how)

@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 use super::client::ApiClient;
 use super::run::Sent;
 use super::{Lease, ReconcileError};
-use crate::config::ReconcileConfig;
 use crate::config::Preset;
+use crate::config::ReconcileConfig;
 
 /// A page of `GET /v1/events`.
 #[derive(Debug, Deserialize)]
@@ -37,7 +37,7 @@ struct EventHead {
 
 /// One Stripe account's events.
 #[derive(Debug)]
-pub struct StripeEvents {
+pub(super) struct StripeEvents {
     /// The API client.
     client: ApiClient,
     /// `{api}/v1/events`.
@@ -48,7 +48,7 @@ pub struct StripeEvents {
 
 impl StripeEvents {
     /// The events API of `config` for `source`.
-    pub fn new(source: &str, config: &ReconcileConfig) -> Result<Self, ReconcileError> {
+    pub(super) fn new(source: &str, config: &ReconcileConfig) -> Result<Self, ReconcileError> {
         Ok(Self {
             client: ApiClient::new(source, config.token.clone(), http::HeaderMap::new())?,
             url: format!("{}/v1/events", config.api_for(Preset::Stripe)),
@@ -57,13 +57,16 @@ impl StripeEvents {
     }
 
     /// The events created since `cutoff` (µs).
-    pub async fn list(&self, cutoff: i64, lease: &Lease) -> Result<Vec<Sent>, ReconcileError> {
+    pub(super) async fn list(&self, cutoff: i64, lease: &Lease) -> Result<Vec<Sent>, ReconcileError> {
         let mut sent = Vec::new();
         let mut starting_after: Option<String> = None;
         loop {
             let query = self.query(cutoff, starting_after.as_deref());
             let response = self.client.send(Method::GET, &self.url, &query).await?;
-            let page: EventList = response.json().await.map_err(|e| ReconcileError::Decode(e.to_string()))?;
+            let page: EventList = response
+                .json()
+                .await
+                .map_err(|e| ReconcileError::Decode(e.to_string()))?;
             for raw in page.data {
                 sent.push(into_sent(raw)?);
             }
@@ -111,7 +114,10 @@ mod tests {
         let raw = RawValue::from_string(r#"{"id":"evt_1","object":"event","type":"invoice.paid","created":17}"#.into())
             .unwrap();
         let sent = into_sent(raw).unwrap();
-        assert_eq!((sent.key.as_str(), sent.event_type.as_str(), sent.at), ("evt_1", "invoice.paid", 17_000_000));
+        assert_eq!(
+            (sent.key.as_str(), sent.event_type.as_str(), sent.at),
+            ("evt_1", "invoice.paid", 17_000_000)
+        );
         assert!(sent.payload.unwrap().get().starts_with(r#"{"id":"evt_1","object""#));
         let broken = RawValue::from_string(r#"{"object":"event"}"#.into()).unwrap();
         assert_eq!(into_sent(broken).unwrap_err().reason(), "bad_response");

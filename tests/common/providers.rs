@@ -42,10 +42,20 @@ fn authorized(headers: &HeaderMap) -> bool {
 /// POSTs a signed webhook; the HTTP status, or 0 when the connection failed.
 async fn send_webhook(url: &str, preset: Preset, secret: &str, body: &[u8], id: &str, extra: &[(&str, String)]) -> u16 {
     let source = SourceConfig::new("provider", preset, vec![Secret::from_bytes(secret.as_bytes().to_vec())]);
-    let mut headers = Verifier::from_source(&source).unwrap().sign(body, id, SystemTime::now()).unwrap();
+    let mut headers = Verifier::from_source(&source)
+        .unwrap()
+        .sign(body, id, SystemTime::now())
+        .unwrap();
     headers.extend(extra.iter().map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap())));
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
-    let mut request = client.post(url).header("content-type", "application/json").body(body.to_vec());
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -127,9 +137,15 @@ impl FakeGithub {
         }));
         let router = Router::new()
             .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries", get(github_list))
-            .route("/repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", post(github_redeliver))
+            .route(
+                "/repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts",
+                post(github_redeliver),
+            )
             .with_state(inner.clone());
-        FakeGithub { addr: serve(router).await, inner }
+        FakeGithub {
+            addr: serve(router).await,
+            inner,
+        }
     }
 
     /// The API base URL.
@@ -185,11 +201,22 @@ async fn attempt(inner: &Arc<Mutex<GithubState>>, guid: &str, event: &str, body:
         let state = inner.lock().unwrap();
         (state.target.clone(), state.secret.clone())
     };
-    let extra = [("x-github-event", event.to_owned()), ("x-github-hook-id", "42".to_owned())];
+    let extra = [
+        ("x-github-event", event.to_owned()),
+        ("x-github-hook-id", "42".to_owned()),
+    ];
     let status_code = send_webhook(&target, Preset::Github, &secret, &body, guid, &extra).await;
     let mut state = inner.lock().unwrap();
     let id = state.attempts.len() as i64 + 1_000;
-    state.attempts.push(Attempt { id, guid: guid.into(), at: SystemTime::now(), status_code, redelivery, event: event.into(), body });
+    state.attempts.push(Attempt {
+        id,
+        guid: guid.into(),
+        at: SystemTime::now(),
+        status_code,
+        redelivery,
+        event: event.into(),
+        body,
+    });
     status_code
 }
 
@@ -207,13 +234,33 @@ async fn github_list(
     state.list_requests += 1;
     if state.throttle.at_request == state.list_requests {
         let reset = UNIX_EPOCH.elapsed().unwrap().as_secs() + state.throttle.wait_secs;
-        let headers = [("x-ratelimit-remaining", "0".to_owned()), ("x-ratelimit-reset", reset.to_string())];
-        return (StatusCode::FORBIDDEN, headers, Json(json!({ "message": "API rate limit exceeded" }))).into_response();
+        let headers = [
+            ("x-ratelimit-remaining", "0".to_owned()),
+            ("x-ratelimit-reset", reset.to_string()),
+        ];
+        return (
+            StatusCode::FORBIDDEN,
+            headers,
+            Json(json!({ "message": "API rate limit exceeded" })),
+        )
+            .into_response();
     }
-    let per_page = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30usize).min(state.page_size);
-    let start: usize = query.get("cursor").and_then(|c| c.strip_prefix("v1_")?.parse().ok()).unwrap_or(0);
+    let per_page = query
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30usize)
+        .min(state.page_size);
+    let start: usize = query
+        .get("cursor")
+        .and_then(|c| c.strip_prefix("v1_")?.parse().ok())
+        .unwrap_or(0);
     let newest_first: Vec<&Attempt> = state.attempts.iter().rev().collect();
-    let page: Vec<Value> = newest_first.iter().skip(start).take(per_page).map(|a| delivery_json(a)).collect();
+    let page: Vec<Value> = newest_first
+        .iter()
+        .skip(start)
+        .take(per_page)
+        .map(|a| delivery_json(a))
+        .collect();
     let mut response = Json(page).into_response();
     if start + per_page < newest_first.len() {
         let next = format!(
@@ -223,7 +270,9 @@ async fn github_list(
         );
         response.headers_mut().insert("link", next.parse().unwrap());
     }
-    response.headers_mut().insert("x-ratelimit-remaining", "4999".parse().unwrap());
+    response
+        .headers_mut()
+        .insert("x-ratelimit-remaining", "4999".parse().unwrap());
     response
 }
 
@@ -303,8 +352,13 @@ impl FakeStripe {
             page_size,
             ..Default::default()
         }));
-        let router = Router::new().route("/v1/events", get(stripe_list)).with_state(inner.clone());
-        FakeStripe { addr: serve(router).await, inner }
+        let router = Router::new()
+            .route("/v1/events", get(stripe_list))
+            .with_state(inner.clone());
+        FakeStripe {
+            addr: serve(router).await,
+            inner,
+        }
     }
 
     /// The API base URL.
@@ -357,13 +411,30 @@ async fn stripe_list(
         return (StatusCode::TOO_MANY_REQUESTS, retry, Json(error)).into_response();
     }
     let gte: u64 = param("created[gte]").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let limit = param("limit").and_then(|v| v.parse().ok()).unwrap_or(10usize).min(state.page_size);
-    let newest_first: Vec<&Value> = state.events.iter().rev().map(|(_, e)| e).filter(|e| e["created"].as_u64() >= Some(gte)).collect();
+    let limit = param("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10usize)
+        .min(state.page_size);
+    let newest_first: Vec<&Value> = state
+        .events
+        .iter()
+        .rev()
+        .map(|(_, e)| e)
+        .filter(|e| e["created"].as_u64() >= Some(gte))
+        .collect();
     let start = match param("starting_after") {
-        Some(after) => newest_first.iter().position(|e| e["id"] == after.as_str()).map_or(newest_first.len(), |i| i + 1),
+        Some(after) => newest_first
+            .iter()
+            .position(|e| e["id"] == after.as_str())
+            .map_or(newest_first.len(), |i| i + 1),
         None => 0,
     };
-    let data: Vec<Value> = newest_first.iter().skip(start).take(limit).map(|e| (*e).clone()).collect();
+    let data: Vec<Value> = newest_first
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|e| (*e).clone())
+        .collect();
     let has_more = start + data.len() < newest_first.len();
     Json(json!({ "object": "list", "url": "/v1/events", "has_more": has_more, "data": data })).into_response()
 }

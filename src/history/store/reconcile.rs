@@ -76,7 +76,9 @@ macro_rules! reconcile_operations {
         /// Every `(source, report)` of the runs table.
         pub(super) async fn reconcile_runs(&self) -> Result<Vec<(String, String)>, $crate::history::store::StoreError> {
             let sql = $crate::history::store::reconcile::RUNS;
-            Ok(sqlx::query_as::<_, (String, String)>(sql).fetch_all(&self.pool).await?)
+            Ok(sqlx::query_as::<_, (String, String)>(sql)
+                .fetch_all(&self.pool)
+                .await?)
         }
     };
 }
@@ -90,7 +92,13 @@ impl Store {
         }
     }
 
-    async fn texts(&self, sql: &str, first: &str, int: Option<i64>, values: &[String]) -> Result<Vec<String>, StoreError> {
+    async fn texts(
+        &self,
+        sql: &str,
+        first: &str,
+        int: Option<i64>,
+        values: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.reconcile_texts(sql, first, int, values).await,
             Store::Postgres(s) => s.reconcile_texts(sql, first, int, values).await,
@@ -123,14 +131,21 @@ impl Store {
         let mut acted = HashSet::new();
         for chunk in items.chunks(CHUNK) {
             let sql = select_in("item", "reconcile_actions", "AND acted_at >= $2", 2, chunk.len());
-            acted.extend(observe("reconcile", self.texts(&sql, source, Some(since), chunk).await)?);
+            acted.extend(observe(
+                "reconcile",
+                self.texts(&sql, source, Some(since), chunk).await,
+            )?);
         }
         Ok(acted)
     }
 
     /// Remembers that `action` was taken on `item` of `source` at `at` (µs).
     pub async fn record_action(&self, source: &str, item: &str, action: &str, at: i64) -> Result<(), StoreError> {
-        observe("reconcile", self.execute(RECORD_ACTION, &[source, item, action], &[at]).await).map(drop)
+        observe(
+            "reconcile",
+            self.execute(RECORD_ACTION, &[source, item, action], &[at]).await,
+        )
+        .map(drop)
     }
 
     /// Forgets the actions on `source` taken before `cutoff` (µs).
