@@ -133,6 +133,7 @@ fn into_sent(delivery: Delivery) -> Sent {
         event_type: delivery.event.unwrap_or_default(),
         key: delivery.guid,
         payload: None,
+        origin: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Publishing an event fetched from the provider's API: an envelope marked
 //! `recovered` (no request headers, `verification.scheme` "stripe-api",
-//! the event object as the API returned it as body) through the normal
+//! the event object as the API returned it as body, the API server's
+//! address as client address) through the normal
 //! publish path: its dedup key is reserved first, so a webhook of the same
 //! event arriving meanwhile and the recovered copy never both reach Kafka.
 
@@ -76,7 +77,42 @@ fn envelope(source: &SourceConfig, item: &Sent, id: String, received_at: i64) ->
             secret_index: 0,
             static_credential: false,
         }),
+        // The API server it came from: the envelope's sender address.
+        client_addr: item.origin.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()).to_string(),
         recovered: true,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Preset, SourceConfig};
+    use crate::history::{decode, Provenance};
+
+    #[test]
+    fn a_recovered_envelope_is_one_the_indexer_stores_and_replays_as_recovered() {
+        let raw = serde_json::value::RawValue::from_string(r#"{"id":"evt_1","type":"invoice.paid"}"#.into()).unwrap();
+        let item = Sent {
+            key: "evt_1".into(),
+            handle: "evt_1".into(),
+            at: 0,
+            failed: true,
+            event_type: "invoice.paid".into(),
+            payload: Some(raw),
+            origin: Some("203.0.113.7".parse().unwrap()),
+        };
+        let source = SourceConfig::new("stripe", Preset::Stripe, Vec::new());
+        let id = new_event_id_at(SystemTime::now()).to_string();
+        let envelope = envelope(&source, &item, id, 1_000);
+        assert_eq!((envelope.client_addr.as_str(), envelope.recovered), ("203.0.113.7", true));
+        let provenance = Provenance {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+        };
+        let row = decode(Some(&envelope.to_bytes()), provenance, 2_000).expect("the indexer stores it");
+        assert_eq!(row.summary.verification.scheme, RECOVERED_SCHEME);
+        assert_eq!(row.to_envelope().unwrap(), envelope, "a replay keeps the mark");
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct Sent {
     pub(super) event_type: String,
     /// The event as the API returned it (Stripe), to publish.
     pub(super) payload: Option<Box<RawValue>>,
+    /// The address of the API server it was fetched from (Stripe).
+    pub(super) origin: Option<std::net::IpAddr>,
 }
 
 /// What a run did about one missing item.

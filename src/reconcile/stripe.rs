@@ -63,12 +63,16 @@ impl StripeEvents {
         loop {
             let query = self.query(cutoff, starting_after.as_deref());
             let response = self.client.send(Method::GET, &self.url, &query).await?;
+            let origin = response.remote_addr().map(|addr| addr.ip());
             let page: EventList = response
                 .json()
                 .await
                 .map_err(|e| ReconcileError::Decode(e.to_string()))?;
             for raw in page.data {
-                sent.push(into_sent(raw)?);
+                sent.push(Sent {
+                    origin,
+                    ..into_sent(raw)?
+                });
             }
             match sent.last() {
                 Some(last) if page.has_more => starting_after = Some(last.key.clone()),
@@ -102,6 +106,7 @@ fn into_sent(raw: Box<RawValue>) -> Result<Sent, ReconcileError> {
         failed: true,
         event_type: head.event_type,
         payload: Some(raw),
+        origin: None,
     })
 }
 
