@@ -77,6 +77,7 @@ impl GithubHook {
         let mut url = format!("{}/deliveries", self.hook_url);
         let mut query = vec![("per_page".to_owned(), "100".to_owned())];
         let mut latest: HashMap<String, Delivery> = HashMap::new();
+        let mut attempts: HashMap<String, Vec<String>> = HashMap::new();
         loop {
             let response = self.client.send(Method::GET, &url, &query).await?;
             let next = next_link(response.headers());
@@ -86,6 +87,10 @@ impl GithubHook {
                 .map_err(|e| ReconcileError::Decode(e.to_string()))?;
             let reached_cutoff = page.iter().any(|d| d.delivered_at.timestamp_micros() < cutoff);
             for delivery in page.into_iter().filter(|d| d.delivered_at.timestamp_micros() >= cutoff) {
+                attempts
+                    .entry(delivery.guid.clone())
+                    .or_default()
+                    .push(delivery.id.to_string());
                 keep_latest(&mut latest, delivery);
             }
             match next {
@@ -97,7 +102,14 @@ impl GithubHook {
                 return Err(ReconcileError::LeaseLost);
             }
         }
-        Ok(latest.into_values().map(into_sent).collect())
+        let sent = latest.into_values().map(|delivery| {
+            let handles = attempts.remove(&delivery.guid).unwrap_or_default();
+            Sent {
+                handles,
+                ..into_sent(delivery)
+            }
+        });
+        Ok(sent.collect())
     }
 
     /// Asks GitHub to redeliver the attempt `handle`.
@@ -128,8 +140,10 @@ fn keep_latest(latest: &mut HashMap<String, Delivery>, delivery: Delivery) {
 fn into_sent(delivery: Delivery) -> Sent {
     Sent {
         failed: delivery.failed(),
+        in_flight: delivery.status_code == 409,
         at: delivery.delivered_at.timestamp_micros(),
         handle: delivery.id.to_string(),
+        handles: vec![delivery.id.to_string()],
         event_type: delivery.event.unwrap_or_default(),
         key: delivery.guid,
         payload: None,

@@ -78,7 +78,10 @@ fn envelope(source: &SourceConfig, item: &Sent, id: String, received_at: i64) ->
             static_credential: false,
         }),
         // The API server it came from: the envelope's sender address.
-        client_addr: item.origin.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()).to_string(),
+        client_addr: item
+            .origin
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into())
+            .to_string(),
         recovered: true,
         ..Default::default()
     }
@@ -96,8 +99,10 @@ mod tests {
         let item = Sent {
             key: "evt_1".into(),
             handle: "evt_1".into(),
+            handles: vec!["evt_1".into()],
             at: 0,
             failed: true,
+            in_flight: false,
             event_type: "invoice.paid".into(),
             payload: Some(raw),
             origin: Some("203.0.113.7".parse().unwrap()),
@@ -105,7 +110,10 @@ mod tests {
         let source = SourceConfig::new("stripe", Preset::Stripe, Vec::new());
         let id = new_event_id_at(SystemTime::now()).to_string();
         let envelope = envelope(&source, &item, id, 1_000);
-        assert_eq!((envelope.client_addr.as_str(), envelope.recovered), ("203.0.113.7", true));
+        assert_eq!(
+            (envelope.client_addr.as_str(), envelope.recovered),
+            ("203.0.113.7", true)
+        );
         let provenance = Provenance {
             topic: "t".into(),
             partition: 0,

@@ -21,18 +21,26 @@ use crate::telemetry::names;
 
 /// Actions listed in a stored report; the counts cover all of them.
 pub const ACTIONS_SHOWN: usize = 100;
+/// Most redeliveries asked for one GitHub delivery within the lookback: one per failed
+/// attempt, so a redelivery that failed too (hookgate restarted meanwhile) is asked again, a bounded number of times.
+pub(super) const MAX_REQUESTS_PER_ITEM: usize = 3;
 
 /// One item the provider says it sent.
 #[derive(Debug)]
 pub(super) struct Sent {
     /// Its dedup key in hookgate: GitHub's delivery guid, Stripe's event id.
     pub(super) key: String,
-    /// What the provider's API calls it: the attempt id to redeliver, the event id.
+    /// What the provider's API calls it: the latest attempt id to redeliver, the event id.
     pub(super) handle: String,
+    /// Every handle of the item within the lookback (GitHub: each attempt's id), latest included.
+    pub(super) handles: Vec<String>,
     /// When it was sent or created, µs since the epoch.
     pub(super) at: i64,
     /// Whether its last delivery attempt failed (always true for Stripe, which does not say).
     pub(super) failed: bool,
+    /// Whether the last attempt got 409: hookgate was still publishing the same delivery (a
+    /// reservation left by a crash lapses after `dedup::PENDING_TTL`).
+    pub(super) in_flight: bool,
     /// The event type.
     pub(super) event_type: String,
     /// The event as the API returned it (Stripe), to publish.
@@ -49,7 +57,7 @@ pub struct Action {
     /// The event type.
     pub event_type: String,
     /// `redelivery_requested`, `published`, `already_delivered`, `already_handled`,
-    /// `would_redeliver`, `would_publish` (dry run) or `failed`.
+    /// `in_flight` (hookgate answered 409: retried later), `would_redeliver`, `would_publish` (dry run) or `failed`.
     pub action: &'static str,
     /// The error code when `action` is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,8 +201,8 @@ impl Reconciler {
         // A delivery GitHub saw succeed is in Kafka: at most the indexer has not stored it yet.
         sent.retain(|item| item.failed && !present.contains(&item.key));
         report.missing = sent.len();
-        let missing_keys: Vec<String> = sent.iter().map(|item| item.key.clone()).collect();
-        let handled = store.acted_on(&self.source.name, &missing_keys, cutoff).await?;
+        let handles: Vec<String> = sent.iter().flat_map(|item| item.handles.iter().cloned()).collect();
+        let handled = store.acted_on(&self.source.name, &handles, cutoff).await?;
         for item in &sent {
             let action = self.act(item, &handled).await?;
             report.note(item, action);
@@ -209,8 +217,14 @@ impl Reconciler {
         handled: &HashSet<String>,
     ) -> Result<Result<&'static str, ReconcileError>, ReconcileError> {
         let github = matches!(self.provider, Provider::Github(_));
-        if handled.contains(&item.key) {
+        // Never the same attempt twice; a later attempt that failed as well, a few times at most.
+        let requests = item.handles.iter().filter(|h| handled.contains(*h)).count();
+        if handled.contains(&item.handle) || requests >= MAX_REQUESTS_PER_ITEM {
             return Ok(Ok("already_handled"));
+        }
+        let pending = micros(crate::dedup::PENDING_TTL * 2);
+        if item.in_flight && now_micros() - item.at < pending {
+            return Ok(Ok("in_flight"));
         }
         if self.settings.dry_run {
             return Ok(Ok(if github { "would_redeliver" } else { "would_publish" }));
@@ -228,7 +242,7 @@ impl Reconciler {
             Ok(action) => {
                 let store = &self.shared.store;
                 store
-                    .record_action(&self.source.name, &item.key, action, now_micros())
+                    .record_action(&self.source.name, &item.handle, action, now_micros())
                     .await?;
                 if action != "already_delivered" {
                     let how = if github { "redelivered" } else { "published" };
@@ -295,7 +309,9 @@ impl RunReport {
             Err(error) => ("failed", Some(error.reason())),
         };
         match action {
-            "redelivery_requested" | "published" | "already_delivered" => self.recovered += 1,
+            // It arrived as a webhook meanwhile: not missing after all.
+            "already_delivered" => self.missing -= 1,
+            "redelivery_requested" | "published" => self.recovered += 1,
             _ => self.outstanding += 1,
         }
         if self.actions.len() < ACTIONS_SHOWN {

@@ -100,10 +100,12 @@ fn into_sent(raw: Box<RawValue>) -> Result<Sent, ReconcileError> {
     let head: EventHead = serde_json::from_str(raw.get()).map_err(|e| ReconcileError::Decode(e.to_string()))?;
     Ok(Sent {
         key: head.id.clone(),
+        handles: vec![head.id.clone()],
         handle: head.id,
         at: head.created.saturating_mul(1_000_000),
         // Stripe lists no delivery outcome: an event absent from the history was never received.
         failed: true,
+        in_flight: false,
         event_type: head.event_type,
         payload: Some(raw),
         origin: None,

@@ -145,7 +145,7 @@ fn reconcile_schemas() -> Value {
     json!({
         "ReconcileAction": { "type": "object", "properties": { "item": { "type": "string", "description": "Delivery guid or event id." },
             "event_type": { "type": "string" }, "action": { "type": "string", "enum": ["redelivery_requested", "published",
-            "already_delivered", "already_handled", "would_redeliver", "would_publish", "failed"] },
+            "already_delivered", "already_handled", "in_flight", "would_redeliver", "would_publish", "failed"] },
             "error": { "type": "string", "description": "Error code when `action` is `failed`." } } },
         "ReconcileRun": { "type": "object", "properties": { "source": { "type": "string" }, "provider": { "type": "string" },
             "dry_run": { "type": "boolean" }, "replica": { "type": "string" },
