@@ -127,7 +127,8 @@ async fn history(gateway: &Gateway, source: &str) -> Vec<Value> {
 
 /// Waits until the history holds `n` events of each source; on timeout, fails with the gateway's log.
 async fn wait_for_history(gateway: &Gateway, n: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    // A crash leaves dedup reservations that lapse after 60 s before the next try.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
     loop {
         let (github, stripe) = (
             history(gateway, "github").await.len(),

@@ -18,8 +18,11 @@ use crate::envelope::{new_event_id_at, record_key, Verification, WebhookEnvelope
 pub(super) enum Recovered {
     /// Published and acknowledged by the broker.
     Published,
-    /// The event arrived as a webhook meanwhile (its dedup key was taken).
+    /// The event arrived as a webhook meanwhile (its dedup key was committed).
     AlreadyDelivered,
+    /// Its dedup key is reserved and not settled (a webhook being published, or a reservation
+    /// left by a crash until it lapses): the next run tries again.
+    InFlight,
 }
 
 /// Publishes `item` of `source` as a recovered envelope.
@@ -29,7 +32,8 @@ pub(super) async fn publish(shared: &Shared, source: &SourceConfig, item: &Sent)
     let envelope = envelope(source, item, id.to_string(), crate::history::now_micros());
     let ticket = match shared.dedup.reserve(&source.name, &item.key, id).await? {
         Reservation::Reserved(ticket) => ticket,
-        Reservation::Duplicate { .. } | Reservation::InFlight => return Ok(Recovered::AlreadyDelivered),
+        Reservation::Duplicate { .. } => return Ok(Recovered::AlreadyDelivered),
+        Reservation::InFlight => return Ok(Recovered::InFlight),
     };
     let config = &shared.config;
     let key = record_key(&source.key, &envelope.id, &envelope.dedup_key).map(<[u8]>::to_vec);

@@ -222,7 +222,7 @@ impl Reconciler {
         if handled.contains(&item.handle) || requests >= MAX_REQUESTS_PER_ITEM {
             return Ok(Ok("already_handled"));
         }
-        let pending = micros(crate::dedup::PENDING_TTL * 2);
+        let pending = micros(crate::dedup::PENDING_TTL + Duration::from_secs(10));
         if item.in_flight && now_micros() - item.at < pending {
             return Ok(Ok("in_flight"));
         }
@@ -236,9 +236,12 @@ impl Reconciler {
                 .map(|r| match r {
                     Recovered::Published => "published",
                     Recovered::AlreadyDelivered => "already_delivered",
+                    Recovered::InFlight => "in_flight",
                 }),
         };
         match done {
+            // Nothing done: not remembered, the next run looks again.
+            Ok("in_flight") => Ok(Ok("in_flight")),
             Ok(action) => {
                 let store = &self.shared.store;
                 store
