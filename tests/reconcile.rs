@@ -34,9 +34,7 @@ impl Scene {
     async fn new(page_size: usize) -> Scene {
         let broker = Broker::any();
         let topic = unique("reconcile");
-        if std::env::var("HG_TEST_MOCK").is_err() {
-            create_topic(&broker.bootstrap(), &topic, 3);
-        }
+        create_topic(&broker.bootstrap(), &topic, 3);
         let ingest_port = dead_port();
         let github = FakeGithub::start(
             &format!("http://127.0.0.1:{ingest_port}/webhooks/github"),
