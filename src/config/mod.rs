@@ -14,6 +14,7 @@ mod explain;
 mod keypath;
 mod layers;
 mod load;
+mod reconcile;
 mod secret;
 mod sources;
 mod tolerant;
@@ -29,6 +30,7 @@ pub use capacity::{largest_record_body, ENVELOPE_ALLOWANCE};
 pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Severity};
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
+pub use reconcile::{default_api, ReconcileConfig, GITHUB_RETENTION};
 pub use secret::{Secret, SecretError};
 pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, LargeBodies, Preset, RecordKey, SignatureEncoding, SourceConfig};
 

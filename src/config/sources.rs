@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::{defaults, Quota, Secret, DEMO_SOURCE};
+use super::{defaults, Quota, ReconcileConfig, Secret, DEMO_SOURCE};
 
 /// How a source's requests are authenticated.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -277,6 +277,8 @@ pub struct SourceConfig {
     /// Claim check: bodies above a size go to the history store, and the
     /// Kafka record carries a reference instead of the body.
     pub large_bodies: Option<LargeBodies>,
+    /// `[sources.reconcile]`: compare the provider's record of sent webhooks with the history (github, stripe).
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 /// `large_bodies = { above_bytes = N }`: bodies longer than `above_bytes` are
@@ -312,6 +314,7 @@ impl SourceConfig {
             token_header: None,
             token_prefix: None,
             large_bodies: None,
+            reconcile: None,
         }
     }
 

@@ -83,6 +83,7 @@ impl Delivery {
             client_addr: client.to_string(),
             replay: false,
             body_ref: self.body_ref,
+            recovered: false,
         }
     }
 }

@@ -227,6 +227,8 @@ impl EventRecord {
             client_addr: s.client_addr.clone(),
             replay: false,
             body_ref: None,
+            // Not stored: only the reconciler's envelopes carry an API scheme.
+            recovered: s.verification.scheme == crate::reconcile::RECOVERED_SCHEME,
         })
     }
 }
@@ -266,6 +268,7 @@ mod tests {
             client_addr: "127.0.0.1".into(),
             replay: false,
             body_ref: None,
+            recovered: false,
         }
     }
 

@@ -60,4 +60,5 @@ impl SqliteStore {
 
     super::sql::common_operations!(sqlx::Sqlite);
     super::bodies::body_operations!();
+    super::reconcile::reconcile_operations!();
 }

@@ -39,6 +39,7 @@ fn valid() -> WebhookEnvelope {
         client_addr: "2001:db8::1".into(),
         replay: false,
         body_ref: None,
+        recovered: false,
     }
 }
 
@@ -184,6 +185,7 @@ fn wild_envelope() -> impl Strategy<Value = WebhookEnvelope> {
             client_addr: "::1".into(),
             replay: false,
             body_ref: None,
+            recovered: false,
         }
     })
 }
