@@ -274,6 +274,10 @@ pub struct SourceConfig {
     pub token_header: Option<String>,
     /// `verify = "token"`: text before the token in that header, e.g. "Bearer " (case-insensitive).
     pub token_prefix: Option<String>,
+    /// JSON pointers into this source's bodies that the history store indexes, so that
+    /// `json=<pointer>:<value>` searches on them use an index.
+    #[serde(default)]
+    pub index: Vec<String>,
 }
 
 impl SourceConfig {
@@ -298,6 +302,7 @@ impl SourceConfig {
             verify_token: None,
             token_header: None,
             token_prefix: None,
+            index: Vec::new(),
         }
     }
 
