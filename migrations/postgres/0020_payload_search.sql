@@ -30,12 +30,19 @@ BEGIN
 END
 $$;
 
--- A tsvector holds at most 1 MB of positions: a body beyond what it can
--- take has no words (q= does not find it) rather than failing its insert.
+-- Words are runs of letters and digits, as SQLite's FTS5 `unicode61` sees
+-- them: everything else separates words (PostgreSQL's parser alone would
+-- keep `acme/api` or `a@b.example` as one token). A tsvector holds at most
+-- 1 MB of positions: a body beyond what it can take has no words (q= does
+-- not find it) rather than failing its insert.
+CREATE FUNCTION hookgate_words(text text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN regexp_replace(text, '[^[:alnum:]]+', ' ', 'g');
+
 CREATE FUNCTION hookgate_body_words(body bytea) RETURNS tsvector
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
-    RETURN to_tsvector('simple'::regconfig, convert_from(body, 'UTF8'));
+    RETURN to_tsvector('simple'::regconfig, hookgate_words(convert_from(body, 'UTF8')));
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END

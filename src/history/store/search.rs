@@ -177,7 +177,7 @@ pub(super) fn text_condition(dialect: Dialect, placeholder: &str) -> String {
             format!("rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {placeholder})")
         }
         Dialect::Postgres => {
-            format!("hookgate_body_words(body) @@ phraseto_tsquery('simple', {placeholder})")
+            format!("hookgate_body_words(body) @@ phraseto_tsquery('simple', hookgate_words({placeholder}))")
         }
     }
 }
