@@ -161,7 +161,11 @@ fn search_indexes_and_replay_settings_are_checked_with_their_line() {
         .filter(|d| d["severity"] == "error")
         .map(|d| {
             let line = d["location"]["line"].as_u64().unwrap_or(0);
-            (d["key"].as_str().unwrap().to_owned(), line, d["message"].as_str().unwrap().to_owned())
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                line,
+                d["message"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     let keys: Vec<(&str, u64)> = errors.iter().map(|(k, l, _)| (k.as_str(), *l)).collect();

@@ -55,9 +55,12 @@ verify = "none"
 
 /// Why the browser cannot run here, if it cannot.
 fn browser_missing() -> Option<String> {
-    let chromium = ["chromium", "chromium-browser"]
-        .iter()
-        .any(|name| Command::new("which").arg(name).output().is_ok_and(|o| o.status.success()));
+    let chromium = ["chromium", "chromium-browser"].iter().any(|name| {
+        Command::new("which")
+            .arg(name)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     if !chromium {
         return Some("chromium is not installed (apt-get install chromium; tests/run.sh does it)".into());
     }
@@ -75,14 +78,24 @@ async fn the_console_works_in_a_headless_browser() {
         return;
     }
     let Setup { gateway, .. } = Setup::start(Broker::any(), 1, "all", &[], config);
-    let binary = webhook::post(&gateway.url("/webhooks/stripe"), b"\xff\xfe\x00binary", &headers(&[("content-type", "application/octet-stream")])).await;
+    let binary = webhook::post(
+        &gateway.url("/webhooks/stripe"),
+        b"\xff\xfe\x00binary",
+        &headers(&[("content-type", "application/octet-stream")]),
+    )
+    .await;
     assert_eq!(binary.status(), 202);
     for n in 0..5 {
         let customer = if n % 2 == 0 { "cus_A" } else { "cus_B" };
         let note = if n == 2 { "refund issued" } else { "charge" };
         let body = json!({ "id": format!("evt_{n}"), "type": "charge.succeeded",
             "data": { "object": { "customer": customer, "note": note } } });
-        let response = webhook::post(&gateway.url("/webhooks/stripe"), body.to_string().as_bytes(), &headers(&[])).await;
+        let response = webhook::post(
+            &gateway.url("/webhooks/stripe"),
+            body.to_string().as_bytes(),
+            &headers(&[]),
+        )
+        .await;
         assert_eq!(response.status(), 202);
     }
     wait_until(Duration::from_secs(30), "6 indexed events", || async {

@@ -55,7 +55,10 @@ async fn serve(store: Store) -> (String, watch::Sender<bool>, EmbeddedBroker) {
     let mut until = shutdown;
     tokio::spawn(async move {
         let stopped = async move { drop(until.wait_for(|s| *s).await) };
-        axum::serve(listener, router(state)).with_graceful_shutdown(stopped).await.unwrap();
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(stopped)
+            .await
+            .unwrap();
     });
     (base, stop, broker)
 }
@@ -77,7 +80,9 @@ fn events() -> Vec<EventRecord> {
         with_body(record("stripe", kind, base + n as i64, n), body.as_bytes())
     };
     let github = |n: u64, repo: &str| {
-        let body = format!(r#"{{"action":"opened","repository":{{"full_name":"{repo}"}},"items":[{{"0":"key zero"}},"second"]}}"#);
+        let body = format!(
+            r#"{{"action":"opened","repository":{{"full_name":"{repo}"}},"items":[{{"0":"key zero"}},"second"]}}"#
+        );
         with_body(record("github", "pull_request", base + n as i64, n), body.as_bytes())
     };
     vec![
@@ -88,12 +93,24 @@ fn events() -> Vec<EventRecord> {
         github(4, "acme/api"),
         github(5, "acme/web"),
         // Not JSON, though it reads like a customer lookup.
-        with_body(record("stripe", "charge.succeeded", base + 6, 6), b"customer=cus_123&note=refund issued"),
+        with_body(
+            record("stripe", "charge.succeeded", base + 6, 6),
+            b"customer=cus_123&note=refund issued",
+        ),
         // Not UTF-8 at all.
-        with_body(record("stripe", "charge.succeeded", base + 7, 7), b"\xff\xfe cus_123 \x00"),
+        with_body(
+            record("stripe", "charge.succeeded", base + 7, 7),
+            b"\xff\xfe cus_123 \x00",
+        ),
         // JSON, but the value at the pointer is an object, then null.
-        with_body(record("stripe", "charge.succeeded", base + 8, 8), br#"{"data":{"object":{"customer":{"id":"cus_123"}}}}"#),
-        with_body(record("stripe", "charge.succeeded", base + 9, 9), br#"{"data":{"object":{"customer":null}}}"#),
+        with_body(
+            record("stripe", "charge.succeeded", base + 8, 8),
+            br#"{"data":{"object":{"customer":{"id":"cus_123"}}}}"#,
+        ),
+        with_body(
+            record("stripe", "charge.succeeded", base + 9, 9),
+            br#"{"data":{"object":{"customer":null}}}"#,
+        ),
     ]
 }
 
@@ -124,9 +141,15 @@ async fn payload_search(kind: &str) {
     let (base, _stop, _broker) = serve(store.clone()).await;
     let cases: [(&str, Vec<usize>); 14] = [
         ("json=/data/object/customer:cus_123", vec![3, 1, 0]),
-        ("json=/data/object/customer:cus_123&json=/data/object/amount:100", vec![3, 0]),
+        (
+            "json=/data/object/customer:cus_123&json=/data/object/amount:100",
+            vec![3, 0],
+        ),
         ("json=/data/object/customer:cus_123&type=charge.refunded", vec![1]),
-        ("json=/data/object/paid:true&json=/data/object/customer:cus_999", vec![2]),
+        (
+            "json=/data/object/paid:true&json=/data/object/customer:cus_999",
+            vec![2],
+        ),
         ("json=/data/object/paid:false", vec![]),
         ("json=/data/object/refunds/0/id:re_1", vec![1]),
         ("json=/items/0/0:key%20zero", vec![5, 4]),
@@ -139,19 +162,40 @@ async fn payload_search(kind: &str) {
         ("q=ACME", vec![5, 4]),
     ];
     for (query, expected) in cases {
-        assert_eq!(found(&base, &format!("/v1/events?{query}"), "admin", &all).await, expected, "{kind}: {query}");
+        assert_eq!(
+            found(&base, &format!("/v1/events?{query}"), "admin", &all).await,
+            expected,
+            "{kind}: {query}"
+        );
     }
     // A restricted token never sees another source's events, whatever it searches.
-    assert_eq!(found(&base, "/v1/events?q=cus_123", "github-only", &all).await, Vec::<usize>::new());
-    assert_eq!(found(&base, "/v1/events?json=/action:opened", "github-only", &all).await, vec![5, 4]);
+    assert_eq!(
+        found(&base, "/v1/events?q=cus_123", "github-only", &all).await,
+        Vec::<usize>::new()
+    );
+    assert_eq!(
+        found(&base, "/v1/events?json=/action:opened", "github-only", &all).await,
+        vec![5, 4]
+    );
     let (status, body) = get(&base, "/v1/events?q=refund&source=stripe", "github-only").await;
     assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     // Pages of a search continue with its cursor, and only with its filters.
     let (_, first) = get(&base, "/v1/events?json=/data/object/customer:cus_123&limit=2", "admin").await;
     let cursor = first["next_cursor"].as_str().unwrap().to_owned();
-    let rest = found(&base, &format!("/v1/events?json=/data/object/customer:cus_123&limit=2&cursor={cursor}"), "admin", &all).await;
+    let rest = found(
+        &base,
+        &format!("/v1/events?json=/data/object/customer:cus_123&limit=2&cursor={cursor}"),
+        "admin",
+        &all,
+    )
+    .await;
     assert_eq!(rest, vec![0]);
-    let (status, body) = get(&base, &format!("/v1/events?json=/data/object/customer:cus_999&cursor={cursor}"), "admin").await;
+    let (status, body) = get(
+        &base,
+        &format!("/v1/events?json=/data/object/customer:cus_999&cursor={cursor}"),
+        "admin",
+    )
+    .await;
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "invalid_cursor"));
     for (bad, code) in [
         ("json=data:1", "invalid_filter"),
@@ -164,7 +208,10 @@ async fn payload_search(kind: &str) {
     }
     // Dropping a pointer from the configuration drops its index.
     store.ensure_json_indexes(&pointers[..1]).await.unwrap();
-    assert_eq!(found(&base, "/v1/events?json=/repository/full_name:acme/api", "admin", &all).await, vec![4]);
+    assert_eq!(
+        found(&base, "/v1/events?json=/repository/full_name:acme/api", "admin", &all).await,
+        vec![4]
+    );
     test_store.cleanup().await;
 }
 
@@ -199,12 +246,19 @@ async fn export(kind: &str) {
     store.insert_batch(&all).await.unwrap();
     // More than one page of the export.
     let base_time = 1_714_000_000_000_000;
-    let many: Vec<EventRecord> = (100..300).map(|n| record("github", "push", base_time + n as i64, n)).collect();
+    let many: Vec<EventRecord> = (100..300)
+        .map(|n| record("github", "push", base_time + n as i64, n))
+        .collect();
     store.insert_batch(&many).await.unwrap();
     let (base, _stop, _broker) = serve(store.clone()).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let lines = |text: String| -> Vec<Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
-    let answer = client.get(format!("{base}/v1/events/export")).bearer_auth("admin").send().await.unwrap();
+    let answer = client
+        .get(format!("{base}/v1/events/export"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.headers()["content-type"], "application/x-ndjson");
     let exported = lines(answer.text().await.unwrap());
@@ -220,7 +274,9 @@ async fn export(kind: &str) {
     assert_eq!(exported[2]["body_encoding"], "base64");
     // Filters and scopes as for the list.
     let answer = client
-        .get(format!("{base}/v1/events/export?json=/data/object/customer:cus_123&q=refund"))
+        .get(format!(
+            "{base}/v1/events/export?json=/data/object/customer:cus_123&q=refund"
+        ))
         .bearer_auth("admin")
         .send()
         .await
@@ -228,11 +284,21 @@ async fn export(kind: &str) {
     let searched: Vec<Value> = lines(answer.text().await.unwrap());
     let searched: Vec<&str> = searched.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(searched, [&all[3].summary.id, &all[1].summary.id, &all[0].summary.id]);
-    let answer = client.get(format!("{base}/v1/events/export")).bearer_auth("github-only").send().await.unwrap();
+    let answer = client
+        .get(format!("{base}/v1/events/export"))
+        .bearer_auth("github-only")
+        .send()
+        .await
+        .unwrap();
     let scoped = lines(answer.text().await.unwrap());
     assert_eq!(scoped.len(), 202);
     assert!(scoped.iter().all(|e| e["source"] == "github"));
-    let answer = client.get(format!("{base}/v1/events/export?limit=5")).bearer_auth("admin").send().await.unwrap();
+    let answer = client
+        .get(format!("{base}/v1/events/export?limit=5"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
     let answer = client.get(format!("{base}/v1/events/export")).send().await.unwrap();
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
@@ -283,9 +349,15 @@ async fn the_live_tail_carries_bodies_on_request() {
             serde_json::from_str(&line).unwrap()
         };
         let first = data(with.until("event: webhook").await);
-        assert_eq!((first["body_encoding"].as_str(), first["body"].as_str()), (Some("utf8"), Some("{\"caf\u{e9}\":1}")));
+        assert_eq!(
+            (first["body_encoding"].as_str(), first["body"].as_str()),
+            (Some("utf8"), Some("{\"caf\u{e9}\":1}"))
+        );
         let second = data(with.until("event: webhook").await);
-        assert_eq!((second["body_encoding"].as_str(), second["body"].as_str()), (Some("base64"), Some("/wA=")));
+        assert_eq!(
+            (second["body_encoding"].as_str(), second["body"].as_str()),
+            (Some("base64"), Some("/wA="))
+        );
         let third = data(with.until("event: webhook").await);
         assert_eq!(third["body_omitted"], "too_large");
         assert!(third.get("body").is_none());

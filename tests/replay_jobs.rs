@@ -78,9 +78,17 @@ async fn post_events(gateway: &Gateway) -> Vec<String> {
         let customer = if n % 3 == 0 { "cus_A" } else { "cus_B" };
         let body = json!({ "id": format!("evt_{n}"), "type": "charge.succeeded",
             "data": { "object": { "customer": customer, "amount": n } } });
-        let response = webhook::post(&gateway.url("/webhooks/stripe"), body.to_string().as_bytes(), &headers(&[])).await;
+        let response = webhook::post(
+            &gateway.url("/webhooks/stripe"),
+            body.to_string().as_bytes(),
+            &headers(&[]),
+        )
+        .await;
         assert_eq!(response.status(), 202);
-        let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let id = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         if customer == "cus_A" {
             wanted.push(id);
         }
@@ -96,8 +104,14 @@ async fn job(gateway: &Gateway, id: &str) -> Value {
 
 async fn a_job_survives_the_death_of_its_replica(store: &str) {
     let replay_topic = unique("replays");
-    let Setup { broker, config: text, mut gateway, .. } =
-        Setup::start(Broker::any(), 1, "all", &[], |bootstrap, topic| config(bootstrap, topic, store, &replay_topic));
+    let Setup {
+        broker,
+        config: text,
+        mut gateway,
+        ..
+    } = Setup::start(Broker::any(), 1, "all", &[], |bootstrap, topic| {
+        config(bootstrap, topic, store, &replay_topic)
+    });
     create_topic(&broker.bootstrap(), &replay_topic, 1);
     let wanted = post_events(&gateway).await;
     wait_until(WAIT, "30 indexed events", || async {
@@ -109,16 +123,25 @@ async fn a_job_survives_the_death_of_its_replica(store: &str) {
     let filter = json!({ "source": "stripe", "json": ["/data/object/customer:cus_A"] });
     let mut dry = filter.clone();
     dry["dry_run"] = json!(true);
-    assert_eq!(post_replay(&gateway, TOKEN, dry).await, (StatusCode::OK, json!({ "dry_run": true, "matched": 10 })));
+    assert_eq!(
+        post_replay(&gateway, TOKEN, dry).await,
+        (StatusCode::OK, json!({ "dry_run": true, "matched": 10 }))
+    );
     let mut request = filter.clone();
     request["topic"] = json!(replay_topic);
     request["rate"] = json!(4);
     let (status, created) = post_replay(&gateway, TOKEN, request).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    assert_eq!((created["matched"].as_u64(), created["state"].as_str()), (Some(10), Some("running")));
+    assert_eq!(
+        (created["matched"].as_u64(), created["state"].as_str()),
+        (Some(10), Some("running"))
+    );
 
-    wait_until(WAIT, "three events replayed", || async { job(&gateway, &id).await["published"].as_u64() >= Some(3) }).await;
+    wait_until(WAIT, "three events replayed", || async {
+        job(&gateway, &id).await["published"].as_u64() >= Some(3)
+    })
+    .await;
     gateway.kill();
     let interrupted = Gateway::start(&text, "query");
     let stalled = job(&interrupted, &id).await;
@@ -129,7 +152,14 @@ async fn a_job_survives_the_death_of_its_replica(store: &str) {
     })
     .await;
     let done = job(&interrupted, &id).await;
-    assert_eq!((done["published"].as_u64(), done["failed"].as_u64(), done["remaining"].as_u64()), (Some(10), Some(0), Some(0)));
+    assert_eq!(
+        (
+            done["published"].as_u64(),
+            done["failed"].as_u64(),
+            done["remaining"].as_u64()
+        ),
+        (Some(10), Some(0), Some(0))
+    );
 
     let records = tokio::task::spawn_blocking({
         let bootstrap = broker.bootstrap();
@@ -142,12 +172,23 @@ async fn a_job_survives_the_death_of_its_replica(store: &str) {
         assert!(record.envelope.replay && record.header(HEADER_REPLAY) == Some("true"));
         *copies.entry(record.envelope.id.as_str()).or_default() += 1;
     }
-    assert!(wanted.iter().all(|id| copies.contains_key(id.as_str())), "every cus_A event replayed: {copies:?}");
+    assert!(
+        wanted.iter().all(|id| copies.contains_key(id.as_str())),
+        "every cus_A event replayed: {copies:?}"
+    );
     assert_eq!(copies.len(), 10, "nothing but cus_A events: {copies:?}");
-    assert!(records.len() <= 11, "at most the one in-flight event twice: {} records", records.len());
+    assert!(
+        records.len() <= 11,
+        "at most the one in-flight event twice: {} records",
+        records.len()
+    );
     let mut order: Vec<&str> = records.iter().map(|r| r.envelope.id.as_str()).collect();
     order.dedup();
-    assert_eq!(order, wanted.iter().map(String::as_str).collect::<Vec<_>>(), "oldest first");
+    assert_eq!(
+        order,
+        wanted.iter().map(String::as_str).collect::<Vec<_>>(),
+        "oldest first"
+    );
     drop(interrupted);
 }
 
@@ -173,11 +214,31 @@ async fn bad_replay_requests_are_refused_with_their_code() {
     });
     for (token, body, status, code) in [
         (READER, json!({}), StatusCode::FORBIDDEN, "forbidden"),
-        (TOKEN, json!({ "topic": "elsewhere" }), StatusCode::BAD_REQUEST, "topic_not_allowed"),
+        (
+            TOKEN,
+            json!({ "topic": "elsewhere" }),
+            StatusCode::BAD_REQUEST,
+            "topic_not_allowed",
+        ),
         (TOKEN, json!({ "rate": 0 }), StatusCode::BAD_REQUEST, "invalid_request"),
-        (TOKEN, json!({ "sorce": "stripe" }), StatusCode::BAD_REQUEST, "invalid_request"),
-        (TOKEN, json!({ "json": ["customer:cus_A"] }), StatusCode::BAD_REQUEST, "invalid_filter"),
-        (TOKEN, json!({ "since": "yesterday" }), StatusCode::BAD_REQUEST, "invalid_filter"),
+        (
+            TOKEN,
+            json!({ "sorce": "stripe" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            TOKEN,
+            json!({ "json": ["customer:cus_A"] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+        ),
+        (
+            TOKEN,
+            json!({ "since": "yesterday" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+        ),
     ] {
         let (got, answer) = post_replay(&gateway, token, body.clone()).await;
         assert_eq!((got, error_code(&answer)), (status, code), "{body}");
@@ -192,12 +253,18 @@ async fn bad_replay_requests_are_refused_with_their_code() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (status, answer) = get_json(&gateway.query_url("/v1/replays/no-such-job"), Some(TOKEN)).await;
-    assert_eq!((status, error_code(&answer)), (StatusCode::NOT_FOUND, "replay_not_found"));
+    assert_eq!(
+        (status, error_code(&answer)),
+        (StatusCode::NOT_FOUND, "replay_not_found")
+    );
     let (status, _) = get_json(&gateway.query_url("/v1/replays/no-such-job"), Some(READER)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // An empty history: a job that matches nothing is done at once.
     let (status, created) = post_replay(&gateway, TOKEN, json!({ "q": "nothing" })).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let id = created["id"].as_str().unwrap().to_owned();
-    wait_until(WAIT, "the empty job to finish", || async { job(&gateway, &id).await["state"] == "done" }).await;
+    wait_until(WAIT, "the empty job to finish", || async {
+        job(&gateway, &id).await["state"] == "done"
+    })
+    .await;
 }

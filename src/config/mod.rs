@@ -28,8 +28,8 @@ pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Sever
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
 pub use secret::{Secret, SecretError};
-pub use validate::MAX_REPLAY_RATE;
 pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, SignatureEncoding, SourceConfig};
+pub use validate::MAX_REPLAY_RATE;
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";

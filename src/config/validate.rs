@@ -190,7 +190,10 @@ impl Config {
             }
         }
         if !(1..=MAX_REPLAY_RATE).contains(&query.replay_rate) {
-            findings.error("query.replay_rate", format!("must be from 1 to {MAX_REPLAY_RATE} events per second"));
+            findings.error(
+                "query.replay_rate",
+                format!("must be from 1 to {MAX_REPLAY_RATE} events per second"),
+            );
         }
         for (i, topic) in query.replay_topics.iter().enumerate() {
             if topic.is_empty() {

@@ -35,9 +35,9 @@ pub use api::{router, ApiState};
 pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
-    JobState, JsonMatch, JsonPointer, Order, PointerError, ReplayJob,
-    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
-    SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
+    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, JobState, JsonMatch, JsonPointer, Order,
+    PointerError, Position, PostgresStore, Provenance, ReplayJob, SqliteStore, Store, StoreError, VerificationInfo,
+    NOTIFY_CHANNEL,
 };
 
 /// Why the query role could not start.
@@ -96,7 +96,13 @@ impl QueryService {
         )?;
         let retention = config.query.retention;
         let limits = listener_limits(&config);
-        let state = ApiState::new(store.clone(), config.clone(), publisher.clone(), live.clone(), shutdown.clone());
+        let state = ApiState::new(
+            store.clone(),
+            config.clone(),
+            publisher.clone(),
+            live.clone(),
+            shutdown.clone(),
+        );
         let runner = replays::JobRunner {
             store: store.clone(),
             publisher,

@@ -95,7 +95,9 @@ pub struct JobRunner {
 
 impl std::fmt::Debug for JobRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobRunner").field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("JobRunner")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +137,10 @@ impl JobRunner {
         let mut next_send = Instant::now();
         let mut after = job.after.clone();
         loop {
-            let page = self.store.scan(&job.filter, Order::OldestFirst, after.as_ref(), PAGE).await?;
+            let page = self
+                .store
+                .scan(&job.filter, Order::OldestFirst, after.as_ref(), PAGE)
+                .await?;
             if page.is_empty() {
                 return self.store.finish_job(&job.id, &self.owner, now_micros()).await;
             }

@@ -60,7 +60,11 @@ impl Pages {
             // An empty `after` here means the previous page was the last.
             None => {
                 let after = self.after.as_ref()?;
-                match self.store.scan(&self.filter, Order::NewestFirst, Some(after), EXPORT_PAGE).await {
+                match self
+                    .store
+                    .scan(&self.filter, Order::NewestFirst, Some(after), EXPORT_PAGE)
+                    .await
+                {
                     Ok(page) => page,
                     Err(error) => {
                         tracing::warn!(%error, "export cut short by a store failure");

@@ -121,13 +121,21 @@ pub(crate) fn parse_since(uri: &Uri) -> Result<Option<i64>, ApiError> {
 
 /// Parses the export route's query: every filter, no page parameters.
 pub(crate) fn parse_export(uri: &Uri) -> Result<RequestedFilter, ApiError> {
-    let allowed: Vec<&str> = FILTER_PARAMETERS.iter().chain(SEARCH_PARAMETERS.iter()).copied().collect();
+    let allowed: Vec<&str> = FILTER_PARAMETERS
+        .iter()
+        .chain(SEARCH_PARAMETERS.iter())
+        .copied()
+        .collect();
     filter(collect(uri, &allowed)?)
 }
 
 /// Parses filters given as JSON-ish pairs (the bulk replay's request body).
 pub(crate) fn parse_pairs(pairs: Vec<(String, String)>) -> Result<RequestedFilter, ApiError> {
-    let allowed: Vec<&str> = FILTER_PARAMETERS.iter().chain(SEARCH_PARAMETERS.iter()).copied().collect();
+    let allowed: Vec<&str> = FILTER_PARAMETERS
+        .iter()
+        .chain(SEARCH_PARAMETERS.iter())
+        .copied()
+        .collect();
     filter(check(pairs, &allowed)?)
 }
 
@@ -192,7 +200,10 @@ fn filter(mut params: Params) -> Result<RequestedFilter, ApiError> {
         .into_iter()
         .filter_map(|(name, mut values)| values.pop().map(|v| (name, v)))
         .collect();
-    let text_filter = params.remove("q").map(|q| non_empty("q", q).and_then(text_search)).transpose()?;
+    let text_filter = params
+        .remove("q")
+        .map(|q| non_empty("q", q).and_then(text_search))
+        .transpose()?;
     let mut text = |name: &str| params.remove(name).map(|v| non_empty(name, v)).transpose();
     let source = text("source")?;
     let event_type = text("type")?;
@@ -298,10 +309,13 @@ mod tests {
         let request = list("json=/data/object/customer:cus_1&json=/at:12:30&q=refund%20issued").unwrap();
         let json = &request.filter.rest.json;
         assert_eq!(json.len(), 2);
-        assert_eq!((json[0].pointer.as_str(), json[0].value.as_str()), ("/data/object/customer", "cus_1"));
+        assert_eq!(
+            (json[0].pointer.as_str(), json[0].value.as_str()),
+            ("/data/object/customer", "cus_1")
+        );
         assert_eq!((json[1].pointer.as_str(), json[1].value.as_str()), ("/at", "12:30"));
         assert_eq!(request.filter.rest.text.as_deref(), Some("refund issued"));
-        let many = vec!["json=/a:1"; MAX_JSON_FILTERS + 1].join("&");
+        let many = ["json=/a:1"; MAX_JSON_FILTERS + 1].join("&");
         assert!(matches!(list(&many), Err(ApiError::InvalidFilter(m)) if m.contains("`json`")));
     }
 

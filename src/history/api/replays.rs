@@ -24,8 +24,8 @@ use super::error::ApiError;
 use super::view::rfc3339;
 use super::{params, ApiState};
 use crate::config::{Scope, MAX_REPLAY_RATE};
-use crate::history::store::{JobState, ReplayJob};
 use crate::history::now_micros;
+use crate::history::store::{JobState, ReplayJob};
 
 /// The body of `POST /v1/replays`.
 #[derive(Debug, Default, Deserialize)]

@@ -101,7 +101,11 @@ fn filter_json(filter: &EventFilter) -> String {
         until: filter.until,
         dedup_key: filter.dedup_key.clone(),
         verified: filter.verified,
-        json: filter.json.iter().map(|j| (j.pointer.to_string(), j.value.clone())).collect(),
+        json: filter
+            .json
+            .iter()
+            .map(|j| (j.pointer.to_string(), j.value.clone()))
+            .collect(),
         text: filter.text.clone(),
     };
     serde_json::to_string(&stored).unwrap_or_default()
@@ -157,14 +161,21 @@ impl TryFrom<JobRow> for ReplayJob {
         let filter = filter_from_json(&row.id, &row.filter)?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(ReplayJob {
-            state: if row.state == "done" { JobState::Done } else { JobState::Running },
+            state: if row.state == "done" {
+                JobState::Done
+            } else {
+                JobState::Running
+            },
             filter,
             topic: row.topic,
             rate: u32::try_from(row.rate).unwrap_or(1),
             matched: count(row.matched),
             published: count(row.published),
             failed: count(row.failed),
-            after: row.after_at.zip(row.after_id).map(|(received_at, id)| Position { received_at, id }),
+            after: row
+                .after_at
+                .zip(row.after_id)
+                .map(|(received_at, id)| Position { received_at, id }),
             created_at: row.created_at,
             updated_at: row.updated_at,
             id: row.id,
@@ -198,7 +209,11 @@ impl Store {
     pub async fn job(&self, id: &str) -> Result<Option<ReplayJob>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM replay_jobs WHERE id = $1");
         let row = with_pool!(self, pool => sqlx::query_as::<_, JobRow>(&sql).bind(id).fetch_optional(pool).await);
-        observe("job", row.map_err(StoreError::from).and_then(|r| r.map(ReplayJob::try_from).transpose()))
+        observe(
+            "job",
+            row.map_err(StoreError::from)
+                .and_then(|r| r.map(ReplayJob::try_from).transpose()),
+        )
     }
 
     /// Takes the lease of the oldest running job whose lease expired before
@@ -218,7 +233,12 @@ impl Store {
             Ok((taken.rows_affected() == 1).then_some(row))
         }
         .await);
-        observe("job", result.map_err(StoreError::from).and_then(|r| r.map(ReplayJob::try_from).transpose()))
+        observe(
+            "job",
+            result
+                .map_err(StoreError::from)
+                .and_then(|r| r.map(ReplayJob::try_from).transpose()),
+        )
     }
 
     /// Records progress of `owner`'s job: one more event attempted

@@ -18,8 +18,8 @@ use crate::telemetry::names;
 pub use jobs::{JobState, ReplayJob};
 pub use postgres::{PostgresStore, NOTIFY_CHANNEL};
 pub use record::{EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Provenance, VerificationInfo};
-pub use search::{JsonMatch, JsonPointer, PointerError};
 pub(crate) use search::MAX_TEXT_LEN;
+pub use search::{JsonMatch, JsonPointer, PointerError};
 pub use sql::Order;
 pub use sqlite::SqliteStore;
 
@@ -176,7 +176,14 @@ impl Store {
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<EventSummary>, StoreError> {
-        let statement = sql::scan(self.dialect(), Columns::Summary, Order::NewestFirst, filter, after, limit);
+        let statement = sql::scan(
+            self.dialect(),
+            Columns::Summary,
+            Order::NewestFirst,
+            filter,
+            after,
+            limit,
+        );
         let result = match self {
             Store::Sqlite(s) => s.list(&statement).await,
             Store::Postgres(s) => s.list(&statement).await,

@@ -219,9 +219,7 @@ fn unescape(segment: &str) -> Result<String, PointerError> {
 
 /// An RFC 6901 array index: digits without a leading zero.
 fn is_index(segment: &str) -> bool {
-    !segment.is_empty()
-        && segment.bytes().all(|b| b.is_ascii_digit())
-        && (segment == "0" || !segment.starts_with('0'))
+    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) && (segment == "0" || !segment.starts_with('0'))
 }
 
 /// Doubles single quotes for an SQL string literal.
@@ -249,10 +247,7 @@ mod tests {
         ] {
             assert_eq!(JsonPointer::parse(bad), Err(error), "{bad}");
         }
-        assert_eq!(
-            JsonPointer::parse(&"/a".repeat(200)),
-            Err(PointerError::TooLong)
-        );
+        assert_eq!(JsonPointer::parse(&"/a".repeat(200)), Err(PointerError::TooLong));
     }
 
     #[test]

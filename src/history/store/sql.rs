@@ -302,7 +302,10 @@ macro_rules! common_operations {
             since: i64,
         ) -> Result<Vec<(String, i64)>, $crate::history::store::StoreError> {
             let sql = "SELECT source, COUNT(*) FROM events WHERE received_at >= $1 GROUP BY source ORDER BY source";
-            let rows = sqlx::query_as::<_, (String, i64)>(sql).bind(since).fetch_all(&self.pool).await?;
+            let rows = sqlx::query_as::<_, (String, i64)>(sql)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
             Ok(rows)
         }
 
@@ -360,7 +363,14 @@ mod tests {
     use crate::history::store::{JsonMatch, JsonPointer};
 
     fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -> Statement {
-        scan(Dialect::Sqlite, Columns::Summary, Order::NewestFirst, filter, after, limit)
+        scan(
+            Dialect::Sqlite,
+            Columns::Summary,
+            Order::NewestFirst,
+            filter,
+            after,
+            limit,
+        )
     }
 
     #[test]
@@ -377,10 +387,17 @@ mod tests {
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
             let st = scan(dialect, Columns::Full, Order::OldestFirst, &filter, None, 5);
             assert!(st.sql.contains("headers, body FROM events"), "{}", st.sql);
-            assert!(st.sql.ends_with("ORDER BY received_at ASC, id ASC LIMIT $4"), "{}", st.sql);
+            assert!(
+                st.sql.ends_with("ORDER BY received_at ASC, id ASC LIMIT $4"),
+                "{}",
+                st.sql
+            );
             assert_eq!(
                 st.params[1..3],
-                [Param::Text("cus_1".into()), Param::Text(search::text_query(dialect, "refund"))]
+                [
+                    Param::Text("cus_1".into()),
+                    Param::Text(search::text_query(dialect, "refund"))
+                ]
             );
         }
         let counted = count(Dialect::Postgres, &filter);

@@ -74,7 +74,11 @@ impl SqliteStore {
         let rows = sqlx::query_as::<_, (i64, i64, i64, String)>(&format!("EXPLAIN QUERY PLAN {select}"))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|(_, _, _, step)| step).collect::<Vec<_>>().join("\n"))
+        Ok(rows
+            .into_iter()
+            .map(|(_, _, _, step)| step)
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     super::sql::common_operations!(sqlx::Sqlite);
