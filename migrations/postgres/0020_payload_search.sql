@@ -5,10 +5,12 @@
 -- built on them: `events_body_words` serves `q=` (words of the body, the
 -- 'simple' configuration: lower-cased, no stemming), and the pointers
 -- configured in a source's `index` get expression indexes on
--- `hookgate_json_value(body, path)` at start-up.
+-- `hookgate_json_value(body, path)` at start-up. The functions that catch
+-- errors open a subtransaction, which parallel workers cannot: they are
+-- PARALLEL RESTRICTED (evaluated by the leader only).
 
 CREATE FUNCTION hookgate_body_json(body bytea) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED AS $$
 BEGIN
     RETURN convert_from(body, 'UTF8')::jsonb;
 EXCEPTION WHEN others THEN
@@ -19,7 +21,7 @@ $$;
 -- The scalar at `path` as text: a string's content, a number's or boolean's
 -- JSON spelling; NULL for objects, arrays, null and absent values.
 CREATE FUNCTION hookgate_json_value(body bytea, path text[]) RETURNS text
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED AS $$
 DECLARE
     found jsonb := hookgate_body_json(body) #> path;
 BEGIN
@@ -40,7 +42,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN regexp_replace(text, '[^[:alnum:]]+', ' ', 'g');
 
 CREATE FUNCTION hookgate_body_words(body bytea) RETURNS tsvector
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED AS $$
 BEGIN
     RETURN to_tsvector('simple'::regconfig, hookgate_words(convert_from(body, 'UTF8')));
 EXCEPTION WHEN others THEN
