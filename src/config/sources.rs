@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::{defaults, Quota, Secret, DEMO_SOURCE};
+use super::{defaults, Quota, ReconcileConfig, Secret, DEMO_SOURCE};
 
 /// How a source's requests are authenticated.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -278,6 +278,8 @@ pub struct SourceConfig {
     /// `json=<pointer>:<value>` searches on them use an index.
     #[serde(default)]
     pub index: Vec<String>,
+    /// `[sources.reconcile]`: compare the provider's record of sent webhooks with the history (github, stripe).
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 impl SourceConfig {
@@ -303,6 +305,7 @@ impl SourceConfig {
             token_header: None,
             token_prefix: None,
             index: Vec::new(),
+            reconcile: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! - `stream`: live tail (SSE).
 //! - `replay`: publish an event again.
 //! - `replays`: bulk replay jobs (create, dry run, progress).
+//! - `reconcile`: each reconciled source's last run.
 //! - `openapi`: the OpenAPI document.
 //! - `overview`: the token's grant and per-source counts (for the console).
 //! - `ui`: the web console (`/ui`), files embedded in the binary.
@@ -22,6 +23,7 @@ mod host;
 mod openapi;
 mod overview;
 mod params;
+mod reconcile;
 mod replay;
 mod replays;
 mod stream;
@@ -176,6 +178,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/v1/replays/{id}", get(replays::progress)),
         ("/v1/whoami", get(overview::whoami)),
         ("/v1/sources/counts", get(overview::counts)),
+        ("/v1/reconcile", get(reconcile::status)),
         ("/v1/openapi.json", get(openapi::document)),
         ("/ui", get(ui::index)),
         ("/ui/{file}", get(ui::asset)),

@@ -5,6 +5,7 @@
 
 mod jobs;
 mod postgres;
+mod reconcile;
 mod record;
 mod rows;
 mod search;

@@ -82,4 +82,5 @@ impl SqliteStore {
     }
 
     super::sql::common_operations!(sqlx::Sqlite);
+    super::reconcile::reconcile_operations!();
 }
