@@ -14,7 +14,7 @@
 //! - [`publish`]: the shared Kafka producer, its guarantees and the embedded broker.
 //! - [`listener`]: the accept loop every listener shares (connection limits, header timeout, drain).
 //! - [`ingest`]: the webhook listener and its request pipeline.
-//! - [`history`]: indexer, history stores (SQLite, PostgreSQL) and the query API.
+//! - [`history`]: indexer, history stores (SQLite, PostgreSQL), payload search, bulk replay jobs, the query API and its web console.
 //! - [`reconcile`]: asks GitHub and Stripe what they sent and gets back what never arrived.
 //! - [`error_body`]: the `{"error":{"code","message"}}` body every listener answers errors with.
 //! - [`telemetry`]: metric names, the Prometheus recorder and health endpoints.

@@ -147,6 +147,43 @@ fn the_tolerance_the_verifier_refuses_is_reported_once_the_source_parses() {
 }
 
 #[test]
+fn search_indexes_and_replay_settings_are_checked_with_their_line() {
+    let (_dir, path) = write_config(
+        "[query]\nreplay_rate = 0\nreplay_topics = [\"\"]\n\n[[sources]]\nname = \"stripe\"\nverify = \"none\"\n\
+         index = [\"/data/object/customer\", \"data/object\", \"/a~2\"]\n",
+    );
+    let (code, report) = json_report(&path, &[]);
+    assert_eq!(code, Some(2));
+    let errors: Vec<(String, u64, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            let line = d["location"]["line"].as_u64().unwrap_or(0);
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                line,
+                d["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let keys: Vec<(&str, u64)> = errors.iter().map(|(k, l, _)| (k.as_str(), *l)).collect();
+    assert_eq!(
+        keys,
+        [
+            ("query.replay_rate", 2),
+            ("query.replay_topics[0]", 3),
+            ("sources[0].index[1]", 8),
+            ("sources[0].index[2]", 8)
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[2].2.contains("must start with `/`"), "{errors:#?}");
+    assert!(errors[3].2.contains('~'), "{errors:#?}");
+}
+
+#[test]
 fn environment_overrides_are_named_instead_of_a_line() {
     let (_dir, path) = write_config("[[sources]]\nname = \"a\"\nverify = \"none\"\n");
     let env = [

@@ -6,7 +6,9 @@
 #   4. runs the whole suite (unit, integration, fault tests; benches are compiled);
 #   5. checks and unit-tests the Prometheus alert rules when promtool is installed
 #      (Debian/Ubuntu: apt-get install prometheus);
-#   6. stops the broker whatever the outcome.
+#   6. installs what the web console's browser test needs (Debian's chromium, Python's
+#      playwright); the test says it was skipped when that fails;
+#   7. stops the broker whatever the outcome.
 # Usage: tests/run.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +78,22 @@ test_alert_rules() {
     promtool test rules deploy/prometheus/alerts.test.yml
 }
 
+# The console test drives Debian's chromium (browser builds cannot be downloaded here).
+install_browser() {
+    if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        log "installing chromium for the console test"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+            || log "chromium could not be installed: the console test will be skipped"
+    fi
+    if ! python3 -c 'import playwright' >/dev/null 2>&1; then
+        log "installing Python playwright for the console test"
+        python3 -m pip install -q playwright >/dev/null 2>&1 \
+            || log "playwright could not be installed: the console test will be skipped"
+    fi
+}
+
 install_tansu
+install_browser
 ensure_services
 test_alert_rules
 trap stop_broker EXIT INT TERM

@@ -33,6 +33,7 @@ pub use load::{LoadError, Loaded};
 pub use reconcile::{default_api, ReconcileConfig, GITHUB_RETENTION};
 pub use secret::{Secret, SecretError};
 pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, LargeBodies, Preset, RecordKey, SignatureEncoding, SourceConfig};
+pub use validate::MAX_REPLAY_RATE;
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";
@@ -187,6 +188,10 @@ pub struct QueryConfig {
     pub max_connections_per_ip: usize,
     /// Most live-tail streams open at once; beyond it 503 `too_many_streams`.
     pub max_streams: usize,
+    /// Topics a bulk replay may publish to instead of each source's own (`topic` of `POST /v1/replays`).
+    pub replay_topics: Vec<String>,
+    /// Events per second of a bulk replay that names no `rate`.
+    pub replay_rate: u32,
 }
 
 /// `[metrics]`: Prometheus exposition and health checks.
@@ -284,6 +289,8 @@ impl std::fmt::Debug for QueryConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("max_streams", &self.max_streams)
+            .field("replay_topics", &self.replay_topics)
+            .field("replay_rate", &self.replay_rate)
             .finish()
     }
 }
@@ -355,6 +362,8 @@ impl Default for QueryConfig {
             max_connections: 1024,
             max_connections_per_ip: 64,
             max_streams: 256,
+            replay_topics: Vec::new(),
+            replay_rate: 100,
         }
     }
 }

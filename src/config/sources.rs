@@ -277,6 +277,10 @@ pub struct SourceConfig {
     /// Claim check: bodies above a size go to the history store, and the
     /// Kafka record carries a reference instead of the body.
     pub large_bodies: Option<LargeBodies>,
+    /// JSON pointers into this source's bodies that the history store indexes, so that
+    /// `json=<pointer>:<value>` searches on them use an index.
+    #[serde(default)]
+    pub index: Vec<String>,
     /// `[sources.reconcile]`: compare the provider's record of sent webhooks with the history (github, stripe).
     pub reconcile: Option<ReconcileConfig>,
 }
@@ -314,6 +318,7 @@ impl SourceConfig {
             token_header: None,
             token_prefix: None,
             large_bodies: None,
+            index: Vec::new(),
             reconcile: None,
         }
     }

@@ -6,6 +6,9 @@ use std::collections::HashSet;
 
 use super::{Config, ConfigIssue, Preset, SourceConfig};
 
+/// Fastest bulk replay, in events per second.
+pub const MAX_REPLAY_RATE: u32 = 10_000;
+
 /// Collects findings while walking the configuration.
 #[derive(Default)]
 struct Findings(Vec<ConfigIssue>);
@@ -187,6 +190,17 @@ impl Config {
                 findings.error(key, "must be greater than 0");
             }
         }
+        if !(1..=MAX_REPLAY_RATE).contains(&query.replay_rate) {
+            findings.error(
+                "query.replay_rate",
+                format!("must be from 1 to {MAX_REPLAY_RATE} events per second"),
+            );
+        }
+        for (i, topic) in query.replay_topics.iter().enumerate() {
+            if topic.is_empty() {
+                findings.error(format!("query.replay_topics[{i}]"), "must not be empty");
+            }
+        }
         if query.max_streams >= query.max_connections && query.max_connections > 0 {
             findings.warn(
                 "query.max_streams",
@@ -266,6 +280,11 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
     }
     if source.topic.as_deref() == Some("") {
         findings.error(format!("{key}.topic"), "must not be empty");
+    }
+    for (i, pointer) in source.index.iter().enumerate() {
+        if let Err(error) = crate::history::JsonPointer::parse(pointer) {
+            findings.error(format!("{key}.index[{i}]"), format!("`{pointer}` {error}"));
+        }
     }
     if let Some(reconcile) = &source.reconcile {
         for (suffix, is_error, message) in super::reconcile::check(source.verify, reconcile) {

@@ -6,13 +6,15 @@
 //! - [`Indexer`]: Kafka consumer, idempotent batched writes, commits after the write.
 //! - [`LiveFeed`]: newly indexed events fanned out to live tails.
 //! - [`retention`]: deletes events older than `query.retention`.
-//! - [`api`]: the axum router (`/v1/events...`).
+//! - [`replays`]: publishing stored events again, one or in background jobs.
+//! - [`api`]: the axum router (`/v1/events...`, `/v1/replays...`, `/ui`).
 //!
 //! [`QueryService`] starts all of it for the query role of `hookgate serve`.
 
 pub mod api;
 mod indexer;
 mod live;
+pub mod replays;
 pub mod retention;
 mod store;
 
@@ -33,8 +35,9 @@ pub use api::{router, ApiState};
 pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
-    BodyDigest, EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore,
-    Provenance, SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
+    BodyDigest, EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, JobState, JsonMatch, JsonPointer,
+    Order, PointerError, Position, PostgresStore, Provenance, ReplayJob, SqliteStore, Store, StoreError,
+    VerificationInfo, NOTIFY_CHANNEL,
 };
 
 /// Why the query role could not start.
@@ -77,6 +80,7 @@ impl QueryService {
     ) -> Result<QueryService, HistoryError> {
         let addr = listener.local_addr()?;
         let store = Store::open(&config.query.store).await?;
+        store.ensure_json_indexes(&indexed_pointers(&config)).await?;
         let live = LiveFeed::default();
         // A shared store announces what every replica stored; listen before serving.
         let notifications = match &store {
@@ -92,13 +96,27 @@ impl QueryService {
         )?;
         let retention = config.query.retention;
         let limits = listener_limits(&config);
-        let state = ApiState::new(store.clone(), config, publisher, live.clone(), shutdown.clone());
+        let state = ApiState::new(
+            store.clone(),
+            config.clone(),
+            publisher.clone(),
+            live.clone(),
+            shutdown.clone(),
+        );
+        let runner = replays::JobRunner {
+            store: store.clone(),
+            publisher,
+            config,
+            wakeup: state.jobs_wakeup(),
+            owner: format!("{}:{addr}:{}", hostname(), uuid::Uuid::now_v7()),
+        };
         let mut tasks = vec![
             ("indexer", tokio::spawn(indexer.run(shutdown.clone()).map(drop))),
             (
                 "retention",
                 tokio::spawn(retention::run(store.clone(), retention, shutdown.clone())),
             ),
+            ("replay jobs", tokio::spawn(replays::run_jobs(runner, shutdown.clone()))),
         ];
         if let Some((shared, pg_listener)) = notifications {
             let relay = live::relay_notifications(shared, pg_listener, live, shutdown.clone());
@@ -135,6 +153,27 @@ impl QueryService {
         }
         self.store.close().await;
     }
+}
+
+/// The JSON pointers the sources ask to index, each once (invalid ones
+/// were refused by the configuration's validation).
+fn indexed_pointers(config: &Config) -> Vec<JsonPointer> {
+    let mut pointers: Vec<JsonPointer> = config
+        .sources
+        .iter()
+        .flat_map(|s| s.index.iter())
+        .filter_map(|p| JsonPointer::parse(p).ok())
+        .collect();
+    pointers.sort();
+    pointers.dedup();
+    pointers
+}
+
+/// This machine's name, for replay job leases (diagnostics only).
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// The query listener's connection limits from `[query]`. Shutdown waits

@@ -34,10 +34,12 @@ fn sha256_prefix(parts: &[&[u8]]) -> [u8; 8] {
     prefix
 }
 
-/// A stable fingerprint of the filters (sources, type, since, until, dedup key, verified).
+/// A stable fingerprint of the filters (sources, type, since, until, dedup
+/// key, verified, and the body searches when there are any: cursors issued
+/// without them keep their fingerprint).
 fn fingerprint(filter: &EventFilter) -> [u8; 8] {
     let sources = filter.sources.as_ref().map(|s| s.join("\u{0}"));
-    let fields = [
+    let mut fields = vec![
         sources.unwrap_or_else(|| "\u{1}".into()),
         filter.event_type.clone().unwrap_or_else(|| "\u{1}".into()),
         filter.since.map_or_else(|| "\u{1}".into(), |v| v.to_string()),
@@ -45,6 +47,10 @@ fn fingerprint(filter: &EventFilter) -> [u8; 8] {
         filter.dedup_key.clone().unwrap_or_else(|| "\u{1}".into()),
         filter.verified.map_or_else(|| "\u{1}".into(), |v| v.to_string()),
     ];
+    if filter.searches_bodies() {
+        fields.extend(filter.json.iter().map(|j| format!("{}:{}", j.pointer, j.value)));
+        fields.push(filter.text.clone().unwrap_or_else(|| "\u{1}".into()));
+    }
     let parts: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
     sha256_prefix(&parts)
 }
@@ -128,5 +134,12 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(decode(&cursor, &other), Err(ApiError::InvalidCursor(_))));
+        let searching = EventFilter {
+            text: Some("refund".into()),
+            ..Default::default()
+        };
+        assert!(matches!(decode(&cursor, &searching), Err(ApiError::InvalidCursor(_))));
+        let cursor = encode(&position(), &searching);
+        assert_eq!(decode(&cursor, &searching).unwrap(), position());
     }
 }

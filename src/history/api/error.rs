@@ -36,6 +36,15 @@ pub enum ApiError {
     /// A token was passed in the URL, where logs and proxies keep it (400).
     #[error("tokens are not accepted in the URL; send `Authorization: Bearer <token>`")]
     TokenInUrl,
+    /// The request body is not what the route takes; the message says why (400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A bulk replay names a topic outside `query.replay_topics` (400).
+    #[error("topic `{0}` is not in query.replay_topics")]
+    TopicNotAllowed(String),
+    /// No replay job with that id visible to the token (404).
+    #[error("no replay job with this id")]
+    JobNotFound,
     /// No event with that id (404).
     #[error("no event with this id")]
     EventNotFound,
@@ -73,6 +82,9 @@ impl ApiError {
             ApiError::UnknownParameter(_) => (StatusCode::BAD_REQUEST, "unknown_parameter"),
             ApiError::InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             ApiError::TokenInUrl => (StatusCode::BAD_REQUEST, "token_in_url"),
+            ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::TopicNotAllowed(_) => (StatusCode::BAD_REQUEST, "topic_not_allowed"),
+            ApiError::JobNotFound => (StatusCode::NOT_FOUND, "replay_not_found"),
             ApiError::EventNotFound => (StatusCode::NOT_FOUND, "event_not_found"),
             ApiError::BodyNotFound => (StatusCode::NOT_FOUND, "body_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "not_found"),

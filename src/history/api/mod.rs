@@ -3,10 +3,14 @@
 //! tokens in URLs refused, duration measured by route template).
 //!
 //! - `events`: list, one event, raw body.
+//! - `export`: every matching event as NDJSON.
 //! - `stream`: live tail (SSE).
 //! - `replay`: publish an event again.
+//! - `replays`: bulk replay jobs (create, dry run, progress).
 //! - `reconcile`: each reconciled source's last run.
 //! - `openapi`: the OpenAPI document.
+//! - `overview`: the token's grant and per-source counts (for the console).
+//! - `ui`: the web console (`/ui`), files embedded in the binary.
 //! - `host`: the DNS rebinding check of an open API.
 //! - `auth`, `params`, `cursor`, `view`, `error`: what the handlers share.
 
@@ -14,12 +18,16 @@ mod auth;
 mod cursor;
 mod error;
 mod events;
+mod export;
 mod host;
 mod openapi;
+mod overview;
 mod params;
 mod reconcile;
 mod replay;
+mod replays;
 mod stream;
+mod ui;
 mod view;
 
 use std::sync::Arc;
@@ -30,7 +38,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 
 use super::live::LiveFeed;
 use super::store::Store;
@@ -39,6 +47,7 @@ use crate::publish::Publisher;
 use crate::telemetry::names;
 
 pub use error::ApiError;
+pub use export::EXPORT_PAGE;
 pub use openapi::openapi;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -72,6 +81,8 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     /// One permit per open live tail (`query.max_streams`).
     streams: Arc<Semaphore>,
+    /// Rung when a bulk replay job is created (wakes the job runner).
+    jobs_wakeup: Arc<Notify>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -102,6 +113,7 @@ impl ApiState {
             config,
             shutdown,
             streams,
+            jobs_wakeup: Arc::new(Notify::new()),
         };
         Self {
             inner: Arc::new(inner),
@@ -142,6 +154,10 @@ impl ApiState {
     pub(crate) fn heartbeat(&self) -> Duration {
         self.heartbeat
     }
+    /// Rung when a bulk replay job is created; the query role's job runner waits on it.
+    pub fn jobs_wakeup(&self) -> Arc<Notify> {
+        self.inner.jobs_wakeup.clone()
+    }
     /// The live-tail slots.
     pub(crate) fn streams(&self) -> Arc<Semaphore> {
         self.inner.streams.clone()
@@ -154,11 +170,18 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     vec![
         ("/v1/events", get(events::list)),
         ("/v1/events/stream", get(stream::stream)),
+        ("/v1/events/export", get(export::export)),
         ("/v1/events/{id}", get(events::get)),
         ("/v1/events/{id}/body", get(events::body)),
         ("/v1/events/{id}/replay", post(replay::replay)),
+        ("/v1/replays", post(replays::create)),
+        ("/v1/replays/{id}", get(replays::progress)),
+        ("/v1/whoami", get(overview::whoami)),
+        ("/v1/sources/counts", get(overview::counts)),
         ("/v1/reconcile", get(reconcile::status)),
         ("/v1/openapi.json", get(openapi::document)),
+        ("/ui", get(ui::index)),
+        ("/ui/{file}", get(ui::asset)),
     ]
 }
 

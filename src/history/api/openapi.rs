@@ -51,6 +51,23 @@ fn filter_parameters() -> Vec<Value> {
     ]
 }
 
+/// `json` and `q`: the filters that look inside bodies.
+fn search_parameters() -> Vec<Value> {
+    vec![
+        json!({ "name": "json", "in": "query", "required": false, "explode": true,
+            "description": "`<pointer>:<value>`: the JSON body holds this scalar at this RFC 6901 pointer (the pointer ends \
+                at the first `:`). A string compares by its content, a number or boolean by its JSON spelling; objects, \
+                arrays, null and bodies that are not JSON never match. Repeat for several (all must match), at most 8. \
+                Pointers listed in a source's `index` use an index.",
+            "schema": { "type": "array", "items": { "type": "string" } } }),
+        query(
+            "q",
+            "A word or phrase the body contains (whole words, case-insensitive; SQLite FTS5, PostgreSQL full text).",
+            json!({ "type": "string", "maxLength": 256 }),
+        ),
+    ]
+}
+
 fn id_parameter() -> Value {
     json!({ "name": "id", "in": "path", "required": true, "description": "Event id (UUIDv7).", "schema": { "type": "string" } })
 }
@@ -61,6 +78,7 @@ fn json_response(description: &str, schema: &str) -> Value {
 
 fn list_operation() -> Value {
     let mut parameters = filter_parameters();
+    parameters.extend(search_parameters());
     parameters.push(query(
         "limit",
         "Page size.",
@@ -91,7 +109,7 @@ fn stream_operation() -> Value {
         "summary": "Live tail of newly indexed events as server-sent events.",
         "description": "`event: webhook` carries an EventSummary (SSE id = event id); `event: lagged` with `{\"skipped\": n}` \
             tells a slow client how many events it missed; comments are heartbeats.",
-        "parameters": filter_parameters(),
+        "parameters": stream_parameters(),
         "responses": {
             "200": { "description": "An event stream.", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
             "400": error("`invalid_filter`, `unknown_parameter` or `token_in_url`."),
@@ -100,6 +118,74 @@ fn stream_operation() -> Value {
             "503": error("`too_many_streams`: `query.max_streams` live tails are open; see Retry-After."),
         }
     }})
+}
+
+fn stream_parameters() -> Vec<Value> {
+    let mut parameters = filter_parameters();
+    parameters.push(query(
+        "include",
+        "`body`: each event also carries `body_encoding` (utf8 or base64) and `body`, up to 64 KiB; a larger body is \
+         left out with `body_omitted: too_large`.",
+        json!({ "type": "string", "enum": ["body"] }),
+    ));
+    parameters
+}
+
+fn export_operation() -> Value {
+    let mut parameters = filter_parameters();
+    parameters.extend(search_parameters());
+    json!({ "get": {
+        "operationId": "exportEvents",
+        "summary": "Every matching event as NDJSON (one EventDetail per line), newest first, streamed in constant memory.",
+        "parameters": parameters,
+        "responses": {
+            "200": { "description": "NDJSON; a store failure after the start cuts the transfer short.",
+                "content": { "application/x-ndjson": { "schema": { "type": "string" } } } },
+            "400": error("`invalid_filter`, `unknown_parameter` or `token_in_url`."),
+            "401": error("`unauthorized`."), "403": error("`forbidden`."), "503": error("`store_unavailable`."),
+        }
+    }})
+}
+
+fn replays_operations() -> (Value, Value) {
+    let create = json!({ "post": {
+        "operationId": "createReplay",
+        "summary": "Replay every matching event, oldest first, in a background job that survives restarts (at least once).",
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ReplayRequest" } } } },
+        "responses": {
+            "200": { "description": "Dry run: how many events match.", "content": { "application/json": { "schema": {
+                "type": "object", "properties": { "dry_run": { "const": true }, "matched": { "type": "integer" } } } } } },
+            "202": json_response("The job was created; `Location` names it.", "ReplayJob"),
+            "400": error("`invalid_request`, `invalid_filter`, `unknown_parameter` or `topic_not_allowed`."),
+            "401": error("`unauthorized`."), "403": error("`forbidden`: the `replay` scope or a source is missing."),
+            "503": error("`store_unavailable`."),
+        }
+    }});
+    let progress = json!({ "get": {
+        "operationId": "getReplay",
+        "summary": "A replay job's state and progress.",
+        "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+        "responses": { "200": json_response("The job.", "ReplayJob"), "401": error("`unauthorized`."),
+            "403": error("`forbidden`."), "404": error("`replay_not_found`.") }
+    }});
+    (create, progress)
+}
+
+fn console_operations() -> (Value, Value, Value, Value) {
+    let whoami = json!({ "get": { "operationId": "whoami", "summary": "What the presented token may do.",
+        "responses": { "200": { "description": "`{\"scopes\": [...], \"sources\": [...] | null}`." },
+            "401": error("`unauthorized`.") } } });
+    let counts = json!({ "get": { "operationId": "sourceCounts",
+        "summary": "Events per source since `since` (default: the last hour); every visible configured source is listed.",
+        "parameters": [query("since", "RFC 3339 time.", json!({ "type": "string", "format": "date-time" }))],
+        "responses": { "200": { "description": "`{\"since\": time, \"counts\": {\"<source>\": n}}`." },
+            "401": error("`unauthorized`.") } } });
+    let html = json!({ "get": { "operationId": "console", "summary": "The web console (HTML; asks for a token).", "security": [],
+        "responses": { "200": { "description": "HTML page.", "content": { "text/html": {} } } } } });
+    let file = json!({ "get": { "operationId": "consoleFile", "summary": "The console's script and stylesheet.", "security": [],
+        "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string", "enum": ["app.js", "app.css", "index.html"] } }],
+        "responses": { "200": { "description": "The file." }, "404": error("`not_found`.") } } });
+    (whoami, counts, html, file)
 }
 
 fn event_operations() -> (Value, Value, Value) {
@@ -187,6 +273,19 @@ fn schemas() -> Value {
         "EventList": { "type": "object", "properties": {
             "events": { "type": "array", "items": { "$ref": "#/components/schemas/EventSummary" } },
             "next_cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last page." } } },
+        "ReplayRequest": { "type": "object", "additionalProperties": false, "properties": {
+            "source": { "type": "string" }, "type": { "type": "string" },
+            "since": { "type": "string", "format": "date-time" }, "until": { "type": "string", "format": "date-time" },
+            "dedup_key": { "type": "string" }, "verified": { "type": "boolean" },
+            "json": { "type": "array", "items": { "type": "string" }, "description": "`<pointer>:<value>` conditions." },
+            "q": { "type": "string" }, "dry_run": { "type": "boolean", "default": false },
+            "topic": { "type": "string", "description": "One of `query.replay_topics`; default: each source's topic." },
+            "rate": { "type": "integer", "minimum": 1, "maximum": 10000, "description": "Events per second; default `query.replay_rate`." } } },
+        "ReplayJob": { "type": "object", "properties": {
+            "id": { "type": "string" }, "state": { "type": "string", "enum": ["running", "done"] },
+            "matched": { "type": "integer" }, "published": { "type": "integer" }, "failed": { "type": "integer" },
+            "remaining": { "type": "integer" }, "topic": { "type": ["string", "null"] }, "rate": { "type": "integer" },
+            "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" } } },
         "ReplayAccepted": { "type": "object", "properties": { "id": { "type": "string" }, "topic": { "type": "string" },
             "partition": { "type": "integer" }, "offset": { "type": "integer" }, "replay": { "type": "boolean", "const": true } } },
     })
@@ -202,6 +301,8 @@ fn merged(mut a: Value, b: Value) -> Value {
 /// The whole document.
 pub fn openapi() -> Value {
     let (get, body, replay) = event_operations();
+    let (create_replay, replay_progress) = replays_operations();
+    let (whoami, counts, html, file) = console_operations();
     json!({
         "openapi": "3.1.0",
         "info": { "title": "hookgate query API", "version": env!("CARGO_PKG_VERSION"),
@@ -211,16 +312,23 @@ pub fn openapi() -> Value {
         "paths": {
             "/v1/events": list_operation(),
             "/v1/events/stream": stream_operation(),
+            "/v1/events/export": export_operation(),
             "/v1/events/{id}": get,
             "/v1/events/{id}/body": body,
             "/v1/events/{id}/replay": replay,
+            "/v1/replays": create_replay,
+            "/v1/replays/{id}": replay_progress,
+            "/v1/whoami": whoami,
+            "/v1/sources/counts": counts,
+            "/ui": html,
+            "/ui/{file}": file,
             "/v1/reconcile": reconcile_operation(),
             "/v1/openapi.json": { "get": { "operationId": "openapi", "summary": "This document.", "security": [],
                 "responses": { "200": { "description": "OpenAPI 3.1 document.", "content": { "application/json": {} } } } } },
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
-                "description": "A token from [[query.tokens]]; scopes `read` (GETs) and `replay` (POST replay)." } },
+                "description": "A token from [[query.tokens]]; scopes `read` (GETs) and `replay` (replays and replay jobs)." } },
             "schemas": merged(schemas(), reconcile_schemas()),
         }
     })

@@ -6,6 +6,11 @@
 //! bound. Heartbeat comments keep idle connections open through proxies.
 //! At most `query.max_streams` streams are open at once (503
 //! `too_many_streams` beyond). Streams end when the server shuts down.
+//!
+//! With `include=body` each event also carries its body (`body_encoding`
+//! "utf8" or "base64", `body`), read from the store, up to
+//! [`STREAM_BODY_LIMIT`] bytes; a larger body is left out with
+//! `"body_omitted": "too_large"` (fetch it by id).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,12 +26,15 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
-use super::view::SummaryView;
+use super::view::{body_text, StreamView, SummaryView};
 use super::{params, ApiState};
 use crate::config::Scope;
 use crate::history::shutdown_requested;
-use crate::history::store::{EventFilter, EventSummary};
+use crate::history::store::{EventFilter, EventSummary, Store};
 use crate::telemetry::names;
+
+/// Largest body a live tail with `include=body` carries.
+pub(crate) const STREAM_BODY_LIMIT: i64 = 64 * 1024;
 
 /// An open stream: holds one of the `query.max_streams` slots and counts in
 /// `hookgate_stream_clients` for as long as it lives.
@@ -56,12 +64,16 @@ impl Drop for OpenStream {
 /// `GET /v1/events/stream`.
 pub(crate) async fn stream(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let grant = state.auth().authorize(&headers, Scope::Read)?;
-    let filter = params::parse_stream(&uri)?.resolve(&grant)?;
+    let request = params::parse_stream(&uri)?;
+    let filter = request.filter.resolve(&grant)?;
     let open = OpenStream::open(&state)?;
     let receiver = state.live().subscribe();
+    let bodies = request.include_body.then(|| state.store().clone());
+    let filter = Arc::new(filter);
     let events = BroadcastStream::new(receiver).filter_map(move |item| {
         let _counted = &open;
-        future::ready(to_sse(item, &filter))
+        let (filter, bodies) = (filter.clone(), bodies.clone());
+        async move { to_sse(item, &filter, bodies.as_ref()).await }
     });
     // A first comment gets the response headers out at once: the client then
     // knows it is subscribed.
@@ -73,8 +85,13 @@ pub(crate) async fn stream(State(state): State<ApiState>, headers: HeaderMap, ur
     Ok(Sse::new(body).keep_alive(keep_alive).into_response())
 }
 
-/// The SSE event for one feed item, or none when the filter drops it.
-fn to_sse(item: Result<Arc<EventSummary>, BroadcastStreamRecvError>, filter: &EventFilter) -> Option<Event> {
+/// The SSE event for one feed item, or none when the filter drops it;
+/// with `bodies`, the event's body is read from that store.
+async fn to_sse(
+    item: Result<Arc<EventSummary>, BroadcastStreamRecvError>,
+    filter: &EventFilter,
+    bodies: Option<&Store>,
+) -> Option<Event> {
     match item {
         Ok(event) if filter.matches(&event) => {
             let webhook = Event::default().event("webhook");
@@ -85,7 +102,10 @@ fn to_sse(item: Result<Arc<EventSummary>, BroadcastStreamRecvError>, filter: &Ev
             } else {
                 webhook.id(event.id.clone())
             };
-            webhook.json_data(SummaryView::from(&*event)).ok()
+            match bodies {
+                None => webhook.json_data(SummaryView::from(&*event)).ok(),
+                Some(store) => webhook.json_data(with_body(store, &event).await).ok(),
+            }
         }
         Ok(_) => None,
         Err(BroadcastStreamRecvError::Lagged(skipped)) => Some(
@@ -94,4 +114,31 @@ fn to_sse(item: Result<Arc<EventSummary>, BroadcastStreamRecvError>, filter: &Ev
                 .data(json!({ "skipped": skipped }).to_string()),
         ),
     }
+}
+
+/// The stream view of `event` with its body, or the reason it is left out.
+async fn with_body<'a>(store: &Store, event: &'a EventSummary) -> StreamView<'a> {
+    let mut view = StreamView {
+        summary: SummaryView::from(event),
+        body_encoding: None,
+        body: None,
+        body_omitted: None,
+    };
+    if event.body_size > STREAM_BODY_LIMIT {
+        view.body_omitted = Some("too_large");
+        return view;
+    }
+    match store.get(&event.id).await {
+        Ok(Some(record)) => {
+            let (encoding, body) = body_text(&record.body);
+            view.body_encoding = Some(encoding);
+            view.body = Some(body);
+        }
+        Ok(None) => view.body_omitted = Some("not_found"),
+        Err(error) => {
+            tracing::warn!(%error, id = %event.id, "live tail cannot read a body");
+            view.body_omitted = Some("unavailable");
+        }
+    }
+    view
 }

@@ -73,6 +73,32 @@ impl<'a> From<&'a EventSummary> for SummaryView<'a> {
     }
 }
 
+/// A body as JSON text: ("utf8", the text) when it is UTF-8, else ("base64", its base64).
+pub(crate) fn body_text(body: &[u8]) -> (&'static str, String) {
+    match std::str::from_utf8(body) {
+        Ok(text) => ("utf8", text.to_owned()),
+        Err(_) => ("base64", BASE64.encode(body)),
+    }
+}
+
+/// An event on the live tail with `include=body`: the summary and, when
+/// available, the body (else why not).
+#[derive(Debug, Serialize)]
+pub(crate) struct StreamView<'a> {
+    /// Metadata and provenance.
+    #[serde(flatten)]
+    pub(crate) summary: SummaryView<'a>,
+    /// "utf8" or "base64", when the body is included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) body_encoding: Option<&'static str>,
+    /// The body, when included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) body: Option<String>,
+    /// Why the body is left out: "too_large", "not_found" or "unavailable".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) body_omitted: Option<&'static str>,
+}
+
 /// One event in full: the summary, headers and body.
 #[derive(Debug, Serialize)]
 pub(crate) struct DetailView<'a> {
@@ -89,10 +115,7 @@ pub(crate) struct DetailView<'a> {
 
 impl<'a> From<&'a EventRecord> for DetailView<'a> {
     fn from(e: &'a EventRecord) -> Self {
-        let (body_encoding, body) = match std::str::from_utf8(&e.body) {
-            Ok(text) => ("utf8", text.to_owned()),
-            Err(_) => ("base64", BASE64.encode(&e.body)),
-        };
+        let (body_encoding, body) = body_text(&e.body);
         DetailView {
             summary: (&e.summary).into(),
             headers: &e.headers,

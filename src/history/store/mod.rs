@@ -4,10 +4,12 @@
 //! `hookgate_store_errors_total{operation}`.
 
 mod bodies;
+mod jobs;
 mod postgres;
 mod reconcile;
 mod record;
 mod rows;
+mod search;
 mod sql;
 mod sqlite;
 
@@ -16,9 +18,15 @@ use std::time::Duration;
 use crate::telemetry::names;
 
 pub use bodies::BodyDigest;
+pub use jobs::{JobState, ReplayJob};
 pub use postgres::{PostgresStore, NOTIFY_CHANNEL};
 pub use record::{EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Provenance, VerificationInfo};
+pub(crate) use search::MAX_TEXT_LEN;
+pub use search::{JsonMatch, JsonPointer, PointerError};
+pub use sql::Order;
 pub use sqlite::SqliteStore;
+
+use sql::{Columns, Dialect};
 
 /// How long a request waits for a free database connection before the
 /// store counts as unavailable.
@@ -74,10 +82,21 @@ pub struct EventFilter {
     pub dedup_key: Option<String>,
     /// Verification outcome.
     pub verified: Option<bool>,
+    /// Values inside JSON bodies, all of which must match.
+    pub json: Vec<JsonMatch>,
+    /// A word or phrase the body contains.
+    pub text: Option<String>,
 }
 
 impl EventFilter {
-    /// True when `event` passes the filter (used by the live tail).
+    /// True when the filter looks inside bodies (`json`, `text`), which
+    /// [`EventFilter::matches`] cannot see.
+    pub fn searches_bodies(&self) -> bool {
+        !self.json.is_empty() || self.text.is_some()
+    }
+
+    /// True when `event` passes the filter (used by the live tail), leaving
+    /// the body filters aside.
     pub fn matches(&self, event: &EventSummary) -> bool {
         self.sources.as_ref().is_none_or(|s| s.contains(&event.source))
             && self
@@ -160,12 +179,106 @@ impl Store {
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<EventSummary>, StoreError> {
-        let statement = sql::list(filter, after, limit);
+        let statement = sql::scan(
+            self.dialect(),
+            Columns::Summary,
+            Order::NewestFirst,
+            filter,
+            after,
+            limit,
+        );
         let result = match self {
             Store::Sqlite(s) => s.list(&statement).await,
             Store::Postgres(s) => s.list(&statement).await,
         };
         observe("list", result)
+    }
+
+    /// Up to `limit` complete events matching `filter` in `order`, strictly after `after`.
+    pub async fn scan(
+        &self,
+        filter: &EventFilter,
+        order: Order,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let statement = sql::scan(self.dialect(), Columns::Full, order, filter, after, limit);
+        let result = match self {
+            Store::Sqlite(s) => s.list_full(&statement).await,
+            Store::Postgres(s) => s.list_full(&statement).await,
+        };
+        observe("scan", result)
+    }
+
+    /// How many events match `filter`.
+    pub async fn count(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        let statement = sql::count(self.dialect(), filter);
+        let result = match self {
+            Store::Sqlite(s) => s.count(&statement).await,
+            Store::Postgres(s) => s.count(&statement).await,
+        };
+        observe("count", result)
+    }
+
+    /// Events received at or after `since` (µs), per source, by source name.
+    pub async fn count_by_source(&self, since: i64) -> Result<Vec<(String, u64)>, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.count_by_source(since).await,
+            Store::Postgres(s) => s.count_by_source(since).await,
+        };
+        let counts = observe("count", result)?;
+        Ok(counts
+            .into_iter()
+            .map(|(source, n)| (source, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Makes the expression indexes on configured JSON pointers exactly
+    /// `pointers`: creates the missing ones, drops those no longer configured.
+    pub async fn ensure_json_indexes(&self, pointers: &[JsonPointer]) -> Result<(), StoreError> {
+        let dialect = self.dialect();
+        let wanted: Vec<String> = pointers.iter().map(JsonPointer::index_name).collect();
+        let existing = match self {
+            Store::Sqlite(s) => s.index_names(search::INDEX_PREFIX).await,
+            Store::Postgres(s) => s.index_names(search::INDEX_PREFIX).await,
+        };
+        let mut statements: Vec<String> = observe("index", existing)?
+            .into_iter()
+            .filter(|name| !wanted.contains(name))
+            .map(|name| format!("DROP INDEX IF EXISTS {name}"))
+            .collect();
+        statements.extend(pointers.iter().map(|p| search::create_index(dialect, p)));
+        for statement in statements {
+            tracing::info!(%statement, "history store index");
+            let result = match self {
+                Store::Sqlite(s) => s.execute(&statement).await,
+                Store::Postgres(s) => s.execute(&statement).await,
+            };
+            observe("index", result)?;
+        }
+        Ok(())
+    }
+
+    /// The database's plan for a `json=` lookup on `pointer` (newest page),
+    /// to see whether an index serves it. PostgreSQL is told to avoid
+    /// sequential scans, so the answer does not depend on the table's size.
+    pub async fn explain_json_lookup(&self, pointer: &JsonPointer) -> Result<String, StoreError> {
+        let select = format!(
+            "SELECT id FROM events WHERE {} = 'x' ORDER BY received_at DESC, id DESC LIMIT 10",
+            pointer.value_sql(self.dialect())
+        );
+        let result = match self {
+            Store::Sqlite(s) => s.explain(&select).await,
+            Store::Postgres(s) => s.explain(&select).await,
+        };
+        observe("explain", result)
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self {
+            Store::Sqlite(_) => Dialect::Sqlite,
+            Store::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// One complete event.

@@ -23,7 +23,7 @@ const IDS_PER_NOTIFICATION: usize = 100;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     /// The connection pool.
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {
@@ -90,6 +90,29 @@ impl PostgresStore {
             .collect();
         found.sort_by_key(|e| ids.iter().position(|id| *id == e.id));
         Ok(found)
+    }
+
+    /// Names of the indexes on `events` (in the current schema) starting with `prefix`.
+    pub(super) async fn index_names(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let names = sqlx::query_scalar::<_, String>(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename = 'events' AND left(indexname, length($1)) = $1",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(names)
+    }
+
+    /// `EXPLAIN` of `select` with sequential scans discouraged, one line per plan line.
+    pub(super) async fn explain(&self, select: &str) -> Result<String, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+        let lines = sqlx::query_scalar::<_, String>(&format!("EXPLAIN {select}"))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(lines.join("\n"))
     }
 
     sql::common_operations!(sqlx::Postgres);

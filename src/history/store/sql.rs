@@ -2,7 +2,35 @@
 //! accepts for SQLite as well as PostgreSQL, so only the DDL (migrations)
 //! and the pool set-up differ between the two dialects.
 
+use super::search;
 use super::{EventFilter, Position};
+
+/// The SQL dialect of a store: the few conditions that differ (payload search).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Which way a scan walks the (received_at, id) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first (lists, export).
+    NewestFirst,
+    /// Oldest first (bulk replay).
+    OldestFirst,
+}
+
+/// What a scan selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Columns {
+    /// The summary columns.
+    Summary,
+    /// The summary columns, headers and body.
+    Full,
+}
 
 /// Columns of a summary, in [`SummaryRow`](super::rows::SummaryRow) order.
 pub(super) const SUMMARY_COLUMNS: &str = "id, source, event_type, received_at, dedup_key, verified, \
@@ -63,14 +91,73 @@ impl Statement {
     }
 }
 
-/// The page query: newest first by (received_at, id), strictly after
-/// `after` in that order, at most `limit` rows. Each filter adds one
-/// condition that the indexes on (column, received_at, id) can serve.
-pub(super) fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -> Statement {
+/// The page query: in `order` by (received_at, id), strictly after
+/// `after` in that order, at most `limit` rows, summary or full rows. Each
+/// filter adds one condition that the indexes on (column, received_at, id)
+/// can serve.
+pub(super) fn scan(
+    dialect: Dialect,
+    columns: Columns,
+    order: Order,
+    filter: &EventFilter,
+    after: Option<&Position>,
+    limit: u32,
+) -> Statement {
     let mut st = Statement {
         sql: String::new(),
         params: Vec::new(),
     };
+    let mut conditions = conditions(dialect, filter, &mut st);
+    if let Some(after) = after {
+        let at = st.bind(Param::Int(after.received_at));
+        let id = st.bind(Param::Text(after.id.clone()));
+        let (op, _) = order.sql();
+        conditions.push(format!("(received_at, id) {op} ({at}, {id})"));
+    }
+    let limit = st.bind(Param::Int(i64::from(limit)));
+    let select = match columns {
+        Columns::Summary => SUMMARY_COLUMNS.to_owned(),
+        Columns::Full => format!("{SUMMARY_COLUMNS}, headers, body"),
+    };
+    let (_, direction) = order.sql();
+    st.sql = format!(
+        "SELECT {select} FROM events{} ORDER BY received_at {direction}, id {direction} LIMIT {limit}",
+        where_clause(&conditions)
+    );
+    st
+}
+
+/// How many events match `filter`.
+pub(super) fn count(dialect: Dialect, filter: &EventFilter) -> Statement {
+    let mut st = Statement {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    let conditions = conditions(dialect, filter, &mut st);
+    st.sql = format!("SELECT COUNT(*) FROM events{}", where_clause(&conditions));
+    st
+}
+
+impl Order {
+    /// The cursor comparison and the sort direction.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Order::NewestFirst => ("<", "DESC"),
+            Order::OldestFirst => (">", "ASC"),
+        }
+    }
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// One condition per filter, binding its values into `st`.
+fn conditions(dialect: Dialect, filter: &EventFilter, st: &mut Statement) -> Vec<String> {
     let mut conditions: Vec<String> = Vec::new();
     match &filter.sources {
         None => {}
@@ -98,20 +185,15 @@ pub(super) fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -
     if let Some(verified) = filter.verified {
         conditions.push(format!("verified = {}", st.bind(Param::Bool(verified))));
     }
-    if let Some(after) = after {
-        let at = st.bind(Param::Int(after.received_at));
-        let id = st.bind(Param::Text(after.id.clone()));
-        conditions.push(format!("(received_at, id) < ({at}, {id})"));
+    for json in &filter.json {
+        let value = st.bind(Param::Text(json.value.clone()));
+        conditions.push(format!("{} = {value}", json.pointer.value_sql(dialect)));
     }
-    let limit = st.bind(Param::Int(i64::from(limit)));
-    let filter_sql = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    st.sql =
-        format!("SELECT {SUMMARY_COLUMNS} FROM events{filter_sql} ORDER BY received_at DESC, id DESC LIMIT {limit}");
-    st
+    if let Some(text) = &filter.text {
+        let query = st.bind(Param::Text(search::text_query(dialect, text)));
+        conditions.push(search::text_condition(dialect, &query));
+    }
+    conditions
 }
 
 /// Binds the 20 values of [`INSERT`] from an `EventRecord` and its headers JSON.
@@ -192,6 +274,47 @@ macro_rules! common_operations {
             Ok(rows.into_iter().map(EventSummary::from).collect())
         }
 
+        /// Runs a scan of complete rows.
+        pub(super) async fn list_full(
+            &self,
+            statement: &$crate::history::store::sql::Statement,
+        ) -> Result<Vec<$crate::history::store::EventRecord>, $crate::history::store::StoreError> {
+            use $crate::history::store::{rows::FullRow, sql, EventRecord};
+            let query = sql::bind_params!(sqlx::query_as::<_, FullRow>(&statement.sql), &statement.params);
+            let rows = query.fetch_all(&self.pool).await?;
+            rows.into_iter().map(EventRecord::try_from).collect()
+        }
+
+        /// Runs a count.
+        pub(super) async fn count(
+            &self,
+            statement: &$crate::history::store::sql::Statement,
+        ) -> Result<u64, $crate::history::store::StoreError> {
+            use $crate::history::store::sql;
+            let query = sql::bind_params!(sqlx::query_scalar::<_, i64>(&statement.sql), &statement.params);
+            let count = query.fetch_one(&self.pool).await?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        }
+
+        /// Events received at or after `since` (µs), per source.
+        pub(super) async fn count_by_source(
+            &self,
+            since: i64,
+        ) -> Result<Vec<(String, i64)>, $crate::history::store::StoreError> {
+            let sql = "SELECT source, COUNT(*) FROM events WHERE received_at >= $1 GROUP BY source ORDER BY source";
+            let rows = sqlx::query_as::<_, (String, i64)>(sql)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows)
+        }
+
+        /// Runs one statement without results (DDL).
+        pub(super) async fn execute(&self, statement: &str) -> Result<(), $crate::history::store::StoreError> {
+            sqlx::raw_sql(statement).execute(&self.pool).await?;
+            Ok(())
+        }
+
         /// One complete row by id.
         pub(super) async fn get(
             &self,
@@ -237,10 +360,54 @@ pub(super) use common_operations;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::store::{JsonMatch, JsonPointer};
+
+    fn list(filter: &EventFilter, after: Option<&Position>, limit: u32) -> Statement {
+        scan(
+            Dialect::Sqlite,
+            Columns::Summary,
+            Order::NewestFirst,
+            filter,
+            after,
+            limit,
+        )
+    }
+
+    #[test]
+    fn payload_filters_follow_the_others_and_bind_their_values() {
+        let filter = EventFilter {
+            event_type: Some("charge".into()),
+            json: vec![JsonMatch {
+                pointer: JsonPointer::parse("/customer").unwrap(),
+                value: "cus_1".into(),
+            }],
+            text: Some("refund".into()),
+            ..Default::default()
+        };
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let st = scan(dialect, Columns::Full, Order::OldestFirst, &filter, None, 5);
+            assert!(st.sql.contains("headers, body FROM events"), "{}", st.sql);
+            assert!(
+                st.sql.ends_with("ORDER BY received_at ASC, id ASC LIMIT $4"),
+                "{}",
+                st.sql
+            );
+            assert_eq!(
+                st.params[1..3],
+                [
+                    Param::Text("cus_1".into()),
+                    Param::Text(search::text_query(dialect, "refund"))
+                ]
+            );
+        }
+        let counted = count(Dialect::Postgres, &filter);
+        assert!(counted.sql.starts_with("SELECT COUNT(*) FROM events WHERE event_type = $1 AND hookgate_json_value(body, '{\"customer\"}'::text[]) = $2"), "{}", counted.sql);
+    }
 
     #[test]
     fn an_empty_filter_orders_and_limits_only() {
         let st = list(&EventFilter::default(), None, 10);
+        assert!(st.sql.starts_with("SELECT id, "), "{}", st.sql);
         assert!(
             st.sql
                 .ends_with("FROM events ORDER BY received_at DESC, id DESC LIMIT $1"),

@@ -18,7 +18,7 @@ const FILE_CONNECTIONS: u32 = 8;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// The connection pool.
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -56,6 +56,29 @@ impl SqliteStore {
         let inserted = Self::insert_rows(&mut tx, records).await?;
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Names of the indexes on `events` starting with `prefix`.
+    pub(super) async fn index_names(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let names = sqlx::query_scalar::<_, String>(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND substr(name, 1, length($1)) = $1",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(names)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `select`, one step per line.
+    pub(super) async fn explain(&self, select: &str) -> Result<String, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, i64, i64, String)>(&format!("EXPLAIN QUERY PLAN {select}"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(_, _, _, step)| step)
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     super::sql::common_operations!(sqlx::Sqlite);
