@@ -43,7 +43,7 @@ fn setup(role: &str, redis: bool, rest: &str) -> Setup {
 }
 
 /// A body no earlier run sent (signature fingerprints outlive a run in Redis).
-fn body() -> Vec<u8> {
+fn fresh_body() -> Vec<u8> {
     format!(r#"{{"action":"opened","n":"{}"}}"#, unique("n")).into_bytes()
 }
 
@@ -63,7 +63,7 @@ async fn replays(setup: &Setup, source: &str) -> u64 {
 
 async fn a_replayed_github_body_with_a_fresh_delivery_id_is_a_duplicate(redis: bool) {
     let s = setup("ingest", redis, "");
-    let body = body();
+    let body = fresh_body();
     let first = post_signed(&s.gateway, "github", &body, &unique("delivery"), &[]).await;
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let first = json(first).await;
@@ -76,7 +76,7 @@ async fn a_replayed_github_body_with_a_fresh_delivery_id_is_a_duplicate(redis: b
     }
     assert_eq!(replays(&s, "github").await, 2);
     // Another body is another event; the same GitHub redelivery (same id) stays a plain duplicate.
-    let other = post_signed(&s.gateway, "github", &body(), &unique("delivery"), &[]).await;
+    let other = post_signed(&s.gateway, "github", &fresh_body(), &unique("delivery"), &[]).await;
     assert_eq!(other.status(), StatusCode::ACCEPTED);
     assert_eq!(s.records(2, Duration::from_secs(20)).len(), 2, "published once each");
 }
@@ -95,7 +95,7 @@ async fn a_replayed_github_body_with_a_fresh_delivery_id_is_a_duplicate_in_redis
 async fn shopify_and_timestamp_less_hmac_replays_are_duplicates_and_stripe_is_left_to_its_timestamp() {
     let s = setup("ingest", true, "");
     for source in ["shopify", "acme"] {
-        let body = body();
+        let body = fresh_body();
         let sent = signed(&s.gateway, source, &body, &unique("id"), std::time::SystemTime::now());
         let url = s.gateway.url(&format!("/webhooks/{source}"));
         let first = post(&url, &body, &sent).await;
@@ -112,7 +112,7 @@ async fn shopify_and_timestamp_less_hmac_replays_are_duplicates_and_stripe_is_le
     }
     // Stripe signs a timestamp, so its signatures expire: two deliveries of one
     // body and signature with different event ids stay two events.
-    let body = body();
+    let body = fresh_body();
     let sent = signed(&s.gateway, "stripe", &body, "unused", std::time::SystemTime::now());
     let url = s.gateway.url("/webhooks/stripe");
     let first = post(&url, &body, &sent).await;
@@ -123,7 +123,7 @@ async fn shopify_and_timestamp_less_hmac_replays_are_duplicates_and_stripe_is_le
 #[tokio::test]
 async fn signature_headers_are_redacted_in_kafka_and_in_the_history_api() {
     let s = setup("all", false, "");
-    let body = body();
+    let body = fresh_body();
     let delivery = unique("delivery");
     let mut sent = signed(&s.gateway, "github", &body, &delivery, std::time::SystemTime::now());
     sent.extend(headers(&[("x-hub-signature", "sha1=0123"), ("x-github-event", "push")]));
@@ -158,7 +158,7 @@ async fn the_signature_can_be_kept_for_consumers_that_verify_again() {
     let s = Setup::start(Broker::any(), 1, "ingest", &[], |bootstrap, topic| {
         config(bootstrap, topic, "redact_signatures = false", &sources())
     });
-    let response = post_signed(&s.gateway, "github", &body(), &unique("d"), &[]).await;
+    let response = post_signed(&s.gateway, "github", &fresh_body(), &unique("d"), &[]).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let records = s.records(1, Duration::from_secs(20));
     let kept = records[0].envelope.header("x-hub-signature-256").unwrap();
@@ -172,7 +172,7 @@ async fn long_delivery_keys_are_hashed_so_two_of_them_never_collide() {
     let mut ids = Vec::new();
     for tail in ["-1", "-2"] {
         let key = format!("{common}{tail}");
-        let response = post_signed(&s.gateway, "acme", &body(), "unused", &[("x-acme-id", &key)]).await;
+        let response = post_signed(&s.gateway, "acme", &fresh_body(), "unused", &[("x-acme-id", &key)]).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{tail}");
         ids.push(json(response).await["id"].as_str().unwrap().to_owned());
     }

@@ -392,7 +392,9 @@ pub fn source_warnings(index: usize, source: &SourceConfig) -> Vec<ConfigIssue> 
     vec![ConfigIssue::warning(
         format!("sources[{index}].dedup_key"),
         format!(
-            "`{key}` is not covered by hmac.signed: whoever saw one delivery can post it again with a new key,              accepted as a new event {replays}; add {{header:NAME}} for it to hmac.signed"
+            "header:{} is not covered by hmac.signed: whoever saw one delivery can post it again with a new \
+             key, accepted as a new event {replays}; add {{header:NAME}} for it to hmac.signed",
+            names.join("|")
         ),
     )]
 }
