@@ -425,7 +425,10 @@ mod tests {
             assert_eq!(limiter.check_unverified(A), Ok(()));
         }
         let refused = limiter.check_unverified(A).unwrap_err();
-        assert_eq!((refused.scope, refused.scope.as_str()), (LimitScope::Unverified, "unverified"));
+        assert_eq!(
+            (refused.scope, refused.scope.as_str()),
+            (LimitScope::Unverified, "unverified")
+        );
         assert_eq!(limiter.check_unverified(B), Ok(()), "per client address");
         // The source's and the client's quotas are untouched by the failures.
         assert_eq!(limiter.check("s", A), Ok(()));

@@ -256,14 +256,22 @@ fn the_hardening_keys_are_checked_with_their_line() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["key"].as_str().unwrap().to_owned(), d["location"]["line"].as_u64().unwrap_or(0)))
+        .map(|d| {
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                d["location"]["line"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     for (key, line) in [
         ("ingest.max_in_flight_per_client", 2),
         ("ingest.redact_signatures", 3),
         ("rate_limit.unverified_per_client_ip.per_second", 5),
     ] {
-        assert!(errors.contains(&(key.to_owned(), line)), "{key} at line {line} missing from {errors:?}");
+        assert!(
+            errors.contains(&(key.to_owned(), line)),
+            "{key} at line {line} missing from {errors:?}"
+        );
     }
 }
 
@@ -278,5 +286,11 @@ fn an_hmac_dedup_key_the_signature_does_not_cover_is_warned_about() {
     let warning = &report["diagnostics"][0];
     assert_eq!(warning["key"], "sources[0].dedup_key");
     assert_eq!(warning["location"]["line"], 5);
-    assert!(warning["message"].as_str().unwrap().contains("not covered by hmac.signed"), "{warning}");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("not covered by hmac.signed"),
+        "{warning}"
+    );
 }

@@ -75,14 +75,26 @@ async fn a_signature_scope_is_a_namespace_of_its_own() {
         let scope = format!("{source}#signature");
         let fingerprint = "9f".repeat(32);
         let first = id();
-        reserved(&dedup, &source, &fingerprint, id()).await.commit().await.unwrap();
-        reserved(&dedup, &scope, &fingerprint, first).await.commit().await.unwrap();
+        reserved(&dedup, &source, &fingerprint, id())
+            .await
+            .commit()
+            .await
+            .unwrap();
+        reserved(&dedup, &scope, &fingerprint, first)
+            .await
+            .commit()
+            .await
+            .unwrap();
         match outcome(&dedup, &scope, &fingerprint).await {
             Reservation::Duplicate { id } => assert_eq!(id, first.to_string(), "{kind}"),
             other => panic!("{kind}: {other:?}"),
         }
         // `a#signature` + `b` and `a` + `#signature:b` stay apart too (Redis joins with ':').
-        reserved(&dedup, &source, &format!("#signature:{fingerprint}"), id()).await.commit().await.unwrap();
+        reserved(&dedup, &source, &format!("#signature:{fingerprint}"), id())
+            .await
+            .commit()
+            .await
+            .unwrap();
     }
 }
 

@@ -72,7 +72,10 @@ async fn a_replayed_github_body_with_a_fresh_delivery_id_is_a_duplicate(redis: b
         let replay = post_signed(&s.gateway, "github", &body, &unique("delivery"), &[]).await;
         assert_eq!(replay.status(), StatusCode::OK, "redis: {redis}");
         let replay = json(replay).await;
-        assert_eq!((replay["id"].clone(), replay["duplicate"].clone()), (first["id"].clone(), true.into()));
+        assert_eq!(
+            (replay["id"].clone(), replay["duplicate"].clone()),
+            (first["id"].clone(), true.into())
+        );
     }
     assert_eq!(replays(&s, "github").await, 2);
     // Another body is another event; the same GitHub redelivery (same id) stays a plain duplicate.
@@ -141,7 +144,11 @@ async fn signature_headers_are_redacted_in_kafka_and_in_the_history_api() {
     let verification = github.envelope.verification.as_ref().unwrap();
     assert!(verification.verified, "the record of the check is kept");
     let acme = records.iter().find(|r| r.envelope.source == "acme").unwrap();
-    assert_eq!(acme.envelope.header("x-acme-sig"), Some(&b"[redacted]"[..]), "the configured hmac.header");
+    assert_eq!(
+        acme.envelope.header("x-acme-sig"),
+        Some(&b"[redacted]"[..]),
+        "the configured hmac.header"
+    );
     let url = s.gateway.query_url(&format!("/v1/events/{id}"));
     wait_until(Duration::from_secs(30), "the event is indexed", || {
         let url = url.clone();
@@ -149,7 +156,10 @@ async fn signature_headers_are_redacted_in_kafka_and_in_the_history_api() {
     })
     .await;
     let shown = get_json(&url, None).await.1.to_string();
-    assert!(shown.contains("x-hub-signature-256") && shown.contains("[redacted]"), "{shown}");
+    assert!(
+        shown.contains("x-hub-signature-256") && shown.contains("[redacted]"),
+        "{shown}"
+    );
     assert!(!shown.contains("sha256="), "no signature in the API answer: {shown}");
 }
 
@@ -179,13 +189,17 @@ async fn long_delivery_keys_are_hashed_so_two_of_them_never_collide() {
     let records = s.records(2, Duration::from_secs(20));
     let keys: Vec<&str> = records.iter().map(|r| r.envelope.dedup_key.as_str()).collect();
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().all(|k| k.starts_with("sha256:") && k.len() == 71), "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.starts_with("sha256:") && k.len() == 71),
+        "{keys:?}"
+    );
     assert_ne!(keys[0], keys[1]);
 }
 
 #[tokio::test]
 async fn keys_with_control_characters_are_refused_with_400_and_not_published() {
-    let rest = "[[sources]]\nname = \"plain\"\nverify = \"none\"\ndedup_key = \"json:/id\"\nevent_type = \"json:/type\"\n";
+    let rest =
+        "[[sources]]\nname = \"plain\"\nverify = \"none\"\ndedup_key = \"json:/id\"\nevent_type = \"json:/type\"\n";
     let s = setup("ingest", false, rest);
     let url = s.gateway.url("/webhooks/plain");
     for (body, code) in [

@@ -35,7 +35,12 @@ fn client_from(from: &str) -> reqwest::Client {
 }
 
 /// POSTs `body` with `sent` headers from `client`; the status and the error code.
-async fn send(client: &reqwest::Client, url: &str, body: &[u8], sent: &[(http::HeaderName, http::HeaderValue)]) -> (u16, String) {
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    sent: &[(http::HeaderName, http::HeaderValue)],
+) -> (u16, String) {
     let mut request = client.post(url).body(body.to_vec());
     for (name, value) in sent {
         request = request.header(name, value);
@@ -48,7 +53,10 @@ async fn send(client: &reqwest::Client, url: &str, body: &[u8], sent: &[(http::H
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_unsigned_requests_do_not_turn_away_the_signed_one() {
-    let s = setup("", "[rate_limit]\nunverified_per_client_ip = { per_second = 1, burst = 20 }\n");
+    let s = setup(
+        "",
+        "[rate_limit]\nunverified_per_client_ip = { per_second = 1, burst = 20 }\n",
+    );
     let url = s.gateway.url("/webhooks/github");
     let client = client_from("127.0.0.1");
     let forged = headers(&[("x-hub-signature-256", &format!("sha256={}", "ab".repeat(32)))]);
@@ -68,7 +76,10 @@ async fn two_thousand_unsigned_requests_do_not_turn_away_the_signed_one() {
         .iter()
         .filter(|(status, code)| *status == 429 && code == "rate_limited_unverified")
         .count();
-    assert!((20..=80).contains(&unauthorized), "the burst, and what refilled meanwhile: {unauthorized}");
+    assert!(
+        (20..=80).contains(&unauthorized),
+        "the burst, and what refilled meanwhile: {unauthorized}"
+    );
     assert_eq!(unauthorized + limited, 2_000, "only 401 or 429 rate_limited_unverified");
     // The source's quota (burst 3) is untouched: the genuine sender gets through.
     for _ in 0..3 {
@@ -84,7 +95,10 @@ async fn two_thousand_unsigned_requests_do_not_turn_away_the_signed_one() {
     let (status, code) = send(&client_from("127.0.0.2"), &url, b"{}", &[]).await;
     assert_eq!((status, code.as_str()), (401, "missing_signature"));
     let metrics = s.gateway.metrics().await;
-    assert!(metrics.contains("hookgate_rate_limited_total{source=\"github\",scope=\"unverified\"}"), "{metrics}");
+    assert!(
+        metrics.contains("hookgate_rate_limited_total{source=\"github\",scope=\"unverified\"}"),
+        "{metrics}"
+    );
     assert_eq!(s.records(3, Duration::from_secs(20)).len(), 3);
 }
 
@@ -103,7 +117,10 @@ async fn one_address_cannot_hold_more_than_its_requests_in_flight() {
     let s = setup("max_in_flight_per_client = 2\nbody_timeout = \"3s\"", "");
     let addr = s.gateway.ingest.unwrap();
     let url = s.gateway.url("/webhooks/github");
-    let mut held = vec![trickling_from("127.0.0.2", addr).await, trickling_from("127.0.0.2", addr).await];
+    let mut held = vec![
+        trickling_from("127.0.0.2", addr).await,
+        trickling_from("127.0.0.2", addr).await,
+    ];
     tokio::time::sleep(Duration::from_millis(300)).await;
     let body = unique("b").into_bytes();
     let sent = signed(&s.gateway, "github", &body, &unique("d"), SystemTime::now());
@@ -118,7 +135,12 @@ async fn one_address_cannot_hold_more_than_its_requests_in_flight() {
         assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"));
     }
     let body = unique("b").into_bytes();
-    let response = post(&url, &body, &signed(&s.gateway, "github", &body, &unique("d"), SystemTime::now())).await;
+    let response = post(
+        &url,
+        &body,
+        &signed(&s.gateway, "github", &body, &unique("d"), SystemTime::now()),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let metrics = s.gateway.metrics().await;
     assert!(metrics.contains("scope=\"client_in_flight\"} 1"), "{metrics}");

@@ -22,7 +22,10 @@ pub(super) fn listener_needs(config: &Config, role: Role) -> Vec<(&'static str, 
     let lingering = MAX_LINGERING as u64;
     let mut needs = Vec::new();
     if role.ingest() {
-        needs.push(("ingest.max_connections", config.ingest.max_connections as u64 + lingering));
+        needs.push((
+            "ingest.max_connections",
+            config.ingest.max_connections as u64 + lingering,
+        ));
     }
     if role.query() {
         needs.push(("query.max_connections", config.query.max_connections as u64 + lingering));
@@ -81,9 +84,7 @@ pub(super) fn check(limit: u64, needs: &[(&'static str, u64)]) -> Result<(), FdE
         .copied()
         .find(|(key, _)| key.ends_with(".max_connections"))
         .unwrap_or(needs[0]);
-    let fits = limit
-        .saturating_sub(needed - own)
-        .saturating_sub(MAX_LINGERING as u64);
+    let fits = limit.saturating_sub(needed - own).saturating_sub(MAX_LINGERING as u64);
     let detail = needs
         .iter()
         .map(|(key, n)| format!("{key}: {n}"))

@@ -192,7 +192,9 @@ mod tests {
         let mut keys = Vec::new();
         for long in [&one, &two] {
             headers.insert("x-key", http::HeaderValue::from_str(long).unwrap());
-            let key = extract_key(&spec, &headers, &mut LazyJson::new(b"")).unwrap().into_owned();
+            let key = extract_key(&spec, &headers, &mut LazyJson::new(b""))
+                .unwrap()
+                .into_owned();
             assert_eq!(key.len(), HASHED_PREFIX.len() + 64, "{key}");
             keys.push(key);
         }
@@ -204,7 +206,11 @@ mod tests {
         );
         let exact = "x".repeat(MAX_VALUE_LEN);
         let body = serde_json::json!({ "id": exact }).to_string();
-        let key = extract_key(&KeySpec::Json("/id".into()), &headers, &mut LazyJson::new(body.as_bytes()));
+        let key = extract_key(
+            &KeySpec::Json("/id".into()),
+            &headers,
+            &mut LazyJson::new(body.as_bytes()),
+        );
         assert_eq!(key.as_deref(), Some(exact.as_str()), "256 bytes are kept as they are");
     }
 

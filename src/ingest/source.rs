@@ -38,7 +38,11 @@ impl Source {
     pub fn new(config: &Config, source: &SourceConfig) -> Result<Self, ConfigProblem> {
         let verifier = Verifier::from_source(source)?;
         let signature = verifier.signature_header().filter(|_| config.ingest.redact_signatures);
-        let secret_headers = signature.into_iter().chain(verifier.credential_header()).cloned().collect();
+        let secret_headers = signature
+            .into_iter()
+            .chain(verifier.credential_header())
+            .cloned()
+            .collect();
         Ok(Self {
             name: source.name.clone(),
             verifier,
@@ -51,7 +55,6 @@ impl Source {
             signature_scope: format!("{}#signature", source.name),
         })
     }
-
 }
 
 /// All sources by name.

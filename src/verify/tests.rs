@@ -211,7 +211,13 @@ fn config_problem_displays_key_and_message() {
 
 #[test]
 fn only_signatures_without_a_timestamp_are_replayable() {
-    let replayable = [Preset::Github, Preset::Shopify, Preset::Meta, Preset::Twilio, Preset::Hmac];
+    let replayable = [
+        Preset::Github,
+        Preset::Shopify,
+        Preset::Meta,
+        Preset::Twilio,
+        Preset::Hmac,
+    ];
     for preset in EVERY_PRESET {
         let verifier = Verifier::from_source(&any_source(preset)).unwrap();
         let sent = match verifier.sign(b"{\"a\":1}", "evt_1", at(NOW)) {
@@ -238,7 +244,12 @@ fn a_replayed_signature_has_one_fingerprint_whatever_its_hex_case() {
 
 #[test]
 fn only_the_single_header_schemes_name_their_signature_header() {
-    let named = |preset| Verifier::from_source(&any_source(preset)).unwrap().signature_header().cloned();
+    let named = |preset| {
+        Verifier::from_source(&any_source(preset))
+            .unwrap()
+            .signature_header()
+            .cloned()
+    };
     assert_eq!(named(Preset::Github).unwrap(), "x-hub-signature-256");
     assert_eq!(named(Preset::Hmac).unwrap(), "x-sig");
     assert_eq!(named(Preset::Zoom).unwrap(), "x-zm-signature");
@@ -258,9 +269,16 @@ fn an_hmac_dedup_key_outside_the_signed_template_is_warned_about() {
     let found = warnings(text("{body}", "header:x-id", ""));
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].key, "sources[0].dedup_key");
-    assert!(found[0].message.contains("header:x-id is not covered by hmac.signed"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("header:x-id is not covered by hmac.signed"),
+        "{}",
+        found[0].message
+    );
     assert!(warnings(text("{header:x-id}.{body}", "header:x-id", "")).is_empty());
-    assert!(warnings(text("{body}", "json:/id", "")).is_empty(), "the body is always signed");
+    assert!(
+        warnings(text("{body}", "json:/id", "")).is_empty(),
+        "the body is always signed"
+    );
     assert!(warnings(text("{header:x-a}.{body}", "header:x-a|x-b", "")).len() == 1);
     let stamped = warnings(text(
         "{header:x-ts}.{body}",
