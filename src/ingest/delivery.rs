@@ -94,6 +94,7 @@ impl Delivery {
             }),
             client_addr: client.to_string(),
             replay: false,
+            recovered: false,
         }
     }
 }
