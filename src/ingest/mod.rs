@@ -6,11 +6,13 @@
 //!   `finish`: the settling runs to the end even when the sender hangs up.
 //! - `delivery`: a request's event id, dedup key, event type and envelope;
 //!   `claims`: its dedup reservations (delivery key, replayable signature).
+//!   `claim`: a large body written to the history store, a reference in the record.
 //! - `answer` and `error`: every outcome as a status and a JSON body.
 
 mod admission;
 mod answer;
 mod body;
+mod claim;
 mod claims;
 mod delivery;
 mod error;

@@ -18,14 +18,16 @@ use uuid::Uuid;
 use super::admission::{Admitted, Gate, Route};
 use super::answer::{answer, Accepted, IngestBody};
 use super::body::read_limited;
+use super::claim;
 use super::claims::{self, Claims, KeyState};
-use super::delivery::Delivery;
+use super::delivery::{unix_micros, Delivery};
 use super::error::IngestError;
 use super::finish::FinishOnDrop;
-use super::source::Sources;
+use super::source::{Source, Sources};
 use crate::config::{Config, SIGNATURE_HEADERS};
 use crate::dedup::Dedup;
-use crate::envelope::record_key;
+use crate::envelope::{record_key, BodyRef};
+use crate::history::Store;
 use crate::listener::PerClientSlots;
 use crate::publish::{PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
@@ -54,6 +56,8 @@ pub struct Ingest {
     body_timeout: Duration,
     /// Header names whose values are not copied into envelopes.
     redact: Vec<HeaderName>,
+    /// Where bodies above a source's `large_bodies` threshold go; set when a source has one.
+    bodies: Option<Store>,
 }
 
 impl Ingest {
@@ -99,7 +103,14 @@ impl Ingest {
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
             redact,
+            bodies: None,
         }
+    }
+
+    /// The history store that takes the bodies of sources with `large_bodies`.
+    pub fn with_body_store(mut self, store: Store) -> Self {
+        self.bodies = Some(store);
+        self
     }
 
     /// Sets `hookgate_requests_in_flight` every second until `shutdown`.
@@ -166,7 +177,7 @@ impl Ingest {
             Checked::Answer(reply) => return Ok(Accepted::Handshake(reply)),
         };
         route.metrics.body_bytes(body.len());
-        let delivery = Delivery::new(source, &parts.headers, &body, received)?;
+        let mut delivery = Delivery::new(source, &parts.headers, &body, received)?;
         if delivery.lacks_dedup_key(source) {
             route.metrics.dedup_key_missing();
         }
@@ -177,6 +188,13 @@ impl Ingest {
         if Instant::now() >= deadline {
             claims.release().await;
             return Err(IngestError::DeadlineExceeded);
+        }
+        match self.claim_check(source, &delivery, &body, deadline).await {
+            Ok(body_ref) => delivery.body_ref = body_ref,
+            Err(error) => {
+                claims.release().await;
+                return Err(error);
+            }
         }
         let id = delivery.id;
         let pending = match self.enqueue(route, delivery, parts, body, admitted.client, verified) {
@@ -210,6 +228,28 @@ impl Ingest {
                 Err(self.gate.refuse(route, client, reason))
             }
         }
+    }
+
+    /// Writes a body above the source's `large_bodies` threshold to the
+    /// history store and returns the reference the record carries instead.
+    async fn claim_check(
+        &self,
+        source: &Source,
+        delivery: &Delivery,
+        body: &Bytes,
+        deadline: Instant,
+    ) -> Result<Option<BodyRef>, IngestError> {
+        let (Some(above), Some(store)) = (source.large_bodies_above, &self.bodies) else {
+            return Ok(None);
+        };
+        if body.len() as u64 <= above {
+            return Ok(None);
+        }
+        let id = delivery.id.hyphenated().to_string();
+        let received_at = unix_micros(delivery.received);
+        claim::stash(store, &source.name, &id, received_at, body.clone(), deadline)
+            .await
+            .map(Some)
     }
 
     /// Wraps the request in its envelope and hands it to the producer, which
@@ -264,7 +304,15 @@ async fn settle(
 async fn publish_failed(route: &Route, id: Uuid, claims: Claims, error: PublishError) -> IngestError {
     route.metrics.publish_failure(error.code());
     let source = &route.source.name;
-    tracing::warn!(%source, %id, %error, "publish failed; answering 503");
     claims.release().await;
-    IngestError::Publish(error)
+    match error {
+        PublishError::TooLarge(detail) => {
+            tracing::info!(%source, %id, %detail, "record too large for Kafka; answering 413");
+            IngestError::RecordTooLarge(detail)
+        }
+        error => {
+            tracing::warn!(%source, %id, %error, "publish failed; answering 503");
+            IngestError::Publish(error)
+        }
+    }
 }

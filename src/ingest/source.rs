@@ -31,6 +31,8 @@ pub struct Source {
     /// The dedup namespace of its replayable signatures: `<name>#signature`
     /// (`#` is not allowed in a source name, so it meets no source's keys).
     pub signature_scope: String,
+    /// `large_bodies.above_bytes`: longer bodies go to the history store, not into the record.
+    pub large_bodies_above: Option<u64>,
 }
 
 impl Source {
@@ -53,6 +55,7 @@ impl Source {
             dedup_key: source.dedup_key(),
             event_type: source.event_type(),
             signature_scope: format!("{}#signature", source.name),
+            large_bodies_above: source.large_bodies.map(|large| large.above_bytes),
         })
     }
 }
