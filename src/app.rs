@@ -1,7 +1,10 @@
 //! Wiring of `hookgate serve`: connect Kafka (or start the embedded broker),
 //! start the roles this process runs and their readiness checks, serve
 //! metrics, and on shutdown stop accepting, drain in-flight webhooks and
-//! flush the producer. A shutdown during start-up ends it at once.
+//! flush the producer. A shutdown during start-up ends it at once. Before
+//! anything starts, the open-files limit is raised and checked (`fds`).
+
+mod fds;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -152,6 +155,7 @@ pub fn config_issues(config: &Config) -> Vec<ConfigIssue> {
         });
         if !own_errors {
             issues.extend(crate::verify::source_issue(index, source));
+            issues.extend(crate::verify::source_warnings(index, source));
         }
     }
     issues
@@ -167,6 +171,8 @@ pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>)
     if let Some(first) = errors.first() {
         anyhow::bail!("invalid configuration ({} errors), first: {first}", errors.len());
     }
+    let open_files = fds::ensure(&config, role)?;
+    tracing::debug!(open_files, "open-files limit raised to the hard limit");
     let mut shutdown = std::pin::pin!(shutdown);
     // Biased: `shutdown` is polled first, so the signal handlers are in place
     // before any connection attempt. Until then a SIGTERM is lost where the

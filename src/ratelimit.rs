@@ -1,6 +1,10 @@
 //! Rate limiting with governor (GCRA token buckets): one bucket per source
-//! that sets `rate_limit`, and one per client address under
-//! `rate_limit.per_client_ip`. The client bucket is checked first, so a
+//! that sets `rate_limit`, one per client address under
+//! `rate_limit.per_client_ip`, and one per client address under
+//! `rate_limit.unverified_per_client_ip`. Ingest charges the first two only
+//! once a request's signature checked out, so unsigned requests cannot drain
+//! the budget of the genuine sender; a request that failed verification is
+//! charged to the third instead. The client bucket is checked first, so a
 //! single noisy client is refused before it drains its source's budget.
 //!
 //! Client addresses are grouped as one host would own them: an IPv4 address
@@ -45,14 +49,17 @@ pub enum LimitScope {
     Source,
     /// The per-client-address quota.
     ClientIp,
+    /// The per-client-address quota of requests that failed verification.
+    Unverified,
 }
 
 impl LimitScope {
-    /// The label value used in metrics: "source" or "client_ip".
+    /// The label value used in metrics: "source", "client_ip" or "unverified".
     pub fn as_str(self) -> &'static str {
         match self {
             LimitScope::Source => "source",
             LimitScope::ClientIp => "client_ip",
+            LimitScope::Unverified => "unverified",
         }
     }
 }
@@ -166,6 +173,8 @@ pub struct RateLimiter {
     sources: HashMap<String, DefaultDirectRateLimiter>,
     /// The per-client quota, when configured.
     clients: Option<Clients>,
+    /// The per-client quota of requests that failed verification.
+    unverified: Clients,
 }
 
 impl RateLimiter {
@@ -185,13 +194,21 @@ impl RateLimiter {
             .rate_limit
             .per_client_ip
             .map(|quota| Clients::new(quota, config.rate_limit.max_tracked_clients));
-        RateLimiter { sources, clients }
+        let unverified = Clients::new(
+            config.rate_limit.unverified_per_client_ip,
+            config.rate_limit.max_tracked_clients,
+        );
+        RateLimiter {
+            sources,
+            clients,
+            unverified,
+        }
     }
 
     /// Admits one request of `source` from `client`, or says which quota refused it and for how long.
     pub fn check(&self, source: &str, client: IpAddr) -> Result<(), Limited> {
         if let Some(clients) = &self.clients {
-            clients.check(ClientKey::from(client))?;
+            clients.check(ClientKey::from(client), LimitScope::ClientIp)?;
         }
         match self.sources.get(source) {
             Some(limiter) => limiter
@@ -201,16 +218,24 @@ impl RateLimiter {
         }
     }
 
+    /// Charges one failed verification to `client`'s unverified budget, or
+    /// says for how long the client has exhausted it.
+    pub fn check_unverified(&self, client: IpAddr) -> Result<(), Limited> {
+        self.unverified.check(ClientKey::from(client), LimitScope::Unverified)
+    }
+
     /// Drops the state of idle clients and updates the tracked-clients gauge.
     pub fn prune(&self) {
         if let Some(clients) = &self.clients {
             clients.prune();
         }
+        self.unverified.prune();
+        metrics::gauge!(names::RATE_LIMIT_TRACKED_CLIENTS).set(self.tracked_clients() as f64);
     }
 
-    /// Client keys (IPv4 addresses, IPv6 /64s) currently tracked.
+    /// Client keys (IPv4 addresses, IPv6 /64s) currently tracked, in both per-client quotas.
     pub fn tracked_clients(&self) -> usize {
-        self.clients.as_ref().map_or(0, |c| c.store.len())
+        self.clients.as_ref().map_or(0, |c| c.store.len()) + self.unverified.store.len()
     }
 }
 
@@ -227,18 +252,16 @@ impl Clients {
         }
     }
 
-    fn check(&self, key: ClientKey) -> Result<(), Limited> {
+    fn check(&self, key: ClientKey, scope: LimitScope) -> Result<(), Limited> {
         // Concurrent newcomers may overshoot the bound by the number of requests in progress.
         if !self.store.0.contains_key(&key) && self.store.len() >= self.max_tracked && !self.make_room() {
             return Err(Limited {
-                scope: LimitScope::ClientIp,
+                scope,
                 retry_after: self.full_retry_after,
             });
         }
         let clock = self.limiter.clock();
-        self.limiter
-            .check_key(&key)
-            .map_err(|n| limited(LimitScope::ClientIp, &n, clock))
+        self.limiter.check_key(&key).map_err(|n| limited(scope, &n, clock))
     }
 
     /// Prunes unless another request did so very recently (or is doing so); true if there is room now.
@@ -255,7 +278,6 @@ impl Clients {
     fn prune(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
-        metrics::gauge!(names::RATE_LIMIT_TRACKED_CLIENTS).set(self.store.len() as f64);
     }
 }
 
@@ -389,6 +411,30 @@ mod tests {
             limiter.check("s", IpAddr::from([10, 0, 0, 9])).unwrap_err().scope,
             LimitScope::Source
         );
+    }
+
+    #[test]
+    fn failed_verifications_spend_their_own_budget_only() {
+        let mut config = config(Some((1, 2)), &[("s", Some((1, 2)))], 100);
+        config.rate_limit.unverified_per_client_ip = Quota {
+            per_second: 1,
+            burst: 3,
+        };
+        let limiter = RateLimiter::new(&config);
+        for _ in 0..3 {
+            assert_eq!(limiter.check_unverified(A), Ok(()));
+        }
+        let refused = limiter.check_unverified(A).unwrap_err();
+        assert_eq!(
+            (refused.scope, refused.scope.as_str()),
+            (LimitScope::Unverified, "unverified")
+        );
+        assert_eq!(limiter.check_unverified(B), Ok(()), "per client address");
+        // The source's and the client's quotas are untouched by the failures.
+        assert_eq!(limiter.check("s", A), Ok(()));
+        assert_eq!(limiter.check("s", A), Ok(()));
+        assert_eq!(limiter.check("s", A).unwrap_err().scope, LimitScope::ClientIp);
+        assert_eq!(limiter.tracked_clients(), 3, "A in both tables, B in one");
     }
 
     #[test]

@@ -353,3 +353,55 @@ fn a_valid_reconcile_table_passes() {
     let (code, report) = json_report(&path, &[("HG_CE_SECRET", "s")]);
     assert_eq!(code, Some(0), "{report}");
 }
+
+#[test]
+fn the_hardening_keys_are_checked_with_their_line() {
+    let (_dir, path) = write_config(
+        "[ingest]\nmax_in_flight_per_client = 0\nredact_signatures = \"yes\"\n\
+         [rate_limit]\nunverified_per_client_ip = { per_second = 0, burst = 5 }\n\
+         [[sources]]\nname = \"a\"\nverify = \"none\"\n",
+    );
+    let (code, report) = json_report(&path, &[]);
+    assert_eq!(code, Some(2));
+    let errors: Vec<(String, u64)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                d["location"]["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    for (key, line) in [
+        ("ingest.max_in_flight_per_client", 2),
+        ("ingest.redact_signatures", 3),
+        ("rate_limit.unverified_per_client_ip.per_second", 5),
+    ] {
+        assert!(
+            errors.contains(&(key.to_owned(), line)),
+            "{key} at line {line} missing from {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn an_hmac_dedup_key_the_signature_does_not_cover_is_warned_about() {
+    let (_dir, path) = write_config(
+        "[[sources]]\nname = \"acme\"\nverify = \"hmac\"\nsecrets = [\"env:HG_CE_ACME\"]\n\
+         dedup_key = \"header:x-acme-delivery\"\n[sources.hmac]\nheader = \"x-acme-signature\"\n",
+    );
+    let (code, report) = json_report(&path, &[("HG_CE_ACME", "k")]);
+    assert_eq!((code, &report["warnings"]), (Some(0), &Value::from(1)), "{report}");
+    let warning = &report["diagnostics"][0];
+    assert_eq!(warning["key"], "sources[0].dedup_key");
+    assert_eq!(warning["location"]["line"], 5);
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("not covered by hmac.signed"),
+        "{warning}"
+    );
+}

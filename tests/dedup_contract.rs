@@ -64,6 +64,40 @@ async fn keys_are_namespaced_per_source() {
     }
 }
 
+/// Ingest keeps the fingerprints of replayable signatures in the scope
+/// `<source>#signature` ('#' is not allowed in source names): a fingerprint
+/// and a delivery key of the same text never meet, and the fingerprint
+/// reports the original event like any key.
+#[tokio::test]
+async fn a_signature_scope_is_a_namespace_of_its_own() {
+    for (kind, dedup) in both(WINDOW).await {
+        let source = source();
+        let scope = format!("{source}#signature");
+        let fingerprint = "9f".repeat(32);
+        let first = id();
+        reserved(&dedup, &source, &fingerprint, id())
+            .await
+            .commit()
+            .await
+            .unwrap();
+        reserved(&dedup, &scope, &fingerprint, first)
+            .await
+            .commit()
+            .await
+            .unwrap();
+        match outcome(&dedup, &scope, &fingerprint).await {
+            Reservation::Duplicate { id } => assert_eq!(id, first.to_string(), "{kind}"),
+            other => panic!("{kind}: {other:?}"),
+        }
+        // `a#signature` + `b` and `a` + `#signature:b` stay apart too (Redis joins with ':').
+        reserved(&dedup, &source, &format!("#signature:{fingerprint}"), id())
+            .await
+            .commit()
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn keys_expire_after_the_window() {
     for (kind, dedup) in both(Duration::from_millis(200)).await {

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use hookgate::config::{Config, HmacAlgorithm, HmacSpec, KeySpec, Preset, Secret, SignatureEncoding, SourceConfig};
 use hookgate::envelope::WebhookEnvelope;
-use hookgate::ingest::{client_ip, extract, LazyJson};
+use hookgate::ingest::{client_ip, extract, extract_key, LazyJson};
 use hookgate::verify::{Verifier, VerifyError};
 
 // ---------------------------------------------------------------- timestamps
@@ -242,6 +242,26 @@ proptest! {
         let got = extract(&KeySpec::Header(header), &headers, &mut json).map(String::from);
         let expected = header_value.ok().and_then(|v| v.to_str().ok().map(str::trim).and_then(expected_value));
         prop_assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn dedup_keys_are_kept_whole_or_hashed_whole(a in ".{1,400}", b in ".{1,400}") {
+        let key = |text: &str| {
+            let body = serde_json::json!({ "id": text }).to_string();
+            extract_key(&KeySpec::Json("/id".into()), &HeaderMap::new(), &mut LazyJson::new(body.as_bytes()))
+                .map(String::from)
+                .unwrap()
+        };
+        let (ka, kb) = (key(&a), key(&b));
+        for (text, found) in [(&a, &ka), (&b, &kb)] {
+            prop_assert!(found.len() <= MAX_VALUE_LEN);
+            if text.len() <= MAX_VALUE_LEN {
+                prop_assert_eq!(found, text);
+            } else {
+                prop_assert!(found.starts_with("sha256:") && found.len() == 71);
+            }
+        }
+        prop_assert_eq!(ka == kb, a == b, "different keys never collide");
     }
 
     #[test]

@@ -155,3 +155,80 @@ fn sigterm_while_connecting_to_postgresql_ends_start_up() {
     );
     sigterm_while_connecting(&config, "query", &postgres, "cannot start the history store");
 }
+
+/// Runs `hookgate serve` under `ulimit` (shell syntax, e.g. `-n 3000`) with
+/// `config`; the child and its log file.
+fn serve_with_ulimit(ulimit: &str, config: &str) -> (Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let log = std::fs::File::create(dir.path().join("hookgate.log")).unwrap();
+    let child = Command::new("sh")
+        .args(["-c", &format!("ulimit {ulimit} && exec \"$0\" \"$@\"")])
+        .arg(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["serve", "--config", path.to_str().unwrap(), "--role", "ingest"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env_remove("HOOKGATE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    (child, dir)
+}
+
+#[test]
+fn too_few_open_files_for_the_listeners_refuse_start_up_naming_the_key() {
+    // 3000 descriptors cannot hold the default 10,000 webhook connections.
+    let (mut child, dir) = serve_with_ulimit("-n 3000", &format!("{LISTENERS}{SOURCE}"));
+    let deadline = Instant::now() + EXIT_WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running with too few descriptors");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(dir.path().join("hookgate.log")).unwrap();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("lower ingest.max_connections to at most"), "{log}");
+    assert!(!log.contains("listening"), "{log}");
+}
+
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
+    let broker = Broker::any();
+    let topic = unique("startup");
+    create_topic(&broker.bootstrap(), &topic, 1);
+    // A soft limit of 1024 could not hold 5,000 connections; the hard limit can.
+    let hard: u64 = String::from_utf8(Command::new("sh").args(["-c", "ulimit -Hn"]).output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    if hard < 10_000 {
+        eprintln!("skipped: the hard limit ({hard}) is below what this test needs");
+        return;
+    }
+    let config = format!(
+        "[ingest]\nlisten = \"127.0.0.1:0\"\nmax_connections = 5000\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\n{SOURCE}",
+        broker.bootstrap()
+    );
+    let (mut child, dir) = serve_with_ulimit("-S -n 1024", &config);
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = || std::fs::read_to_string(dir.path().join("hookgate.log")).unwrap_or_default();
+    while !log().contains("listening") {
+        assert!(child.try_wait().unwrap().is_none(), "exited:\n{}", log());
+        assert!(Instant::now() < deadline, "did not start:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "soft = hard: {open_files}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

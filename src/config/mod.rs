@@ -90,9 +90,28 @@ pub struct IngestConfig {
     pub max_connections_per_ip: usize,
     /// Most requests being published at once; beyond it requests get 503 at once.
     pub max_in_flight: usize,
+    /// Most requests in flight (body being read, verified, published) from one client address; beyond it 429.
+    pub max_in_flight_per_client: usize,
     /// Header names whose values are replaced by "[redacted]" in the envelope.
     pub redact_headers: Vec<String>,
+    /// Also replace the values of signature headers (every preset's, and each `hmac.header`); see `SIGNATURE_HEADERS`.
+    pub redact_signatures: bool,
 }
+
+/// The signature and token headers of the presets, redacted in envelopes by
+/// default (`ingest.redact_signatures`): whoever reads a body-only signature
+/// could post the same body again as a new, verified delivery.
+pub const SIGNATURE_HEADERS: [&str; 9] = [
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-shopify-hmac-sha256",
+    "stripe-signature",
+    "x-slack-signature",
+    "webhook-signature",
+    "x-zm-signature",
+    "x-twilio-signature",
+    "x-gitlab-token",
+];
 
 /// `[kafka]`: where envelopes are published.
 #[derive(Clone, Deserialize)]
@@ -136,8 +155,10 @@ pub struct Quota {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Quota per client IP address; absent means unlimited.
+    /// Quota per client IP address, charged to requests that passed verification; absent means unlimited.
     pub per_client_ip: Option<Quota>,
+    /// Quota per client IP address for requests that failed verification (answered 429 beyond it).
+    pub unverified_per_client_ip: Quota,
     /// Most client addresses tracked; idle ones are dropped first.
     pub max_tracked_clients: usize,
 }
@@ -315,7 +336,9 @@ impl Default for IngestConfig {
             max_connections: 10_000,
             max_connections_per_ip: 256,
             max_in_flight: 5_000,
+            max_in_flight_per_client: 128,
             redact_headers: vec!["authorization".into(), "cookie".into(), "proxy-authorization".into()],
+            redact_signatures: true,
         }
     }
 }
@@ -345,6 +368,10 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
             per_client_ip: None,
+            unverified_per_client_ip: Quota {
+                per_second: 1,
+                burst: 20,
+            },
             max_tracked_clients: 100_000,
         }
     }

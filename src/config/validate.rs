@@ -70,6 +70,9 @@ impl Config {
         if ingest.max_in_flight == 0 {
             findings.error("ingest.max_in_flight", "must be greater than 0");
         }
+        if ingest.max_in_flight_per_client == 0 {
+            findings.error("ingest.max_in_flight_per_client", "must be greater than 0");
+        }
         self.check_connections(findings);
         if let Some(header) = &ingest.client_ip_header {
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
@@ -132,6 +135,11 @@ impl Config {
         if let Some(quota) = self.rate_limit.per_client_ip {
             check_quota("rate_limit.per_client_ip", quota, findings);
         }
+        check_quota(
+            "rate_limit.unverified_per_client_ip",
+            self.rate_limit.unverified_per_client_ip,
+            findings,
+        );
         if self.rate_limit.max_tracked_clients == 0 {
             findings.error("rate_limit.max_tracked_clients", "must be greater than 0");
         }

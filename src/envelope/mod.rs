@@ -24,6 +24,14 @@ pub fn body_location(id: &str) -> String {
 /// Value that replaces redacted request header values in envelopes.
 pub const REDACTED: &[u8] = b"[redacted]";
 
+/// Whether `text` may be an envelope's `event_type` or `dedup_key`: no
+/// control character (Unicode Cc) other than a tab, as in a header value.
+/// Ingest refuses a request whose key breaks it and the indexer skips a
+/// record that does, so the two agree on what reaches the history.
+pub fn is_key_text(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() && c != '\t')
+}
+
 impl WebhookEnvelope {
     /// Encodes the envelope as a Kafka record value.
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -1,7 +1,11 @@
 //! Admission: which configured source a request names, and whether it may
-//! go further: the per-source and per-client quotas, and a slot among the
-//! `ingest.max_in_flight` requests being processed. All of it is decided
-//! before a byte of the body is read.
+//! go further: a slot among the `ingest.max_in_flight_per_client` requests
+//! of its client address and among the `ingest.max_in_flight` requests being
+//! processed, decided before a byte of the body is read. Quotas are charged
+//! once the signature was checked ([`Gate::charge`], [`Gate::refuse`]):
+//! unsigned requests cannot drain the quota of the genuine sender. Only an
+//! unverified source (`verify = "none"`), which has nothing to check, is
+//! charged at admission.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -13,8 +17,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::error::IngestError;
 use super::extract::client_ip;
 use super::source::Source;
+use crate::listener::{ClientSlot, PerClientSlots};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::SourceMetrics;
+use crate::verify::VerifyError;
 
 /// A configured source with its metric series.
 #[derive(Debug)]
@@ -33,6 +39,8 @@ pub(super) struct Admitted {
     pub(super) client: IpAddr,
     /// The slot among `ingest.max_in_flight`; freed when dropped.
     _slot: OwnedSemaphorePermit,
+    /// The slot among the client's `ingest.max_in_flight_per_client`; freed when dropped.
+    _client_slot: ClientSlot,
 }
 
 /// The checks a request passes before its body is read.
@@ -44,6 +52,8 @@ pub(super) struct Gate {
     pub(super) limiter: Arc<RateLimiter>,
     /// Requests being processed; a request finding none free is answered 503 at once.
     pub(super) in_flight: Arc<Semaphore>,
+    /// Requests being processed per client address; beyond the bound a 429 at once.
+    pub(super) per_client: Arc<PerClientSlots>,
     /// Trusted proxy header carrying the client address.
     pub(super) client_ip_header: Option<String>,
 }
@@ -65,7 +75,8 @@ impl Gate {
         Ok(route.clone())
     }
 
-    /// Checks both quotas and takes an in-flight slot.
+    /// Takes the client's and the listener's in-flight slots (charging the
+    /// quotas first for an unverified source).
     pub(super) fn admit<B>(
         &self,
         route: &Route,
@@ -73,15 +84,51 @@ impl Gate {
         request: &Request<B>,
     ) -> Result<Admitted, IngestError> {
         let client = client_ip(peer, request.headers(), self.client_ip_header.as_deref());
-        self.limiter.check(&route.source.name, client).map_err(|limited| {
-            route.metrics.rate_limited(limited.scope.as_str());
-            IngestError::RateLimited(limited)
+        if route.source.verifier.is_unverified() {
+            self.charge(route, client)?;
+        }
+        let client_slot = self.per_client.try_acquire(client).ok_or_else(|| {
+            route.metrics.rate_limited("client_in_flight");
+            IngestError::ClientBusy
         })?;
         let slot = self
             .in_flight
             .clone()
             .try_acquire_owned()
             .map_err(|_| IngestError::Overloaded)?;
-        Ok(Admitted { client, _slot: slot })
+        Ok(Admitted {
+            client,
+            _slot: slot,
+            _client_slot: client_slot,
+        })
+    }
+
+    /// Charges a request that passed verification to the client's and the
+    /// source's quotas (an unverified source's were charged at admission).
+    pub(super) fn charge_verified(&self, route: &Route, client: IpAddr) -> Result<(), IngestError> {
+        if route.source.verifier.is_unverified() {
+            return Ok(());
+        }
+        self.charge(route, client)
+    }
+
+    /// Checks the client's and the source's quotas.
+    fn charge(&self, route: &Route, client: IpAddr) -> Result<(), IngestError> {
+        self.limiter.check(&route.source.name, client).map_err(|limited| {
+            route.metrics.rate_limited(limited.scope.as_str());
+            IngestError::RateLimited(limited)
+        })
+    }
+
+    /// The answer to a request that failed verification for `reason`: 401,
+    /// or 429 once its client address spent its unverified budget.
+    pub(super) fn refuse(&self, route: &Route, client: IpAddr, reason: VerifyError) -> IngestError {
+        match self.limiter.check_unverified(client) {
+            Ok(()) => IngestError::Unauthorized(reason),
+            Err(limited) => {
+                route.metrics.rate_limited(limited.scope.as_str());
+                IngestError::RateLimited(limited)
+            }
+        }
     }
 }

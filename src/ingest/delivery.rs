@@ -9,10 +9,11 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 use uuid::Uuid;
 
-use super::extract::{extract, LazyJson};
+use super::error::IngestError;
+use super::extract::{extract, extract_key, LazyJson};
 use super::source::Source;
 use crate::config::KeySpec;
-use crate::envelope::{new_event_id_at, BodyRef, Header, Verification, WebhookEnvelope, REDACTED};
+use crate::envelope::{is_key_text, new_event_id_at, BodyRef, Header, Verification, WebhookEnvelope, REDACTED};
 use crate::verify::Verified;
 
 /// The identity of one delivery.
@@ -32,17 +33,31 @@ pub(super) struct Delivery {
 
 impl Delivery {
     /// Takes the dedup key and event type from a request as `source` says.
-    pub(super) fn new(source: &Source, headers: &HeaderMap, body: &[u8], received: SystemTime) -> Self {
+    /// Either holding a control character (only a JSON body can carry one)
+    /// is refused: the indexer would skip such a record, and the event would
+    /// be in Kafka but never in the history.
+    pub(super) fn new(
+        source: &Source,
+        headers: &HeaderMap,
+        body: &[u8],
+        received: SystemTime,
+    ) -> Result<Self, IngestError> {
         let mut json = LazyJson::new(body);
-        let dedup_key = extract(&source.dedup_key, headers, &mut json).map(|key| key.into_owned());
+        let dedup_key = extract_key(&source.dedup_key, headers, &mut json).map(|key| key.into_owned());
         let event_type = extract(&source.event_type, headers, &mut json).map(|kind| kind.into_owned());
-        Self {
+        if !dedup_key.as_deref().is_none_or(is_key_text) {
+            return Err(IngestError::InvalidKey("dedup_key"));
+        }
+        if !event_type.as_deref().is_none_or(is_key_text) {
+            return Err(IngestError::InvalidKey("event_type"));
+        }
+        Ok(Self {
             id: new_event_id_at(received),
             dedup_key,
             event_type,
             received,
             body_ref: None,
-        }
+        })
     }
 
     /// True when the source names a dedup key and the request did not carry it.
@@ -51,8 +66,9 @@ impl Delivery {
     }
 
     /// The envelope of this delivery: the request as received, with the values
-    /// of the `redact` headers replaced, and without the body when it was
-    /// stored apart (`body_ref`).
+    /// of the `redact` headers replaced, and those of the source's signature
+    /// and static credential headers; without the body when it was stored
+    /// apart (`body_ref`).
     pub(super) fn into_envelope(
         self,
         source: &Source,
@@ -70,7 +86,7 @@ impl Delivery {
             method: request.method.to_string(),
             path: request.uri.path().to_owned(),
             query: request.uri.query().unwrap_or_default().to_owned(),
-            headers: headers(&request.headers, redact, source.verifier.credential_header()),
+            headers: headers(&request.headers, redact, &source.secret_headers),
             content_type: header_text(&request.headers, http::header::CONTENT_TYPE).to_owned(),
             body: if self.body_ref.is_some() { Bytes::new() } else { body },
             dedup_key: self.dedup_key.unwrap_or_default(),
@@ -89,13 +105,14 @@ impl Delivery {
 }
 
 /// The request headers in the order received, redacted values replaced,
-/// and so is the source's static credential (a token anyone could reuse).
-fn headers(headers: &HeaderMap, redact: &[HeaderName], credential: Option<&HeaderName>) -> Vec<Header> {
+/// and so are the source's own `secret` headers: a static credential anyone
+/// could reuse, or a signature that would let a reader forge a delivery.
+fn headers(headers: &HeaderMap, redact: &[HeaderName], secret: &[HeaderName]) -> Vec<Header> {
     headers
         .iter()
         .map(|(name, value)| Header {
             name: name.as_str().to_owned(),
-            value: if redact.contains(name) || credential == Some(name) {
+            value: if redact.contains(name) || secret.contains(name) {
                 Bytes::from_static(REDACTED)
             } else {
                 Bytes::copy_from_slice(value.as_bytes())
@@ -124,13 +141,13 @@ mod tests {
         map.append("x-a", "1".parse().unwrap());
         map.append("authorization", "secret".parse().unwrap());
         map.append("x-gitlab-token", "glpat".parse().unwrap());
-        let kept = headers(&map, &[http::header::AUTHORIZATION], None);
+        let kept = headers(&map, &[http::header::AUTHORIZATION], &[]);
         assert_eq!(kept[1].name, "authorization");
         assert_eq!(kept[1].value.as_ref(), REDACTED);
         assert_eq!((kept[0].name.as_str(), kept[0].value.as_ref()), ("x-a", &b"1"[..]));
         assert_eq!(kept[2].value.as_ref(), b"glpat");
-        let token = http::HeaderName::from_static("x-gitlab-token");
-        let kept = headers(&map, &[], Some(&token));
+        let token = HeaderName::from_static("x-gitlab-token");
+        let kept = headers(&map, &[], &[token]);
         assert_eq!(kept[2].value.as_ref(), REDACTED);
         assert_eq!(kept[1].value.as_ref(), b"secret");
     }

@@ -52,6 +52,12 @@ pub enum IngestError {
     /// The connection failed while the body was being read.
     #[error("request body could not be read")]
     BodyRead,
+    /// The dedup key or event type taken from the request holds a control character.
+    #[error("the request's {0} holds a control character")]
+    InvalidKey(&'static str),
+    /// The client address has `ingest.max_in_flight_per_client` requests in flight already.
+    #[error("too many requests in flight from this client address")]
+    ClientBusy,
     /// A quota ran out.
     #[error("rate limit exceeded ({})", .0.scope.as_str())]
     RateLimited(Limited),
@@ -82,7 +88,8 @@ impl IngestError {
             IngestError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             IngestError::TooLarge { .. } | IngestError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            IngestError::BodyRead => StatusCode::BAD_REQUEST,
+            IngestError::BodyRead | IngestError::InvalidKey(_) => StatusCode::BAD_REQUEST,
+            IngestError::ClientBusy => StatusCode::TOO_MANY_REQUESTS,
             IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             IngestError::InFlight => StatusCode::CONFLICT,
             IngestError::DedupUnavailable(_)
@@ -104,9 +111,13 @@ impl IngestError {
             IngestError::TooLarge { .. } | IngestError::RecordTooLarge(_) => "body_too_large",
             IngestError::BodyTimeout => "body_timeout",
             IngestError::BodyRead => "body_unreadable",
+            IngestError::InvalidKey("dedup_key") => "invalid_dedup_key",
+            IngestError::InvalidKey(_) => "invalid_event_type",
+            IngestError::ClientBusy => "client_in_flight_limit",
             IngestError::RateLimited(limited) => match limited.scope {
                 LimitScope::Source => "rate_limited_source",
                 LimitScope::ClientIp => "rate_limited_client",
+                LimitScope::Unverified => "rate_limited_unverified",
             },
             IngestError::InFlight => "duplicate_in_flight",
             IngestError::DedupUnavailable(_) => "dedup_unavailable",
@@ -126,8 +137,8 @@ impl IngestError {
                 "too_large"
             }
             IngestError::BodyTimeout => "timeout",
-            IngestError::BodyRead => "bad_request",
-            IngestError::RateLimited(_) => "rate_limited",
+            IngestError::BodyRead | IngestError::InvalidKey(_) => "bad_request",
+            IngestError::RateLimited(_) | IngestError::ClientBusy => "rate_limited",
             IngestError::InFlight => "in_flight",
             _ => "unavailable",
         }
@@ -137,7 +148,7 @@ impl IngestError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             IngestError::RateLimited(limited) => Some(limited.retry_after),
-            IngestError::InFlight => Some(Duration::from_secs(1)),
+            IngestError::InFlight | IngestError::ClientBusy => Some(Duration::from_secs(1)),
             IngestError::DedupUnavailable(_)
             | IngestError::Overloaded
             | IngestError::Publish(_)
@@ -178,6 +189,19 @@ mod tests {
         let response = IngestError::Unauthorized(VerifyError::InvalidSignature).into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn invalid_keys_and_busy_clients_have_their_own_codes() {
+        let response = IngestError::InvalidKey("dedup_key").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        assert_eq!(IngestError::InvalidKey("dedup_key").code(), "invalid_dedup_key");
+        assert_eq!(IngestError::InvalidKey("event_type").code(), "invalid_event_type");
+        let response = IngestError::ClientBusy.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(IngestError::ClientBusy.code(), "client_in_flight_limit");
     }
 
     #[test]

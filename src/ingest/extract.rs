@@ -1,6 +1,11 @@
 //! Taking the dedup key, event type and client address out of a request,
 //! as the source's configuration says. The body is parsed as JSON at most
 //! once, and only when a `json:` spec needs it.
+//!
+//! Values longer than 256 bytes: an event type is cut (it only labels the
+//! event), a dedup key is replaced by `sha256:` and the hex SHA-256 of the
+//! whole value, so that two long keys sharing their first 256 bytes stay
+//! two keys.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -10,8 +15,10 @@ use serde_json::Value;
 
 use crate::config::KeySpec;
 
-/// Longest value taken as a dedup key or event type; longer values are cut.
+/// Longest value taken as is as a dedup key or event type.
 const MAX_VALUE_LEN: usize = 256;
+/// What a hashed dedup key starts with.
+const HASHED_PREFIX: &str = "sha256:";
 
 /// A request body whose JSON parse happens on first use.
 #[derive(Debug)]
@@ -36,15 +43,36 @@ impl<'a> LazyJson<'a> {
     }
 }
 
-/// The value `spec` points at, as text (borrowed from the headers, owned
-/// when taken from the JSON body); `None` when absent, empty or not textual.
+/// The value `spec` points at, as text cut to 256 bytes (borrowed from the
+/// headers, owned when taken from the JSON body); `None` when absent, empty
+/// or not textual. This is how the event type is taken.
 pub fn extract<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'_>) -> Option<Cow<'a, str>> {
+    Some(match find(spec, headers, json)? {
+        Cow::Borrowed(text) => Cow::Borrowed(truncate(text)),
+        Cow::Owned(text) => Cow::Owned(truncate(&text).to_owned()),
+    })
+}
+
+/// The value `spec` points at as a dedup key: as [`extract`], except that a
+/// value over 256 bytes becomes `sha256:<hex digest of the whole value>`.
+pub fn extract_key<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'_>) -> Option<Cow<'a, str>> {
+    let value = find(spec, headers, json)?;
+    if value.len() <= MAX_VALUE_LEN {
+        return Some(value);
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    Some(Cow::Owned(format!("{HASHED_PREFIX}{}", const_hex::encode(digest))))
+}
+
+/// The whole value `spec` points at; `None` when absent, empty or not textual.
+fn find<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'_>) -> Option<Cow<'a, str>> {
     let value = match spec {
         KeySpec::None => return None,
         KeySpec::Header(name) => Cow::Borrowed(header_text(headers, name)?),
         KeySpec::Headers(names) => Cow::Borrowed(names.iter().find_map(|name| header_text(headers, name))?),
         KeySpec::Json(pointer) => match json.value()?.pointer(pointer)? {
-            Value::String(text) => Cow::Owned(truncate(text).to_owned()),
+            Value::String(text) => Cow::Owned(text.clone()),
             Value::Number(number) => Cow::Owned(number.to_string()),
             _ => return None,
         },
@@ -52,9 +80,9 @@ pub fn extract<'a>(spec: &KeySpec, headers: &'a HeaderMap, json: &mut LazyJson<'
     (!value.is_empty()).then_some(value)
 }
 
-/// The trimmed, cut text of a header, when present, textual and not empty.
+/// The trimmed text of a header, when present, textual and not empty.
 fn header_text<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
-    let text = truncate(headers.get(name)?.to_str().ok()?.trim());
+    let text = headers.get(name)?.to_str().ok()?.trim();
     (!text.is_empty()).then_some(text)
 }
 
@@ -153,6 +181,37 @@ mod tests {
         assert!(value.len() <= MAX_VALUE_LEN && value.len() > MAX_VALUE_LEN - 2);
         let spec = KeySpec::Header(http::HeaderName::from_static("x-long"));
         assert_eq!(extract(&spec, &headers, &mut json).unwrap().len(), MAX_VALUE_LEN);
+    }
+
+    #[test]
+    fn long_dedup_keys_are_hashed_whole_so_they_never_collide() {
+        let common = "k".repeat(300);
+        let (one, two) = (format!("{common}-1"), format!("{common}-2"));
+        let mut headers = HeaderMap::new();
+        let spec = KeySpec::Header(http::HeaderName::from_static("x-key"));
+        let mut keys = Vec::new();
+        for long in [&one, &two] {
+            headers.insert("x-key", http::HeaderValue::from_str(long).unwrap());
+            let key = extract_key(&spec, &headers, &mut LazyJson::new(b""))
+                .unwrap()
+                .into_owned();
+            assert_eq!(key.len(), HASHED_PREFIX.len() + 64, "{key}");
+            keys.push(key);
+        }
+        assert_ne!(keys[0], keys[1]);
+        // Computed with Python: hashlib.sha256(("k" * 300 + "-1").encode()).hexdigest()
+        assert_eq!(
+            keys[0],
+            "sha256:e565701491626ac3fabe8e52dd7ef5a4b68d40da807e5a58e2581872e1953c60"
+        );
+        let exact = "x".repeat(MAX_VALUE_LEN);
+        let body = serde_json::json!({ "id": exact }).to_string();
+        let key = extract_key(
+            &KeySpec::Json("/id".into()),
+            &headers,
+            &mut LazyJson::new(body.as_bytes()),
+        );
+        assert_eq!(key.as_deref(), Some(exact.as_str()), "256 bytes are kept as they are");
     }
 
     #[test]

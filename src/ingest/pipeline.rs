@@ -1,5 +1,5 @@
 //! The webhook request pipeline, top to bottom: admit, read the body, verify,
-//! deduplicate, wrap in an envelope, publish, and answer only after the
+//! charge the quotas, deduplicate, wrap in an envelope, publish, and answer only after the
 //! broker's verdict. One deadline (`ingest.deadline`, from the moment the
 //! request head arrived) bounds it all.
 
@@ -19,14 +19,16 @@ use super::admission::{Admitted, Gate, Route};
 use super::answer::{answer, Accepted, IngestBody};
 use super::body::read_limited;
 use super::claim;
+use super::claims::{self, Claims, KeyState};
 use super::delivery::{unix_micros, Delivery};
 use super::error::IngestError;
 use super::finish::FinishOnDrop;
 use super::source::{Source, Sources};
-use crate::config::Config;
-use crate::dedup::{Dedup, Reservation, Ticket};
+use crate::config::{Config, SIGNATURE_HEADERS};
+use crate::dedup::Dedup;
 use crate::envelope::{record_key, BodyRef};
 use crate::history::Store;
+use crate::listener::PerClientSlots;
 use crate::publish::{PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{names, SourceMetrics};
@@ -58,14 +60,6 @@ pub struct Ingest {
     bodies: Option<Store>,
 }
 
-/// What the dedup store said about a delivery.
-enum KeyState {
-    /// Not delivered before: publish, then settle the ticket (none when the request carried no key).
-    Fresh(Option<Ticket>),
-    /// Delivered before as this event id.
-    Delivered(String),
-}
-
 impl Ingest {
     /// Builds the listener state from a validated configuration. Metric
     /// handles bind to the recorder installed at this point.
@@ -76,12 +70,16 @@ impl Ingest {
         dedup: Dedup,
         publisher: Publisher,
     ) -> Self {
+        let signatures = SIGNATURE_HEADERS.iter().filter(|_| config.ingest.redact_signatures);
         let mut redact: Vec<HeaderName> = config
             .ingest
             .redact_headers
             .iter()
+            .map(String::as_str)
+            .chain(signatures.copied())
             .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
+        redact.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         redact.dedup();
         let routes: HashMap<String, Arc<Route>> = sources
             .into_iter()
@@ -95,6 +93,7 @@ impl Ingest {
                 routes,
                 limiter,
                 in_flight: Arc::new(Semaphore::new(config.ingest.max_in_flight)),
+                per_client: PerClientSlots::new(config.ingest.max_in_flight_per_client),
                 client_ip_header: config.ingest.client_ip_header.clone(),
             },
             unknown: SourceMetrics::new(names::UNKNOWN_SOURCE),
@@ -173,55 +172,61 @@ impl Ingest {
         let body_deadline = deadline.min(Instant::now() + self.body_timeout);
         let body = read_limited(body, source.max_body, body_deadline).await?;
         let received = SystemTime::now();
-        let verified = match check(route, &parts, &body, received)? {
+        let verified = match self.check(route, &parts, &body, received, admitted.client)? {
             Checked::Deliver(verified) => verified,
             Checked::Answer(reply) => return Ok(Accepted::Handshake(reply)),
         };
         route.metrics.body_bytes(body.len());
-        let mut delivery = Delivery::new(source, &parts.headers, &body, received);
+        let mut delivery = Delivery::new(source, &parts.headers, &body, received)?;
         if delivery.lacks_dedup_key(source) {
             route.metrics.dedup_key_missing();
         }
-        let ticket = match self.reserve(route, &delivery).await? {
-            KeyState::Fresh(ticket) => ticket,
+        let claims = match claims::reserve(&self.dedup, route, &delivery, &parts.headers).await? {
+            KeyState::Fresh(claims) => claims,
             KeyState::Delivered(id) => return Ok(Accepted::Duplicate { id }),
         };
         if Instant::now() >= deadline {
-            release(ticket).await;
+            claims.release().await;
             return Err(IngestError::DeadlineExceeded);
         }
         match self.claim_check(source, &delivery, &body, deadline).await {
             Ok(body_ref) => delivery.body_ref = body_ref,
             Err(error) => {
-                release(ticket).await;
+                claims.release().await;
                 return Err(error);
             }
         }
         let id = delivery.id;
         let pending = match self.enqueue(route, delivery, parts, body, admitted.client, verified) {
             Ok(pending) => pending,
-            Err(error) => return Err(publish_failed(route, id, ticket, error).await),
+            Err(error) => return Err(publish_failed(route, id, claims, error).await),
         };
-        let settling = settle(self.clone(), route.clone(), id, pending, ticket, deadline, admitted);
+        let settling = settle(self.clone(), route.clone(), id, pending, claims, deadline, admitted);
         FinishOnDrop::new(settling).await
     }
 
-    /// Reserves the delivery's dedup key, if it has one.
-    async fn reserve(&self, route: &Route, delivery: &Delivery) -> Result<KeyState, IngestError> {
-        let Some(key) = &delivery.dedup_key else {
-            return Ok(KeyState::Fresh(None));
-        };
-        match self.dedup.reserve(&route.source.name, key, delivery.id).await {
-            Ok(Reservation::Reserved(ticket)) => Ok(KeyState::Fresh(Some(ticket))),
-            Ok(Reservation::Duplicate { id }) => {
-                route.metrics.duplicate("acked");
-                Ok(KeyState::Delivered(id))
+    /// Checks the request's signature (or credential), and whether it is a
+    /// handshake to answer, then charges the quotas: a verified request the
+    /// client's and the source's, a refused one (counted by its reason) the
+    /// client's unverified budget.
+    fn check(
+        &self,
+        route: &Route,
+        parts: &Parts,
+        body: &[u8],
+        received: SystemTime,
+        client: IpAddr,
+    ) -> Result<Checked, IngestError> {
+        let checked = route.source.verifier.check(RequestHead::of(parts), body, received);
+        match checked {
+            Ok(checked) => {
+                self.gate.charge_verified(route, client)?;
+                Ok(checked)
             }
-            Ok(Reservation::InFlight) => {
-                route.metrics.duplicate("in_flight");
-                Err(IngestError::InFlight)
+            Err(reason) => {
+                route.metrics.verify_failure(reason.code());
+                Err(self.gate.refuse(route, client, reason))
             }
-            Err(error) => Err(IngestError::DedupUnavailable(error)),
         }
     }
 
@@ -266,28 +271,15 @@ impl Ingest {
     }
 }
 
-/// Checks the request's signature (or credential), and whether it is a
-/// handshake to answer, counting a failure by its reason.
-fn check(route: &Route, parts: &Parts, body: &[u8], received: SystemTime) -> Result<Checked, IngestError> {
-    route
-        .source
-        .verifier
-        .check(RequestHead::of(parts), body, received)
-        .map_err(|reason| {
-            route.metrics.verify_failure(reason.code());
-            IngestError::Unauthorized(reason)
-        })
-}
-
 /// Waits for the broker's verdict until `deadline`, then commits the dedup
-/// key (acked) or releases it; the in-flight slot is held until then. Runs to
-/// the end even when the sender hangs up (`FinishOnDrop`).
+/// claims (acked) or releases them; the in-flight slots are held until then.
+/// Runs to the end even when the sender hangs up (`FinishOnDrop`).
 async fn settle(
     ingest: Arc<Ingest>,
     route: Arc<Route>,
     id: Uuid,
     pending: PendingAck,
-    ticket: Option<Ticket>,
+    claims: Claims,
     deadline: Instant,
     _admitted: Admitted,
 ) -> Result<Accepted, IngestError> {
@@ -295,12 +287,7 @@ async fn settle(
     match ingest.publisher.verdict(pending, deadline).await {
         Ok(ack) => {
             route.metrics.publish_duration(started.elapsed().as_secs_f64());
-            if let Some(ticket) = ticket {
-                if let Err(error) = ticket.commit().await {
-                    let source = &route.source.name;
-                    tracing::warn!(%source, %id, %error, "event published but its dedup key could not be stored");
-                }
-            }
+            claims.commit(&route, id).await;
             Ok(Accepted::Published {
                 id,
                 topic: ack.topic,
@@ -308,16 +295,16 @@ async fn settle(
                 offset: ack.offset,
             })
         }
-        Err(error) => Err(publish_failed(&route, id, ticket, error).await),
+        Err(error) => Err(publish_failed(&route, id, claims, error).await),
     }
 }
 
-/// Counts and logs a publish that was not acknowledged, frees its dedup key,
-/// and returns the error to answer.
-async fn publish_failed(route: &Route, id: Uuid, ticket: Option<Ticket>, error: PublishError) -> IngestError {
+/// Counts and logs a publish that was not acknowledged, frees its dedup
+/// claims, and returns the error to answer.
+async fn publish_failed(route: &Route, id: Uuid, claims: Claims, error: PublishError) -> IngestError {
     route.metrics.publish_failure(error.code());
     let source = &route.source.name;
-    release(ticket).await;
+    claims.release().await;
     match error {
         PublishError::TooLarge(detail) => {
             tracing::info!(%source, %id, %detail, "record too large for Kafka; answering 413");
@@ -327,12 +314,5 @@ async fn publish_failed(route: &Route, id: Uuid, ticket: Option<Ticket>, error: 
             tracing::warn!(%source, %id, %error, "publish failed; answering 503");
             IngestError::Publish(error)
         }
-    }
-}
-
-/// Frees a dedup key, if there is one, so that the sender's retry can go through.
-async fn release(ticket: Option<Ticket>) {
-    if let Some(ticket) = ticket {
-        ticket.release().await;
     }
 }

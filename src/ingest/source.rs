@@ -24,6 +24,13 @@ pub struct Source {
     pub dedup_key: KeySpec,
     /// Where the event type comes from.
     pub event_type: KeySpec,
+    /// Headers whose values never reach an envelope: the static credential
+    /// header, and the signature header (e.g. a declarative `hmac.header`)
+    /// unless `ingest.redact_signatures = false`.
+    pub secret_headers: Vec<http::HeaderName>,
+    /// The dedup namespace of its replayable signatures: `<name>#signature`
+    /// (`#` is not allowed in a source name, so it meets no source's keys).
+    pub signature_scope: String,
     /// `large_bodies.above_bytes`: longer bodies go to the history store, not into the record.
     pub large_bodies_above: Option<u64>,
 }
@@ -31,14 +38,23 @@ pub struct Source {
 impl Source {
     /// Prepares a source; fails on a problem config validation would also report.
     pub fn new(config: &Config, source: &SourceConfig) -> Result<Self, ConfigProblem> {
+        let verifier = Verifier::from_source(source)?;
+        let signature = verifier.signature_header().filter(|_| config.ingest.redact_signatures);
+        let secret_headers = signature
+            .into_iter()
+            .chain(verifier.credential_header())
+            .cloned()
+            .collect();
         Ok(Self {
             name: source.name.clone(),
-            verifier: Verifier::from_source(source)?,
+            verifier,
+            secret_headers,
             topic: config.topic_for(source).to_owned(),
             record_key: source.key.clone(),
             max_body: config.max_body_for(source),
             dedup_key: source.dedup_key(),
             event_type: source.event_type(),
+            signature_scope: format!("{}#signature", source.name),
             large_bodies_above: source.large_bodies.map(|large| large.above_bytes),
         })
     }

@@ -28,7 +28,7 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Most request bytes drained from a refused connection (so the close is a FIN, not a reset).
 const REFUSAL_DRAIN_BYTES: usize = 64 * 1024;
 /// Most refused connections lingering at once.
-const MAX_LINGERING: usize = 1024;
+pub(crate) const MAX_LINGERING: usize = 1024;
 
 /// The complete answer to a connection over the per-client limit.
 fn refusal() -> Vec<u8> {
@@ -44,36 +44,37 @@ fn refusal() -> Vec<u8> {
     [head.into_bytes(), body].concat()
 }
 
-/// Open connections per client. Entries exist only while a client has an
-/// open connection, so the table never holds more than `max_connections` entries.
+/// Slots per client: open connections here, requests in flight in ingest.
+/// Entries exist only while a client holds a slot, so the table never holds
+/// more entries than slots are taken.
 #[derive(Debug)]
-pub(super) struct PerClientConnections {
-    /// Most connections one client may hold open.
+pub(crate) struct PerClientSlots {
+    /// Most slots one client may hold.
     max: usize,
-    /// Open connections by client.
+    /// Slots taken, by client.
     open: Mutex<HashMap<ClientKey, usize>>,
 }
 
-/// One counted connection; dropping it gives the slot back.
+/// One taken slot; dropping it gives the slot back.
 #[derive(Debug)]
-pub(super) struct ClientSlot {
+pub(crate) struct ClientSlot {
     /// The table it was taken from.
-    table: Arc<PerClientConnections>,
+    table: Arc<PerClientSlots>,
     /// Whose slot it is.
     key: ClientKey,
 }
 
-impl PerClientConnections {
-    /// A table allowing `max` open connections per client.
-    pub(super) fn new(max: usize) -> Arc<Self> {
+impl PerClientSlots {
+    /// A table allowing `max` slots per client.
+    pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             max,
             open: Mutex::new(HashMap::new()),
         })
     }
 
-    /// A slot for a new connection from `ip`, or `None` when the client holds `max` already.
-    pub(super) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+    /// A slot for `ip`, or `None` when the client holds `max` already.
+    pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
         let key = ClientKey::from(ip);
         let mut open = self.open.lock();
         let count = open.entry(key).or_insert(0);
@@ -179,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_client_gets_at_most_max_slots_and_dropping_one_frees_it() {
-        let table = PerClientConnections::new(2);
+        let table = PerClientSlots::new(2);
         let a = table.try_acquire(ip("10.0.0.1")).unwrap();
         let _b = table.try_acquire(ip("10.0.0.1")).unwrap();
         assert!(table.try_acquire(ip("10.0.0.1")).is_none());
@@ -193,7 +194,7 @@ mod tests {
 
     #[test]
     fn entries_disappear_with_the_last_connection() {
-        let table = PerClientConnections::new(3);
+        let table = PerClientSlots::new(3);
         let slots: Vec<_> = (0..50)
             .map(|i| table.try_acquire(ip(&format!("10.0.1.{i}"))).unwrap())
             .collect();
@@ -204,7 +205,7 @@ mod tests {
 
     #[test]
     fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
-        let table = PerClientConnections::new(1);
+        let table = PerClientSlots::new(1);
         let _a = table.try_acquire(ip("2001:db8:1:2::1")).unwrap();
         assert!(table.try_acquire(ip("2001:db8:1:2:ffff::9")).is_none(), "same /64");
         assert!(table.try_acquire(ip("2001:db8:1:3::1")).is_some(), "other /64");

@@ -5,7 +5,8 @@
 //! a bounded request head, and on shutdown no new connections while the open
 //! ones finish (hyper-util's graceful shutdown, bounded by a drain timeout).
 //!
-//! - `clients`: open connections per client address and the refusal beyond them.
+//! - `clients`: slots per client address (open connections here, requests
+//!   in flight in ingest) and the refusal of a connection beyond them.
 
 mod clients;
 
@@ -26,7 +27,8 @@ use tokio::sync::Semaphore;
 use crate::shutdown::Stop;
 use crate::telemetry::names;
 
-use clients::{PerClientConnections, Refusals};
+use clients::Refusals;
+pub(crate) use clients::{ClientSlot, PerClientSlots, MAX_LINGERING};
 
 /// Largest request head (header names and values) hyper buffers. It may take
 /// in up to about twice as much before it notices; a listener that needs the
@@ -82,7 +84,7 @@ pub async fn serve<M, S>(
     <S::ResBody as Body>::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let per_client = PerClientConnections::new(limits.max_connections_per_ip);
+    let per_client = PerClientSlots::new(limits.max_connections_per_ip);
     let refusals = Refusals::default();
     let metrics = ConnectionMetrics::new(name);
     let graceful = GracefulShutdown::new();

@@ -30,7 +30,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The metrics listener's connection limits: Prometheus and the kubelet's
 /// probes need a handful of connections; a slow or greedy client gets no more.
-const LISTENER_LIMITS: Limits = Limits {
+pub(crate) const LISTENER_LIMITS: Limits = Limits {
     max_connections: 256,
     max_connections_per_ip: 64,
     header_timeout: Duration::from_secs(5),

@@ -41,7 +41,7 @@ const VERIFY_REASONS: [&str; 11] = [
     "malformed_handshake",
 ];
 /// Every `scope` of `hookgate_rate_limited_total`.
-const SCOPES: [&str; 2] = ["source", "client_ip"];
+const SCOPES: [&str; 4] = ["source", "client_ip", "unverified", "client_in_flight"];
 /// Every `state` of `hookgate_duplicates_total`.
 const STATES: [&str; 2] = ["acked", "in_flight"];
 /// Every `reason` of `hookgate_publish_failures_total`.
@@ -101,6 +101,8 @@ pub struct SourceMetrics {
     publish_failures: Family,
     /// `hookgate_dedup_key_missing_total{source}`.
     dedup_key_missing: OnceLock<Counter>,
+    /// `hookgate_signature_replays_total{source}`.
+    signature_replays: OnceLock<Counter>,
     /// `hookgate_request_body_bytes{source}`.
     body_bytes: OnceLock<Histogram>,
     /// `hookgate_publish_duration_seconds{source}`.
@@ -126,6 +128,7 @@ impl SourceMetrics {
             duplicates: Family::new(names::DUPLICATES, "state", &STATES),
             publish_failures: Family::new(names::PUBLISH_FAILURES, "reason", &PUBLISH_REASONS),
             dedup_key_missing: OnceLock::new(),
+            signature_replays: OnceLock::new(),
             body_bytes: OnceLock::new(),
             publish_duration: OnceLock::new(),
         }
@@ -161,6 +164,14 @@ impl SourceMetrics {
         let source = &self.source;
         self.dedup_key_missing
             .get_or_init(|| metrics::counter!(names::DEDUP_KEY_MISSING, "source" => source.clone()))
+            .increment(1);
+    }
+
+    /// One delivery repeating the signature of an earlier one under another delivery key.
+    pub fn signature_replay(&self) {
+        let source = &self.source;
+        self.signature_replays
+            .get_or_init(|| metrics::counter!(names::SIGNATURE_REPLAYS, "source" => source.clone()))
             .increment(1);
     }
 

@@ -7,6 +7,7 @@ pub mod librdkafka;
 pub mod names;
 mod recorder;
 
+pub(crate) use health::LISTENER_LIMITS as METRICS_LISTENER_LIMITS;
 pub use health::{router, serve as serve_metrics, Readiness};
 pub use ingest::{requests_in_flight, SourceMetrics};
 pub use recorder::install;

@@ -8,12 +8,14 @@ pub const UNKNOWN_SOURCE: &str = "_unknown";
 pub const REQUESTS: &str = "hookgate_requests_total";
 /// Counter {source, reason}: signature verification failures.
 pub const VERIFY_FAILURES: &str = "hookgate_verify_failures_total";
-/// Counter {source, scope}: requests refused by a quota (scope "source" or "client_ip").
+/// Counter {source, scope}: requests refused with 429 (scope "source", "client_ip", "unverified" or "client_in_flight").
 pub const RATE_LIMITED: &str = "hookgate_rate_limited_total";
 /// Counter {source, state}: duplicates recognised (state "acked" or "in_flight").
 pub const DUPLICATES: &str = "hookgate_duplicates_total";
 /// Counter {source}: requests whose configured dedup key was absent (published without deduplication).
 pub const DEDUP_KEY_MISSING: &str = "hookgate_dedup_key_missing_total";
+/// Counter {source}: deliveries repeating the timestamp-less signature of an earlier one under a new delivery key (answered as duplicates).
+pub const SIGNATURE_REPLAYS: &str = "hookgate_signature_replays_total";
 /// Gauge: delivery keys held by the in-process dedup store.
 pub const DEDUP_KEYS: &str = "hookgate_dedup_keys";
 /// Gauge: client addresses tracked by the per-IP rate limiter.

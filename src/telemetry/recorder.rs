@@ -76,6 +76,10 @@ fn describe() {
         names::DEDUP_KEY_MISSING,
         "Requests published without deduplication because the key was absent."
     );
+    describe_counter!(
+        names::SIGNATURE_REPLAYS,
+        "Deliveries repeating the timestamp-less signature of an earlier one under a new delivery key, answered as duplicates."
+    );
     describe_gauge!(names::DEDUP_KEYS, "Delivery keys held by the in-process dedup store.");
     describe_gauge!(
         names::RATE_LIMIT_TRACKED_CLIENTS,

@@ -12,7 +12,7 @@ use super::mac::{self, MacKey, Tag};
 use super::request::RequestHead;
 use super::template::Template;
 use super::{problem, timestamp, ConfigProblem, SignError, Verified, VerifyError};
-use crate::config::{HmacAlgorithm, SignatureEncoding, SourceConfig};
+use crate::config::{HmacAlgorithm, KeySpec, SignatureEncoding, SourceConfig};
 
 /// How a header-carried HMAC scheme looks on the wire.
 pub(super) struct Layout<'a> {
@@ -132,6 +132,33 @@ impl HeaderScheme {
             secret_index,
         })
         .ok_or(VerifyError::InvalidSignature)
+    }
+
+    /// Whether the signed content fixes the value `spec` takes: a `json:` key
+    /// comes from the body (always signed), a header key only when the
+    /// template reads that header (every one of a list).
+    pub(super) fn covers(&self, spec: &KeySpec) -> bool {
+        let signed = |name: &HeaderName| self.template.headers().any(|read| read == name);
+        match spec {
+            KeySpec::None | KeySpec::Json(_) => true,
+            KeySpec::Header(name) => signed(name),
+            KeySpec::Headers(names) => names.iter().all(signed),
+        }
+    }
+
+    /// The header carrying the signature.
+    pub(super) fn header(&self) -> &HeaderName {
+        &self.header
+    }
+
+    /// The fingerprint of the request's signature when the scheme signs no
+    /// timestamp, so that the same signature could be sent again at any time.
+    pub(super) fn replayable(&self, headers: &HeaderMap) -> Option<[u8; 32]> {
+        if self.timestamp.is_some() {
+            return None;
+        }
+        let tag = self.decode(headers.get(&self.header)?.as_bytes()).ok()?;
+        Some(mac::fingerprint(&tag))
     }
 
     fn decode(&self, value: &[u8]) -> Result<Tag, VerifyError> {

@@ -253,6 +253,13 @@ pub(super) fn sha256(bytes: &[u8]) -> Tag {
     Tag::from_slice(&sha2::Sha256::digest(bytes))
 }
 
+/// The SHA-256 of a signature's decoded bytes: what the gateway remembers
+/// of a signature to recognise its replay, whatever its text encoding.
+pub(super) fn fingerprint(tag: &Tag) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(tag.as_bytes()).into()
+}
+
 /// Index of the first of `candidates` equal to `expected`, compared with
 /// every one of them in constant time (no early exit on a match).
 pub(super) fn position(expected: &Tag, candidates: &[Tag]) -> Option<u32> {

@@ -56,6 +56,11 @@ impl Meta {
         self.scheme.verify(head, body, now)
     }
 
+    /// The signature scheme underneath the handshake.
+    pub(super) fn signature(&self) -> &HeaderScheme {
+        &self.scheme
+    }
+
     /// Answers the GET subscription handshake, or says why it is refused.
     pub(super) fn subscribe(&self, head: RequestHead<'_>) -> Result<Reply, VerifyError> {
         if head.query_param("hub.mode").as_deref() != Some("subscribe") {

@@ -37,7 +37,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::config::{ConfigIssue, HmacAlgorithm, Preset, SourceConfig};
+use crate::config::{ConfigIssue, HmacAlgorithm, KeySpec, Preset, SourceConfig};
 use credential::{BasicScheme, TokenScheme};
 use declarative::HeaderScheme;
 use mac::MacKey;
@@ -230,6 +230,11 @@ impl Verifier {
         self.preset.as_str()
     }
 
+    /// True for `verify = "none"`: nothing is checked.
+    pub fn is_unverified(&self) -> bool {
+        matches!(self.scheme, Scheme::Unverified)
+    }
+
     /// True when the sender only presents a static credential (`gitlab`,
     /// `basic`, `token`): weaker than a signature, see [`Preset::is_static_credential`].
     pub fn is_static_credential(&self) -> bool {
@@ -242,6 +247,33 @@ impl Verifier {
         match &self.scheme {
             Scheme::Token(scheme) => Some(scheme.header()),
             Scheme::Basic(_) => Some(&http::header::AUTHORIZATION),
+            _ => None,
+        }
+    }
+
+    /// The header carrying the request's signature, for schemes with one
+    /// header-borne HMAC (github, shopify, slack, zoom, meta, hmac): its
+    /// value is never copied into an envelope.
+    pub fn signature_header(&self) -> Option<&HeaderName> {
+        match &self.scheme {
+            Scheme::Header(scheme) | Scheme::Slack(scheme) => Some(scheme.header()),
+            Scheme::Zoom(zoom) => Some(zoom.signature().header()),
+            Scheme::Meta(meta) => Some(meta.signature().header()),
+            _ => None,
+        }
+    }
+
+    /// For a request that passed [`Verifier::check`] under a scheme whose
+    /// signature covers no timestamp (github, shopify, meta, twilio, and
+    /// `hmac` without `timestamp_header`): the SHA-256 of its decoded
+    /// signature. Such a signature stays valid forever, so whoever saw it can
+    /// send the request again; ingest deduplicates on this fingerprint.
+    /// `None` for every other scheme (their timestamps bound a replay).
+    pub fn replayable_signature(&self, headers: &HeaderMap) -> Option<[u8; 32]> {
+        match &self.scheme {
+            Scheme::Header(scheme) => scheme.replayable(headers),
+            Scheme::Meta(meta) => meta.signature().replayable(headers),
+            Scheme::Twilio(twilio) => twilio.replayable(headers),
             _ => None,
         }
     }
@@ -331,6 +363,40 @@ pub fn source_issue(index: usize, source: &SourceConfig) -> Option<ConfigIssue> 
     Verifier::from_source(source)
         .err()
         .map(|problem| ConfigIssue::error(format!("sources[{index}].{}", problem.key), problem.message))
+}
+
+/// The warnings about `sources[index]` that need its verifier: a declarative
+/// `hmac` source whose dedup key is read from a header the signature does
+/// not cover (anyone holding one delivery can send it again under a new key).
+pub fn source_warnings(index: usize, source: &SourceConfig) -> Vec<ConfigIssue> {
+    if source.verify != Preset::Hmac {
+        return Vec::new();
+    }
+    let Ok(scheme) = HeaderScheme::declarative(source) else {
+        return Vec::new();
+    };
+    let key = source.dedup_key();
+    if scheme.covers(&key) {
+        return Vec::new();
+    }
+    let names: Vec<&str> = match &key {
+        KeySpec::Header(name) => vec![name.as_str()],
+        KeySpec::Headers(names) => names.iter().map(HeaderName::as_str).collect(),
+        KeySpec::None | KeySpec::Json(_) => Vec::new(),
+    };
+    let replays = if source.hmac.as_ref().is_some_and(|hmac| hmac.timestamp_header.is_some()) {
+        "within the timestamp tolerance"
+    } else {
+        "unless it repeats the signature, which ingest also deduplicates"
+    };
+    vec![ConfigIssue::warning(
+        format!("sources[{index}].dedup_key"),
+        format!(
+            "header:{} is not covered by hmac.signed: whoever saw one delivery can post it again with a new \
+             key, accepted as a new event {replays}; add {{header:NAME}} for it to hmac.signed",
+            names.join("|")
+        ),
+    )]
 }
 
 /// A scheme that verifies needs at least one secret.

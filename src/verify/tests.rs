@@ -208,3 +208,84 @@ fn config_problem_displays_key_and_message() {
     let problem = problem("hmac.signed", "must contain {body}");
     assert_eq!(problem.to_string(), "hmac.signed: must contain {body}");
 }
+
+#[test]
+fn only_signatures_without_a_timestamp_are_replayable() {
+    let replayable = [
+        Preset::Github,
+        Preset::Shopify,
+        Preset::Meta,
+        Preset::Twilio,
+        Preset::Hmac,
+    ];
+    for preset in EVERY_PRESET {
+        let verifier = Verifier::from_source(&any_source(preset)).unwrap();
+        let sent = match verifier.sign(b"{\"a\":1}", "evt_1", at(NOW)) {
+            Ok(pairs) => pairs.into_iter().collect::<HeaderMap>(),
+            Err(_) => HeaderMap::new(),
+        };
+        let fingerprint = verifier.replayable_signature(&sent);
+        assert_eq!(fingerprint.is_some(), replayable.contains(&preset), "{preset:?}");
+    }
+}
+
+#[test]
+fn a_replayed_signature_has_one_fingerprint_whatever_its_hex_case() {
+    let github = verifier(Preset::Github, &["It's a Secret to Everybody"]);
+    let lower = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let upper = format!("sha256={}", lower["sha256=".len()..].to_uppercase());
+    let of = |value: &str| github.replayable_signature(&headers(&[("x-hub-signature-256", value)]));
+    assert!(of(lower).is_some());
+    assert_eq!(of(lower), of(&upper));
+    let other = "sha256=857107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    assert_ne!(of(lower), of(other));
+    assert_eq!(of("sha256=zz"), None, "malformed: never verified, no fingerprint");
+}
+
+#[test]
+fn only_the_single_header_schemes_name_their_signature_header() {
+    let named = |preset| {
+        Verifier::from_source(&any_source(preset))
+            .unwrap()
+            .signature_header()
+            .cloned()
+    };
+    assert_eq!(named(Preset::Github).unwrap(), "x-hub-signature-256");
+    assert_eq!(named(Preset::Hmac).unwrap(), "x-sig");
+    assert_eq!(named(Preset::Zoom).unwrap(), "x-zm-signature");
+    assert_eq!(named(Preset::Stripe), None, "covered by ingest's fixed list");
+    assert_eq!(named(Preset::None), None);
+}
+
+#[test]
+fn an_hmac_dedup_key_outside_the_signed_template_is_warned_about() {
+    let text = |signed: &str, key: &str, stamp: &str| {
+        format!(
+            "[[sources]]\nname = \"x\"\nverify = \"hmac\"\nsecrets = [\"k\"]\ndedup_key = \"{key}\"\n\
+             [sources.hmac]\nheader = \"x-sig\"\nsigned = \"{signed}\"\n{stamp}"
+        )
+    };
+    let warnings = |toml: String| source_warnings(0, &crate::config::Config::from_toml(&toml).unwrap().sources[0]);
+    let found = warnings(text("{body}", "header:x-id", ""));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].key, "sources[0].dedup_key");
+    assert!(
+        found[0].message.contains("header:x-id is not covered by hmac.signed"),
+        "{}",
+        found[0].message
+    );
+    assert!(warnings(text("{header:x-id}.{body}", "header:x-id", "")).is_empty());
+    assert!(
+        warnings(text("{body}", "json:/id", "")).is_empty(),
+        "the body is always signed"
+    );
+    assert!(warnings(text("{header:x-a}.{body}", "header:x-a|x-b", "")).len() == 1);
+    let stamped = warnings(text(
+        "{header:x-ts}.{body}",
+        "header:x-id",
+        "timestamp_header = \"x-ts\"\n",
+    ));
+    assert!(stamped[0].message.contains("within the timestamp tolerance"));
+    let github = "[[sources]]\nname = \"g\"\nverify = \"github\"\nsecrets = [\"k\"]\n";
+    assert!(warnings(github.to_owned()).is_empty(), "presets are not declarative");
+}

@@ -74,6 +74,12 @@ impl Twilio {
             .ok_or(VerifyError::InvalidSignature)
     }
 
+    /// The fingerprint of the request's signature: Twilio signs no timestamp.
+    pub(super) fn replayable(&self, headers: &http::HeaderMap) -> Option<[u8; 32]> {
+        let tag = Tag::from_base64(headers.get(SIGNATURE)?.as_bytes(), DIGEST_LEN).ok()?;
+        Some(mac::fingerprint(&tag))
+    }
+
     /// A form POST to the public URL as Twilio signs it with the first auth
     /// token, with its idempotency token set to the delivery id.
     pub(super) fn sign(

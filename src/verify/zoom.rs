@@ -46,6 +46,11 @@ impl Zoom {
         self.scheme.verify(head, body, now)
     }
 
+    /// The signature scheme underneath the handshake.
+    pub(super) fn signature(&self) -> &HeaderScheme {
+        &self.scheme
+    }
+
     /// The answer to a verified `endpoint.url_validation` request, if `body` is one.
     pub(super) fn url_validation(&self, body: &[u8], verified: Verified) -> Option<Reply> {
         let plain = plain_token(body)?;

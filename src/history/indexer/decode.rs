@@ -155,9 +155,9 @@ fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-/// No control character other than a horizontal tab.
+/// No control character other than a horizontal tab (the rule ingest applies to keys).
 fn is_text(text: &str) -> bool {
-    !text.chars().any(|c| c.is_control() && c != '\t')
+    crate::envelope::is_key_text(text)
 }
 
 /// No control character at all.
