@@ -1,8 +1,9 @@
 //! `POST /v1/events/{id}/replay`: rebuilds the original envelope from the
 //! store (the row keeps every envelope field losslessly), marks it as a
 //! replay (envelope field and `hookgate-replay: true` record header) and
-//! publishes it with the same id to the source's topic and key as
-//! configured now. 202 only once the broker has acknowledged; 503 with
+//! publishes it with the same id to the topic the event was first written
+//! to (its routed topic, kept in the history), keyed and formatted
+//! (envelope or CloudEvent) as the source is configured now. 202 only once the broker has acknowledged; 503 with
 //! `Retry-After` and the publish error's code otherwise. The indexer sees
 //! the replayed record, but the id is already stored: still one row.
 
@@ -15,7 +16,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{events, ApiState};
-use crate::config::{Config, Scope};
+use crate::config::{Config, RecordFormat, Scope};
 use crate::envelope::record_key;
 use crate::history::store::EventRecord;
 use crate::telemetry::names;
@@ -46,10 +47,10 @@ async fn publish(state: &ApiState, event: Result<EventRecord, ApiError>) -> Resu
         .map_err(|e| ApiError::Internal(format!("stored headers of {}: {e}", event.summary.id)))?;
     envelope.replay = true;
     let config = state.config();
-    let (topic, key) = destination(config, &event);
+    let (topic, key, format) = destination(config, &event);
     let ack = state
         .publisher()
-        .publish_envelope(&envelope, &topic, key.as_deref(), config.ingest.deadline)
+        .publish_event(&envelope, &topic, key.as_deref(), format, config.ingest.deadline)
         .await
         .map_err(ApiError::Publish)?;
     tracing::info!(id = %event.summary.id, topic = %ack.topic, partition = ack.partition, offset = ack.offset, "event replayed");
@@ -63,14 +64,16 @@ async fn publish(state: &ApiState, event: Result<EventRecord, ApiError>) -> Resu
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-/// Topic and record key of a replay: as the source is configured now, or
-/// where the event was read with its id as key when the source is gone.
-fn destination(config: &Config, event: &EventRecord) -> (String, Option<Vec<u8>>) {
+/// Topic, record key and format of a replay: the topic the event was read
+/// from (where ingest routed it), key and format as the source is
+/// configured now, or the id as key and an envelope when the source is gone.
+fn destination(config: &Config, event: &EventRecord) -> (String, Option<Vec<u8>>, RecordFormat) {
     let summary = &event.summary;
+    let topic = summary.provenance.topic.clone();
     let Some(source) = config.sources.iter().find(|s| s.name == summary.source) else {
-        return (summary.provenance.topic.clone(), Some(summary.id.as_bytes().to_vec()));
+        return (topic, Some(summary.id.as_bytes().to_vec()), RecordFormat::Envelope);
     };
     let dedup_key = summary.dedup_key.as_deref().unwrap_or_default();
     let key = record_key(&source.key, &summary.id, dedup_key).map(<[u8]>::to_vec);
-    (config.topic_for(source).to_owned(), key)
+    (topic, key, source.record_format)
 }
