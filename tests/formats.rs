@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::history::get_json;
 use common::registry::{Registry, RegistryState};
 use common::webhook::post_signed;
-use common::{create_topic, dead_port, unique, wait_until, Broker, Setup};
+use common::{create_topic, dead_port, unique, Broker, Setup};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -70,18 +70,15 @@ async fn post_event(gateway: &common::Gateway, source: &str, event: &str, delive
 /// The history's view of event `id`, once indexed.
 async fn indexed(gateway: &common::Gateway, id: &str) -> Value {
     let url = gateway.query_url(&format!("/v1/events/{id}"));
-    let mut found = Value::Null;
-    wait_until(WAIT, "the event is indexed", || {
-        let url = url.clone();
-        let found = &mut found;
-        async move {
-            let (status, body) = get_json(&url, Some(TOKEN)).await;
-            *found = body;
-            status == 200
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = get_json(&url, Some(TOKEN)).await;
+        if status == 200 {
+            return body;
         }
-    })
-    .await;
-    found
+        assert!(Instant::now() < deadline, "event {id} not indexed: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn replay(gateway: &common::Gateway, id: &str) -> Value {

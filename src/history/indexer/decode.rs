@@ -78,7 +78,7 @@ pub fn decode(value: Option<&[u8]>, provenance: Provenance, now: i64) -> Result<
 
 /// Decodes a record, value and headers, in any format hookgate writes:
 /// a CloudEvent when it has a `ce_specversion` header, else an envelope.
-pub fn decode_record(
+pub(crate) fn decode_record(
     value: Option<&[u8]>,
     headers: &[(&str, &[u8])],
     provenance: Provenance,

@@ -29,7 +29,8 @@ use crate::publish::KafkaEndpoint;
 use crate::telemetry::names;
 
 use context::IndexerContext;
-pub use decode::{decode, decode_record, DecodeError};
+pub use decode::{decode, DecodeError};
+use decode::decode_record;
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 500;
