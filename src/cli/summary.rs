@@ -159,6 +159,21 @@ fn dedup_summary(config: &Config) -> String {
     format!("{store}, window {}", humantime::format_duration(dedup.window))
 }
 
+/// The source's topic, its routes before it and its record format when not the default.
+fn topic_summary(config: &Config, source: &crate::config::SourceConfig) -> String {
+    let mut text: Vec<String> = source
+        .routes
+        .iter()
+        .map(|r| format!("{} if type {}", r.topic, r.event_type))
+        .collect();
+    text.push(config.topic_for(source).to_owned());
+    let mut line = text.join(", else ");
+    if source.record_format != crate::config::RecordFormat::Envelope {
+        line.push_str(&format!(" as {}", source.record_format.as_str()));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,19 +222,4 @@ mod tests {
         assert!(summary.kafka.starts_with("embedded"), "{}", summary.kafka);
         assert!(summary.dedup.starts_with("in process"), "{}", summary.dedup);
     }
-}
-
-/// The source's topic, its routes before it and its record format when not the default.
-fn topic_summary(config: &Config, source: &crate::config::SourceConfig) -> String {
-    let mut text: Vec<String> = source
-        .routes
-        .iter()
-        .map(|r| format!("{} if type {}", r.topic, r.event_type))
-        .collect();
-    text.push(config.topic_for(source).to_owned());
-    let mut line = text.join(", else ");
-    if source.record_format != crate::config::RecordFormat::Envelope {
-        line.push_str(&format!(" as {}", source.record_format.as_str()));
-    }
-    line
 }

@@ -29,12 +29,10 @@ use serde::Deserialize;
 pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Severity};
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
-pub use secret::{Secret, SecretError};
 pub use registry::{SchemaRegistryConfig, SubjectStrategy};
 pub use routes::{covers, matches, route, RouteConfig};
-pub use sources::{
-    HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordFormat, RecordKey, SignatureEncoding, SourceConfig,
-};
+pub use secret::{Secret, SecretError};
+pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordFormat, RecordKey, SignatureEncoding, SourceConfig};
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";
@@ -232,7 +230,10 @@ impl Config {
 
     /// Every topic events may be published to (routes included), without repeats.
     pub fn topics(&self) -> Vec<String> {
-        let routed = self.sources.iter().flat_map(|s| s.routes.iter().map(|r| r.topic.clone()));
+        let routed = self
+            .sources
+            .iter()
+            .flat_map(|s| s.routes.iter().map(|r| r.topic.clone()));
         let mut topics: Vec<String> = std::iter::once(self.kafka.topic.clone())
             .chain(self.sources.iter().filter_map(|s| s.topic.clone()))
             .chain(routed)

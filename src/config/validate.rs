@@ -285,7 +285,9 @@ fn check_routes(key: &str, routes: &[RouteConfig], findings: &mut Findings) {
         if route.topic.is_empty() {
             findings.error(format!("{key}.routes[{j}].topic"), "must not be empty");
         }
-        let earlier = routes[..j].iter().position(|r| covers(&r.event_type, &route.event_type));
+        let earlier = routes[..j]
+            .iter()
+            .position(|r| covers(&r.event_type, &route.event_type));
         if let Some(i) = earlier {
             findings.error(
                 format!("{key}.routes[{j}].event_type"),

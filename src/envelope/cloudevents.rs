@@ -87,7 +87,12 @@ pub fn headers(envelope: &WebhookEnvelope) -> Vec<(&'static str, String)> {
         (header::DEDUP_KEY, &envelope.dedup_key),
         (header::QUERY, &envelope.query),
     ];
-    out.extend(optional.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k, v.clone())));
+    out.extend(
+        optional
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k, v.clone())),
+    );
     if let Some(v) = &envelope.verification {
         out.push((header::VERIFIED, v.verified.to_string()));
         out.push((header::SCHEME, v.scheme.clone()));
@@ -135,15 +140,20 @@ pub fn to_envelope<'a>(
         Some(scheme) => Some(Verification {
             scheme,
             verified: flag(header::VERIFIED)?,
-            secret_index: text(header::SECRET_INDEX)?
-                .map_or(Ok(0), |v| v.parse().map_err(|_| CloudEventError::Malformed(header::SECRET_INDEX)))?,
+            secret_index: text(header::SECRET_INDEX)?.map_or(Ok(0), |v| {
+                v.parse().map_err(|_| CloudEventError::Malformed(header::SECRET_INDEX))
+            })?,
             static_credential: flag(header::STATIC)?,
         }),
     };
     Ok(WebhookEnvelope {
         id: required(header::ID)?,
         source: source.to_owned(),
-        event_type: if event_type == UNKNOWN_TYPE { String::new() } else { event_type },
+        event_type: if event_type == UNKNOWN_TYPE {
+            String::new()
+        } else {
+            event_type
+        },
         received_at_unix_micros: received.timestamp_micros(),
         method: required(header::METHOD)?,
         path: text(header::PATH)?.unwrap_or_default(),
@@ -227,7 +237,10 @@ mod tests {
             h
         };
         let no_id = without(header::ID);
-        assert_eq!(to_envelope(lookup(&no_id), b""), Err(CloudEventError::Missing(header::ID)));
+        assert_eq!(
+            to_envelope(lookup(&no_id), b""),
+            Err(CloudEventError::Missing(header::ID))
+        );
         for (name, value) in [
             (header::SPECVERSION, "0.3"),
             (header::SOURCE, "elsewhere/github"),

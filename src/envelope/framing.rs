@@ -104,7 +104,10 @@ mod tests {
     #[test]
     fn other_messages_and_cut_headers_are_refused() {
         assert_eq!(unframe(&[0, 0, 0]), Err(FramingError::Short));
-        assert_eq!(unframe(&[0, 0, 0, 0, 1, 2, 2]), Err(FramingError::OtherMessage(vec![1])));
+        assert_eq!(
+            unframe(&[0, 0, 0, 0, 1, 2, 2]),
+            Err(FramingError::OtherMessage(vec![1]))
+        );
         assert_eq!(unframe(&[0, 0, 0, 0, 1, 0x80]), Err(FramingError::Indexes));
         assert_eq!(unframe(&[0, 0, 0, 0, 1, 40]), Err(FramingError::Indexes));
     }

@@ -223,7 +223,8 @@ impl Ingest {
         let envelope = delivery.into_envelope(source, &parts, body, client, verified, &self.redact);
         let key = record_key(&source.record_key, &envelope.id, &envelope.dedup_key);
         let topic = source.topic_for(&envelope.event_type);
-        self.publisher.enqueue_event(&envelope, topic, key, source.record_format)
+        self.publisher
+            .enqueue_event(&envelope, topic, key, source.record_format)
     }
 }
 

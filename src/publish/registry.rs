@@ -76,7 +76,11 @@ pub async fn register_schemas(config: &Config, registry: &SchemaRegistryConfig) 
         .map_err(|e| unreachable(registry, &e))?;
     let mut ids_by_subject: HashMap<String, u32> = HashMap::new();
     let mut ids = SchemaIds::new();
-    for source in config.sources.iter().filter(|s| s.record_format == RecordFormat::Envelope) {
+    for source in config
+        .sources
+        .iter()
+        .filter(|s| s.record_format == RecordFormat::Envelope)
+    {
         for topic in config.topics_of(source) {
             let subject = subject(registry.subject_strategy, topic);
             let id = match ids_by_subject.get(&subject) {
@@ -172,7 +176,10 @@ mod tests {
     #[test]
     fn subjects_follow_the_strategy() {
         assert_eq!(subject(SubjectStrategy::TopicName, "github.push"), "github.push-value");
-        assert_eq!(subject(SubjectStrategy::RecordName, "github.push"), "hookgate.v1.WebhookEnvelope");
+        assert_eq!(
+            subject(SubjectStrategy::RecordName, "github.push"),
+            "hookgate.v1.WebhookEnvelope"
+        );
     }
 
     #[test]
@@ -181,7 +188,10 @@ mod tests {
         let error = refusal("t-value", 409, body);
         assert!(matches!(&error, RegistryError::Incompatible { subject, .. } if subject == "t-value"));
         assert!(error.to_string().contains("`t-value`"), "{error}");
-        assert!(matches!(refusal("s", 401, "{}"), RegistryError::Unauthorized { status: 401, .. }));
+        assert!(matches!(
+            refusal("s", 401, "{}"),
+            RegistryError::Unauthorized { status: 401, .. }
+        ));
         let other = refusal("s", 422, "not json");
         assert!(other.to_string().contains("not json"), "{other}");
     }

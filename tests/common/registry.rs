@@ -68,7 +68,13 @@ impl Registry {
 
     /// The ids registered under `subject`.
     pub fn ids(&self, subject: &str) -> Vec<u32> {
-        self.state.lock().unwrap().subjects.get(subject).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .unwrap()
+            .subjects
+            .get(subject)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The requests seen so far.
@@ -84,7 +90,9 @@ fn error(status: StatusCode, code: u32, message: String) -> Answer {
 /// Checks Basic authentication and logs the request.
 fn admit(state: &mut RegistryState, headers: &HeaderMap, line: String) -> Result<(), Answer> {
     state.requests.push(line);
-    let Some(expected) = &state.basic_auth else { return Ok(()) };
+    let Some(expected) = &state.basic_auth else {
+        return Ok(());
+    };
     let wanted = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(expected));
     match headers.get("authorization") {
         Some(value) if value.as_bytes() == wanted.as_bytes() => Ok(()),
@@ -92,7 +100,12 @@ fn admit(state: &mut RegistryState, headers: &HeaderMap, line: String) -> Result
     }
 }
 
-async fn register(State(state): State<Shared>, Path(subject): Path<String>, headers: HeaderMap, body: String) -> Answer {
+async fn register(
+    State(state): State<Shared>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Answer {
     let mut state = state.lock().unwrap();
     if let Err(answer) = admit(&mut state, &headers, format!("POST /subjects/{subject}/versions")) {
         return answer;
@@ -107,7 +120,8 @@ async fn register(State(state): State<Shared>, Path(subject): Path<String>, head
         return (StatusCode::OK, Json(json!({ "id": id })));
     }
     if state.incompatible.contains(&subject) {
-        let message = format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\"");
+        let message =
+            format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\"");
         return error(StatusCode::CONFLICT, 409, message);
     }
     let id = existing.unwrap_or_else(|| {
@@ -128,7 +142,8 @@ async fn latest(State(state): State<Shared>, Path(subject): Path<String>, header
     };
     let id = *versions.last().unwrap();
     let schema = state.schemas[id as usize - 1].clone();
-    let body = json!({ "subject": subject, "version": versions.len(), "id": id, "schemaType": "PROTOBUF", "schema": schema });
+    let body =
+        json!({ "subject": subject, "version": versions.len(), "id": id, "schemaType": "PROTOBUF", "schema": schema });
     (StatusCode::OK, Json(body))
 }
 
@@ -146,8 +161,15 @@ async fn by_id(
     let Some(text) = state.schemas.get((id as usize).wrapping_sub(1)).cloned() else {
         return error(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found"));
     };
-    let schema = if format == "serialized" { serialized(&text) } else { text };
-    (StatusCode::OK, Json(json!({ "schemaType": "PROTOBUF", "schema": schema })))
+    let schema = if format == "serialized" {
+        serialized(&text)
+    } else {
+        text
+    };
+    (
+        StatusCode::OK,
+        Json(json!({ "schemaType": "PROTOBUF", "schema": schema })),
+    )
 }
 
 /// The schema as a base64 `FileDescriptorProto`, what Confluent's registry

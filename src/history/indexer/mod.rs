@@ -29,8 +29,8 @@ use crate::publish::KafkaEndpoint;
 use crate::telemetry::names;
 
 use context::IndexerContext;
-pub use decode::{decode, DecodeError};
 use decode::decode_record;
+pub use decode::{decode, DecodeError};
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 500;
