@@ -5,7 +5,8 @@
 //! subject told to refuse; 422 for a schema that is not PROTOBUF),
 //! `GET /schemas/ids/{id}` (with `?format=serialized`: the base64
 //! `FileDescriptorProto`, compiled here with protox as the registry would),
-//! `GET /subjects/{subject}/versions/latest`, and HTTP Basic authentication.
+//! `GET /subjects/{subject}/versions/latest`, HTTP Basic authentication, and
+//! Confluent's JSON 404 for every other path.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -54,6 +55,7 @@ impl Registry {
             .route("/subjects/{subject}/versions", post(register))
             .route("/subjects/{subject}/versions/latest", get(latest))
             .route("/schemas/ids/{id}", get(by_id))
+            .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -85,6 +87,13 @@ impl Registry {
 
 fn error(status: StatusCode, code: u32, message: String) -> Answer {
     (status, Json(json!({ "error_code": code, "message": message })))
+}
+
+/// Any other path, e.g. `/associations/...`, which recent Confluent clients
+/// ask first and treat a 404 as "none".
+async fn not_found(State(state): State<Shared>, uri: axum::http::Uri) -> Answer {
+    state.lock().unwrap().requests.push(format!("GET {uri}"));
+    error(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found".into())
 }
 
 /// Checks Basic authentication and logs the request.
