@@ -103,32 +103,26 @@ async fn envelopes_are_framed_for_the_registry_and_routed_by_event_type() {
     let url = registry.url();
     let Setup {
         broker, topic, gateway, ..
-    } = Setup::start(
-        Broker::any(),
-        1,
-        "all",
-        &[("FORMATS_SR_PW", "registry-pw")],
-        |bootstrap, topic| {
-            create_topic(bootstrap, &push, 1);
-            create_topic(bootstrap, &prs, 1);
-            query_config(&format!(
-                r#"
+    } = Setup::start(Broker::any(), 1, "all", &[], |bootstrap, topic| {
+        create_topic(bootstrap, &push, 1);
+        create_topic(bootstrap, &prs, 1);
+        query_config(&format!(
+            r#"
 [kafka]
 brokers = "{bootstrap}"
 topic = "{topic}"
 [kafka.schema_registry]
 url = "{url}"
 username = "hookgate"
-password = "env:FORMATS_SR_PW"
+password = "registry-pw"
 [[sources]]
 name = "gh"
 verify = "github"
 secrets = ["{SECRET}"]
 routes = [{{ event_type = "push", topic = "{push}" }}, {{ event_type = "pull_request*", topic = "{prs}" }}]
 "#
-            ))
-        },
-    );
+        ))
+    });
     let bootstrap = broker.bootstrap();
     let pushed = post_event(&gateway, "gh", "push", "d-push").await;
     let reviewed = post_event(&gateway, "gh", "pull_request_review", "d-review").await;
