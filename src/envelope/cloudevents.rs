@@ -52,6 +52,8 @@ pub mod header {
     pub const CLIENT_ADDR: &str = "ce_hookgateclientaddr";
     /// Extension `hookgatereplay`: `true` on records written by a replay.
     pub const REPLAY: &str = "ce_hookgatereplay";
+    /// Extension `hookgaterecovered`: `true` on events the reconciler fetched from the provider's API.
+    pub const RECOVERED: &str = "ce_hookgaterecovered";
 }
 
 /// Why a CloudEvents record could not be turned back into an envelope.
@@ -101,6 +103,9 @@ pub fn headers(envelope: &WebhookEnvelope) -> Vec<(&'static str, String)> {
     }
     if envelope.replay {
         out.push((header::REPLAY, "true".to_owned()));
+    }
+    if envelope.recovered {
+        out.push((header::RECOVERED, "true".to_owned()));
     }
     out
 }
@@ -165,6 +170,7 @@ pub fn to_envelope<'a>(
         verification,
         client_addr: required(header::CLIENT_ADDR)?,
         replay: flag(header::REPLAY)?,
+        recovered: flag(header::RECOVERED)?,
     })
 }
 
@@ -221,6 +227,7 @@ mod tests {
         let mut original = envelope();
         original.event_type.clear();
         original.replay = true;
+        original.recovered = true;
         original.verification = None;
         let headers = headers(&original);
         assert!(headers.contains(&(header::TYPE, UNKNOWN_TYPE.to_owned())));
