@@ -8,6 +8,7 @@
 //! configuration answers on its own in `validate`; findings in `diagnostics`
 //! and the keys that name them in `keypath`.
 
+mod capacity;
 mod diagnostics;
 mod explain;
 mod keypath;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use capacity::{largest_record_body, ENVELOPE_ALLOWANCE};
 pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Severity};
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
@@ -34,7 +36,9 @@ pub use reconcile::{default_api, ReconcileConfig, GITHUB_RETENTION};
 pub use registry::{SchemaRegistryConfig, SubjectStrategy};
 pub use routes::{covers, matches, route, RouteConfig};
 pub use secret::{Secret, SecretError};
-pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordFormat, RecordKey, SignatureEncoding, SourceConfig};
+pub use sources::{
+    HmacAlgorithm, HmacSpec, KeySpec, LargeBodies, Preset, RecordFormat, RecordKey, SignatureEncoding, SourceConfig,
+};
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";
@@ -321,7 +325,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 8080).into(),
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 960 * 1024,
             deadline: Duration::from_secs(8),
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(5),

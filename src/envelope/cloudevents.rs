@@ -171,6 +171,8 @@ pub fn to_envelope<'a>(
         client_addr: required(header::CLIENT_ADDR)?,
         replay: flag(header::REPLAY)?,
         recovered: flag(header::RECOVERED)?,
+        // The value of a CloudEvents record is the body itself, never a reference.
+        body_ref: None,
     })
 }
 

@@ -12,7 +12,7 @@ pub mod framing;
 mod id;
 mod record;
 
-pub use generated::{Header, Verification, WebhookEnvelope};
+pub use generated::{BodyRef, Header, Verification, WebhookEnvelope};
 pub use id::{new_event_id, new_event_id_at};
 pub use record::{
     record_headers, record_key, HEADER_EVENT_TYPE, HEADER_ID, HEADER_REPLAY, HEADER_SCHEMA, HEADER_SOURCE, SCHEMA,
@@ -20,6 +20,11 @@ pub use record::{
 
 /// The text of `proto/hookgate/v1/envelope.proto`, registered with the schema registry.
 pub const PROTO_SCHEMA: &str = include_str!("../../proto/hookgate/v1/envelope.proto");
+/// Where the query API serves the body of event `id`: the `location` of its
+/// [`BodyRef`] when the body was kept out of the record.
+pub fn body_location(id: &str) -> String {
+    format!("/v1/events/{id}/body")
+}
 
 /// Value that replaces redacted request header values in envelopes.
 pub const REDACTED: &[u8] = b"[redacted]";
