@@ -21,7 +21,7 @@ use crate::config::{Config, ConfigIssue, Severity};
 use crate::dedup::Dedup;
 use crate::history::QueryService;
 use crate::ingest::{Ingest, ServerLimits};
-use crate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
+use crate::publish::{register_schemas, EmbeddedBroker, KafkaEndpoint, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{self, Readiness};
 
@@ -218,6 +218,12 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
     let (endpoint, embedded) = connect_kafka(&config)?;
     let publisher =
         Publisher::new(endpoint.clone(), message_timeout(&config)).context("cannot create the Kafka producer")?;
+    if let Some(registry) = &config.kafka.schema_registry {
+        let ids = register_schemas(&config, registry)
+            .await
+            .context("cannot register the envelope schema")?;
+        publisher.use_schema_ids(ids);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut readiness = Readiness::default();
     add_kafka_checks(&mut readiness, &publisher, role);

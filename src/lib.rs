@@ -10,8 +10,9 @@
 //! - [`verify`]: signature and credential schemes, one file per family, and the providers' handshakes.
 //! - [`ratelimit`]: per-source and per-client-IP quotas (governor).
 //! - [`dedup`]: reserve/commit/release of delivery keys, in process or in Redis.
-//! - [`envelope`]: the generated `hookgate.v1` protobuf types, record headers and keys, event ids.
-//! - [`publish`]: the shared Kafka producer, its guarantees and the embedded broker.
+//! - [`envelope`]: the generated `hookgate.v1` protobuf types, record headers and keys, event ids,
+//!   Schema Registry framing and the CloudEvents form of a record.
+//! - [`publish`]: the shared Kafka producer, its guarantees, the embedded broker and schema registration.
 //! - [`listener`]: the accept loop every listener shares (connection limits, header timeout, drain).
 //! - [`ingest`]: the webhook listener and its request pipeline.
 //! - [`history`]: indexer, history stores (SQLite, PostgreSQL), payload search, bulk replay jobs, the query API and its web console.

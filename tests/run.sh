@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh machine and runs it:
 #   1. installs Tansu (a Kafka-protocol broker) unless it is already installed;
-#   2. checks PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), starting them if they are installed but down;
-#   3. starts Tansu on a free loopback port with sqlite storage in a temporary directory;
-#   4. runs the whole suite (unit, integration, fault tests; benches are compiled);
-#   5. checks and unit-tests the Prometheus alert rules when promtool is installed
+#   2. installs the Python packages tests/decode_records.py reads records with
+#      (confluent-kafka with its schema registry client, cloudevents, grpcio-tools) unless present;
+#   3. checks PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), starting them if they are installed but down;
+#   4. starts Tansu on a free loopback port with sqlite storage in a temporary directory;
+#   5. runs the whole suite (unit, integration, fault tests; benches are compiled);
+#   6. checks and unit-tests the Prometheus alert rules when promtool is installed
 #      (Debian/Ubuntu: apt-get install prometheus);
-#   6. installs what the web console's browser test needs (Debian's chromium, Python's
+#   7. installs what the web console's browser test needs (Debian's chromium, Python's
 #      playwright); the test says it was skipped when that fails;
-#   7. stops the broker whatever the outcome.
+#   8. stops the broker whatever the outcome.
 # Usage: tests/run.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,15 @@ install_tansu() {
     fi
     log "installing tansu (first time only; about 10 minutes)"
     cargo install tansu --locked --features dynostore,libsql
+}
+
+install_python_packages() {
+    if python3 -c 'import confluent_kafka.schema_registry.protobuf, cloudevents.core.bindings.kafka, grpc_tools' 2>/dev/null; then
+        return
+    fi
+    log "installing the Python packages of tests/decode_records.py"
+    python3 -m pip install --quiet --disable-pip-version-check \
+        'confluent-kafka[protobuf,schemaregistry]>=2.5' 'cloudevents>=2' grpcio-tools
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -94,6 +105,7 @@ install_browser() {
 
 install_tansu
 install_browser
+install_python_packages
 ensure_services
 test_alert_rules
 trap stop_broker EXIT INT TERM

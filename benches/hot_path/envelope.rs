@@ -1,9 +1,11 @@
 //! The protobuf envelope of a 1 KiB GitHub delivery with the dozen headers
-//! GitHub sends: encoding it as the record value, its record headers, its
-//! event id, decoding.
+//! GitHub sends: encoding it as the record value (plain, and framed for the
+//! schema registry, against `encode_1k` as baseline), its record headers
+//! (hookgate's, and the `ce_*` headers of a CloudEvents record), its event
+//! id, decoding.
 
 use criterion::{Criterion, Throughput};
-use hookgate::envelope::{new_event_id, Header, Verification, WebhookEnvelope};
+use hookgate::envelope::{cloudevents, framing, new_event_id, Header, Verification, WebhookEnvelope};
 
 use crate::fixtures::json_body;
 
@@ -31,7 +33,9 @@ pub(crate) fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("envelope");
     group.throughput(Throughput::Elements(1));
     group.bench_function("encode_1k", |b| b.iter(|| envelope.to_bytes()));
+    group.bench_function("encode_1k_framed", |b| b.iter(|| framing::frame(&envelope, 1)));
     group.bench_function("record_headers", |b| b.iter(|| envelope.record_headers()));
+    group.bench_function("cloudevents_headers", |b| b.iter(|| cloudevents::headers(&envelope)));
     group.bench_function("event_id", |b| b.iter(new_event_id));
     group.bench_function("decode_1k", |b| {
         let bytes = envelope.to_bytes();

@@ -147,7 +147,7 @@ fn source_summary(config: &Config, source: &crate::config::SourceConfig) -> Sour
     SourceSummary {
         name: source.name.clone(),
         verify: source.verify.as_str(),
-        topic: config.topic_for(source).to_owned(),
+        topic: topic_summary(config, source),
         secrets: source.secrets.iter().map(|s| s.origin().to_owned()).collect(),
         bodies: bodies_summary(config, source),
     }
@@ -172,6 +172,21 @@ fn dedup_summary(config: &Config) -> String {
         None => format!("in process, at most {} keys", dedup.max_keys),
     };
     format!("{store}, window {}", humantime::format_duration(dedup.window))
+}
+
+/// The source's topic, its routes before it and its record format when not the default.
+fn topic_summary(config: &Config, source: &crate::config::SourceConfig) -> String {
+    let mut text: Vec<String> = source
+        .routes
+        .iter()
+        .map(|r| format!("{} if type {}", r.topic, r.event_type))
+        .collect();
+    text.push(config.topic_for(source).to_owned());
+    let mut line = text.join(", else ");
+    if source.record_format != crate::config::RecordFormat::Envelope {
+        line.push_str(&format!(" as {}", source.record_format.as_str()));
+    }
+    line
 }
 
 #[cfg(test)]

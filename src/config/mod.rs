@@ -15,6 +15,8 @@ mod keypath;
 mod layers;
 mod load;
 mod reconcile;
+mod registry;
+mod routes;
 mod secret;
 mod sources;
 mod tolerant;
@@ -31,8 +33,12 @@ pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Sever
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
 pub use reconcile::{default_api, ReconcileConfig, GITHUB_RETENTION};
+pub use registry::{SchemaRegistryConfig, SubjectStrategy};
+pub use routes::{covers, matches, route, RouteConfig};
 pub use secret::{Secret, SecretError};
-pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, LargeBodies, Preset, RecordKey, SignatureEncoding, SourceConfig};
+pub use sources::{
+    HmacAlgorithm, HmacSpec, KeySpec, LargeBodies, Preset, RecordFormat, RecordKey, SignatureEncoding, SourceConfig,
+};
 pub use validate::MAX_REPLAY_RATE;
 
 /// Name of the source that exists when hookgate runs without a config file.
@@ -126,6 +132,8 @@ pub struct KafkaConfig {
     pub options: BTreeMap<String, String>,
     /// Partitions per topic created by the embedded broker.
     pub embedded_partitions: i32,
+    /// Confluent Schema Registry: when set, envelope values are registered and framed.
+    pub schema_registry: Option<SchemaRegistryConfig>,
 }
 
 /// `[dedup]`: how repeated deliveries are recognised.
@@ -246,14 +254,30 @@ impl Config {
         source.topic.as_deref().unwrap_or(&self.kafka.topic)
     }
 
-    /// Every topic events may be published to, without repeats.
+    /// The topic an event of `event_type` from `source` goes to: its first
+    /// matching route's, else the source's topic.
+    pub fn route_for<'a>(&'a self, source: &'a SourceConfig, event_type: &str) -> &'a str {
+        route(&source.routes, event_type, self.topic_for(source))
+    }
+
+    /// Every topic events may be published to (routes included), without repeats.
     pub fn topics(&self) -> Vec<String> {
+        let routed = self
+            .sources
+            .iter()
+            .flat_map(|s| s.routes.iter().map(|r| r.topic.clone()));
         let mut topics: Vec<String> = std::iter::once(self.kafka.topic.clone())
             .chain(self.sources.iter().filter_map(|s| s.topic.clone()))
+            .chain(routed)
             .collect();
         topics.sort();
         topics.dedup();
         topics
+    }
+
+    /// The topics `source`'s events may go to: its own and its routes'.
+    pub fn topics_of<'a>(&'a self, source: &'a SourceConfig) -> impl Iterator<Item = &'a str> {
+        std::iter::once(self.topic_for(source)).chain(source.routes.iter().map(|r| r.topic.as_str()))
     }
 
     /// The largest body a source accepts.
@@ -284,6 +308,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("topic", &self.topic)
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .field("embedded_partitions", &self.embedded_partitions)
+            .field("schema_registry", &self.schema_registry)
             .finish()
     }
 }
@@ -350,6 +375,7 @@ impl Default for KafkaConfig {
             topic: "webhooks".into(),
             options: BTreeMap::new(),
             embedded_partitions: 3,
+            schema_registry: None,
         }
     }
 }

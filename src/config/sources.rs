@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::{defaults, Quota, ReconcileConfig, Secret, DEMO_SOURCE};
+use super::{defaults, Quota, ReconcileConfig, RouteConfig, Secret, DEMO_SOURCE};
 
 /// How a source's requests are authenticated.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -192,6 +192,29 @@ pub enum RecordKey {
     None,
 }
 
+/// What a source's Kafka records look like.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordFormat {
+    /// The value is a `hookgate.v1.WebhookEnvelope` (framed for the schema
+    /// registry when `[kafka.schema_registry]` is set).
+    #[default]
+    Envelope,
+    /// CloudEvents Kafka protocol binding, binary mode: the value is the raw
+    /// body, the attributes are `ce_*` headers.
+    Cloudevents,
+}
+
+impl RecordFormat {
+    /// The name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::Envelope => "envelope",
+            RecordFormat::Cloudevents => "cloudevents",
+        }
+    }
+}
+
 /// `[sources.hmac]`: a declarative HMAC scheme for senders without a preset.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -254,6 +277,12 @@ pub struct SourceConfig {
     /// Kafka record key.
     #[serde(default = "source_defaults::record_key")]
     pub key: RecordKey,
+    /// What the Kafka records look like: a protobuf envelope or a CloudEvent.
+    #[serde(default)]
+    pub record_format: RecordFormat,
+    /// Topics by event type, first match wins; events no route matches go to `topic`.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
     /// Quota for this source as a whole; absent means unlimited.
     pub rate_limit: Option<Quota>,
     /// Largest accepted body; defaults to `ingest.max_body_bytes`.
@@ -308,6 +337,8 @@ impl SourceConfig {
             hmac: None,
             topic: None,
             key: source_defaults::record_key(),
+            record_format: RecordFormat::Envelope,
+            routes: Vec::new(),
             rate_limit: None,
             max_body_bytes: None,
             dedup_key: None,

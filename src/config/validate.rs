@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, ConfigIssue, Preset, SourceConfig};
+use super::{covers, Config, ConfigIssue, Preset, RouteConfig, SourceConfig};
 
 /// Fastest bulk replay, in events per second.
 pub const MAX_REPLAY_RATE: u32 = 10_000;
@@ -117,6 +117,11 @@ impl Config {
         }
         if let Err((name, error)) = self.kafka.resolved_options() {
             findings.error(format!("kafka.options.\"{name}\""), error.to_string());
+        }
+        if let Some(registry) = &self.kafka.schema_registry {
+            for (key, problem) in registry.problems() {
+                findings.error(format!("kafka.schema_registry.{key}"), problem);
+            }
         }
     }
 
@@ -302,6 +307,34 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
             } else {
                 findings.warn(at, message);
             }
+        }
+    }
+    check_routes(&key, &source.routes, findings);
+}
+
+/// Every route names a pattern and a topic, and none is unreachable: a
+/// route whose every event type an earlier route already takes (first
+/// match wins) would never be used.
+fn check_routes(key: &str, routes: &[RouteConfig], findings: &mut Findings) {
+    for (j, route) in routes.iter().enumerate() {
+        if route.event_type.is_empty() {
+            findings.error(format!("{key}.routes[{j}].event_type"), "must not be empty");
+        }
+        if route.topic.is_empty() {
+            findings.error(format!("{key}.routes[{j}].topic"), "must not be empty");
+        }
+        let earlier = routes[..j]
+            .iter()
+            .position(|r| covers(&r.event_type, &route.event_type));
+        if let Some(i) = earlier {
+            findings.error(
+                format!("{key}.routes[{j}].event_type"),
+                format!(
+                    "unreachable: routes[{i}] (`{}`) already takes every event type `{}` matches; \
+                     put the narrower route first or remove it",
+                    routes[i].event_type, route.event_type
+                ),
+            );
         }
     }
 }

@@ -1,11 +1,14 @@
 //! The `hookgate.v1` envelope: the protobuf types generated from proto/
 //! (the public schema of every record value), the Kafka record around it
-//! ([`record`]) and event ids ([`id`]).
+//! ([`record`]), its Schema Registry framing ([`framing`]), the CloudEvents
+//! form of the record ([`cloudevents`]) and event ids ([`id`]).
 
 #[allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::all)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/hookgate.v1.rs"));
 }
+pub mod cloudevents;
+pub mod framing;
 mod id;
 mod record;
 
@@ -15,6 +18,8 @@ pub use record::{
     record_headers, record_key, HEADER_EVENT_TYPE, HEADER_ID, HEADER_REPLAY, HEADER_SCHEMA, HEADER_SOURCE, SCHEMA,
 };
 
+/// The text of `proto/hookgate/v1/envelope.proto`, registered with the schema registry.
+pub const PROTO_SCHEMA: &str = include_str!("../../proto/hookgate/v1/envelope.proto");
 /// Where the query API serves the body of event `id`: the `location` of its
 /// [`BodyRef`] when the body was kept out of the record.
 pub fn body_location(id: &str) -> String {

@@ -3,8 +3,9 @@
 //!
 //! A replay rebuilds the original envelope from the store, marks it as a
 //! replay (envelope field and `hookgate-replay: true` record header) and
-//! publishes it with the same id, to the source's topic and key as
-//! configured now (or a job's allow-listed `topic`).
+//! publishes it with the same id to the topic the event was first written to
+//! (its route's; or a job's allow-listed `topic`), keyed and formatted
+//! (envelope or CloudEvent) as the source is configured now.
 //!
 //! Jobs run in the background of every query replica: [`run_jobs`] takes
 //! the lease of a running job in the store, publishes its events oldest
@@ -23,7 +24,7 @@ use tokio::time::Instant;
 
 use super::store::{EventRecord, Order, Position, ReplayJob, Store, StoreError};
 use super::{now_micros, shutdown_requested};
-use crate::config::Config;
+use crate::config::{Config, RecordFormat};
 use crate::envelope::{body_location, record_key, BodyRef};
 use crate::publish::{Ack, PublishError, Publisher};
 use crate::telemetry::names;
@@ -67,10 +68,10 @@ pub async fn republish(
     if event.body_stored_apart() {
         envelope.body_ref = Some(body_ref(store, &event.summary.id).await?);
     }
-    let (own_topic, key) = destination(config, event);
+    let (own_topic, key, format) = destination(config, event);
     let topic = topic.unwrap_or(&own_topic);
     let ack = publisher
-        .publish_envelope(&envelope, topic, key.as_deref(), config.ingest.deadline)
+        .publish_event(&envelope, topic, key.as_deref(), format, config.ingest.deadline)
         .await?;
     tracing::info!(id = %event.summary.id, topic = %ack.topic, partition = ack.partition, offset = ack.offset, "event replayed");
     Ok(ack)
@@ -87,16 +88,18 @@ async fn body_ref(store: &Store, id: &str) -> Result<BodyRef, ReplayError> {
     })
 }
 
-/// Topic and record key of a replay: as the source is configured now, or
-/// where the event was read with its id as key when the source is gone.
-fn destination(config: &Config, event: &EventRecord) -> (String, Option<Vec<u8>>) {
+/// Topic, record key and format of a replay: the topic the event was read
+/// from (where ingest routed it), key and format as the source is
+/// configured now, or the id as key and an envelope when the source is gone.
+fn destination(config: &Config, event: &EventRecord) -> (String, Option<Vec<u8>>, RecordFormat) {
     let summary = &event.summary;
+    let topic = summary.provenance.topic.clone();
     let Some(source) = config.sources.iter().find(|s| s.name == summary.source) else {
-        return (summary.provenance.topic.clone(), Some(summary.id.as_bytes().to_vec()));
+        return (topic, Some(summary.id.as_bytes().to_vec()), RecordFormat::Envelope);
     };
     let dedup_key = summary.dedup_key.as_deref().unwrap_or_default();
     let key = record_key(&source.key, &summary.id, dedup_key).map(<[u8]>::to_vec);
-    (config.topic_for(source).to_owned(), key)
+    (topic, key, source.record_format)
 }
 
 /// What a job runner needs.

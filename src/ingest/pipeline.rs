@@ -267,7 +267,9 @@ impl Ingest {
         let source = &route.source;
         let envelope = delivery.into_envelope(source, &parts, body, client, verified, &self.redact);
         let key = record_key(&source.record_key, &envelope.id, &envelope.dedup_key);
-        self.publisher.enqueue_envelope(&envelope, &source.topic, key)
+        let topic = source.topic_for(&envelope.event_type);
+        self.publisher
+            .enqueue_event(&envelope, topic, key, source.record_format)
     }
 }
 

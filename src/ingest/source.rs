@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{Config, KeySpec, RecordKey, SourceConfig};
+use crate::config::{route, Config, KeySpec, RecordFormat, RecordKey, RouteConfig, SourceConfig};
 use crate::verify::{ConfigProblem, Verifier};
 
 /// Everything the handler needs to know about one source.
@@ -14,8 +14,12 @@ pub struct Source {
     pub name: String,
     /// Checks signatures.
     pub verifier: Verifier,
-    /// Kafka topic of its events.
+    /// Kafka topic of its events that no route takes.
     pub topic: String,
+    /// Topics by event type, first match wins.
+    pub routes: Vec<RouteConfig>,
+    /// What the Kafka records look like.
+    pub record_format: RecordFormat,
     /// What the Kafka record key is.
     pub record_key: RecordKey,
     /// Largest accepted body.
@@ -50,6 +54,8 @@ impl Source {
             verifier,
             secret_headers,
             topic: config.topic_for(source).to_owned(),
+            routes: source.routes.clone(),
+            record_format: source.record_format,
             record_key: source.key.clone(),
             max_body: config.max_body_for(source),
             dedup_key: source.dedup_key(),
@@ -57,6 +63,13 @@ impl Source {
             signature_scope: format!("{}#signature", source.name),
             large_bodies_above: source.large_bodies.map(|large| large.above_bytes),
         })
+    }
+}
+
+impl Source {
+    /// The topic of an event of `event_type`: the first matching route's, else the source's.
+    pub fn topic_for(&self, event_type: &str) -> &str {
+        route(&self.routes, event_type, &self.topic)
     }
 }
 

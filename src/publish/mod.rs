@@ -5,10 +5,11 @@
 mod embedded;
 mod options;
 mod producer;
+mod registry;
 mod size;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -17,12 +18,14 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
 use serde::Serialize;
 
-use crate::envelope::WebhookEnvelope;
+use crate::config::RecordFormat;
+use crate::envelope::{cloudevents, framing, WebhookEnvelope};
 use crate::telemetry::names;
 
 pub use embedded::{EmbeddedBroker, EmbeddedError};
 pub use options::{option_issues, rejected_options};
 pub use producer::{producer_config, GuardContext, KafkaEndpoint};
+pub use registry::{register_schemas, subject, RegistryError, SchemaIds};
 pub use size::{message_max_bytes, record_size, DEFAULT_MESSAGE_MAX_BYTES, MESSAGE_MAX_BYTES, MESSAGE_MAX_BYTES_RANGE};
 
 use producer::{build_producer, GuardedProducer};
@@ -141,6 +144,8 @@ struct Shared {
     rebuilding: tokio::sync::Mutex<()>,
     /// Result of the last metadata request.
     broker_reachable: AtomicBool,
+    /// Schema registry ids by topic, once registered: envelopes to these topics are framed.
+    schema_ids: OnceLock<SchemaIds>,
     /// The producer's `message.max.bytes`: larger records are refused before they are handed over.
     max_record_bytes: u64,
 }
@@ -176,6 +181,7 @@ impl Publisher {
             }),
             rebuilding: tokio::sync::Mutex::new(()),
             broker_reachable: AtomicBool::new(false),
+            schema_ids: OnceLock::new(),
             max_record_bytes,
         };
         metrics::gauge!(names::KAFKA_PRODUCER_HEALTHY).set(1.0);
@@ -274,6 +280,19 @@ impl Publisher {
         }
     }
 
+    /// Frames envelopes for the schema registry from now on: those written
+    /// to a topic of `ids` carry its schema id. Set once, at start-up.
+    pub fn use_schema_ids(&self, ids: SchemaIds) {
+        if self.shared.schema_ids.set(ids).is_err() {
+            tracing::warn!("schema ids were already set; keeping the first");
+        }
+    }
+
+    /// The registered schema id of envelopes written to `topic`, if any.
+    pub fn schema_id(&self, topic: &str) -> Option<u32> {
+        self.shared.schema_ids.get()?.get(topic).copied()
+    }
+
     /// Hands an envelope with its routing headers to the producer; see [`Publisher::enqueue`].
     pub fn enqueue_envelope(
         &self,
@@ -281,14 +300,44 @@ impl Publisher {
         topic: &str,
         key: Option<&[u8]>,
     ) -> Result<PendingAck, PublishError> {
-        let payload = envelope.to_bytes();
-        let headers = envelope.record_headers();
-        self.enqueue(OutgoingRecord {
-            topic,
-            key,
-            payload: &payload,
-            headers: &headers,
-        })
+        self.enqueue_event(envelope, topic, key, RecordFormat::Envelope)
+    }
+
+    /// Hands an event to the producer in `format`: the envelope (framed when
+    /// the topic has a schema id) with hookgate's routing headers, or a
+    /// CloudEvent whose value is the body. See [`Publisher::enqueue`].
+    pub fn enqueue_event(
+        &self,
+        envelope: &WebhookEnvelope,
+        topic: &str,
+        key: Option<&[u8]>,
+        format: RecordFormat,
+    ) -> Result<PendingAck, PublishError> {
+        match format {
+            RecordFormat::Envelope => {
+                let payload = match self.schema_id(topic) {
+                    Some(id) => framing::frame(envelope, id),
+                    None => envelope.to_bytes(),
+                };
+                let headers = envelope.record_headers();
+                self.enqueue(OutgoingRecord {
+                    topic,
+                    key,
+                    payload: &payload,
+                    headers: &headers,
+                })
+            }
+            RecordFormat::Cloudevents => {
+                let owned = cloudevents::headers(envelope);
+                let headers: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                self.enqueue(OutgoingRecord {
+                    topic,
+                    key,
+                    payload: &envelope.body,
+                    headers: &headers,
+                })
+            }
+        }
     }
 
     /// Publishes an envelope with its routing headers.
@@ -299,7 +348,20 @@ impl Publisher {
         key: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Ack, PublishError> {
-        let pending = self.enqueue_envelope(envelope, topic, key)?;
+        self.publish_event(envelope, topic, key, RecordFormat::Envelope, timeout)
+            .await
+    }
+
+    /// Publishes an event in `format` (see [`Publisher::enqueue_event`]).
+    pub async fn publish_event(
+        &self,
+        envelope: &WebhookEnvelope,
+        topic: &str,
+        key: Option<&[u8]>,
+        format: RecordFormat,
+        timeout: Duration,
+    ) -> Result<Ack, PublishError> {
+        let pending = self.enqueue_event(envelope, topic, key, format)?;
         self.verdict(pending, Instant::now() + timeout).await
     }
 

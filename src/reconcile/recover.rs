@@ -37,10 +37,12 @@ pub(super) async fn publish(shared: &Shared, source: &SourceConfig, item: &Sent)
     };
     let config = &shared.config;
     let key = record_key(&source.key, &envelope.id, &envelope.dedup_key).map(<[u8]>::to_vec);
-    let topic = config.topic_for(source);
+    // Routed and formatted as ingest would have written the webhook.
+    let topic = config.route_for(source, &envelope.event_type);
+    let (format, deadline) = (source.record_format, config.ingest.deadline);
     let ack = shared
         .publisher
-        .publish_envelope(&envelope, topic, key.as_deref(), config.ingest.deadline)
+        .publish_event(&envelope, topic, key.as_deref(), format, deadline)
         .await;
     match ack {
         Ok(ack) => {

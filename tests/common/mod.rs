@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod history;
 pub mod ledger;
 pub mod providers;
+pub mod registry;
 pub mod setup;
 pub mod webhook;
 

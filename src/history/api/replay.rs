@@ -1,6 +1,6 @@
 //! `POST /v1/events/{id}/replay`: publishes the stored event again (see
-//! `history::replays`: same id, marked as a replay, to the source's topic
-//! and key as configured now). 202 only once the broker has acknowledged;
+//! `history::replays`: same id, marked as a replay, to the topic the event
+//! was first written to, keyed and formatted as the source is configured now). 202 only once the broker has acknowledged;
 //! 503 with `Retry-After` and the publish error's code otherwise. The
 //! indexer sees the replayed record, but the id is already stored: still
 //! one row. An event whose body was kept out of its record (claim check)

@@ -1,6 +1,8 @@
 //! From a Kafka record to a history row. Anyone who can write to the topic
 //! can write a record, so nothing in it is trusted: the value must decode as
-//! a `hookgate.v1` envelope, and every string that becomes a column of its
+//! a `hookgate.v1` envelope (plain, or framed for the schema registry), or
+//! the record must be a CloudEvent as hookgate writes it (`ce_*` headers,
+//! the body as value), and every string that becomes a column of its
 //! own or a field of the live tail must look like what ingest writes there.
 //! A record that does not is a decode failure (counted, logged, skipped).
 //!
@@ -26,6 +28,8 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
+use crate::envelope::cloudevents::{self, CloudEventError};
+use crate::envelope::framing::{self, FramingError};
 use crate::envelope::{body_location, WebhookEnvelope};
 use crate::history::store::{EventRecord, InvalidEnvelope, Provenance};
 
@@ -48,6 +52,12 @@ pub enum DecodeError {
     /// The value is not a protobuf `hookgate.v1.WebhookEnvelope`.
     #[error("not a hookgate.v1 envelope: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    /// The value starts like a schema-registry frame but is not one of an envelope.
+    #[error("schema registry framing: {0}")]
+    Framing(#[from] FramingError),
+    /// The `ce_*` headers are not those of a hookgate CloudEvent.
+    #[error(transparent)]
+    CloudEvent(#[from] CloudEventError),
     /// A field holds what ingest never writes there.
     #[error("`{field}` {problem}")]
     Field {
@@ -63,9 +73,34 @@ pub enum DecodeError {
 
 /// Decodes a record's value into a row read at `provenance` and indexed at `now` (µs).
 pub fn decode(value: Option<&[u8]>, provenance: Provenance, now: i64) -> Result<EventRecord, DecodeError> {
-    let envelope = WebhookEnvelope::from_bytes(value.ok_or(DecodeError::NoValue)?)?;
+    decode_record(value, &[], provenance, now)
+}
+
+/// Decodes a record, value and headers, in any format hookgate writes:
+/// a CloudEvent when it has a `ce_specversion` header, else an envelope.
+pub(crate) fn decode_record(
+    value: Option<&[u8]>,
+    headers: &[(&str, &[u8])],
+    provenance: Provenance,
+    now: i64,
+) -> Result<EventRecord, DecodeError> {
+    let envelope = if cloudevents::is_cloudevent(headers.iter().map(|(name, _)| *name)) {
+        let header = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        cloudevents::to_envelope(header, value.unwrap_or_default())?
+    } else {
+        envelope_of(value.ok_or(DecodeError::NoValue)?)?
+    };
     check(&envelope)?;
     Ok(EventRecord::from_envelope(&envelope, provenance, now)?)
+}
+
+/// A plain or framed envelope value.
+fn envelope_of(value: &[u8]) -> Result<WebhookEnvelope, DecodeError> {
+    if framing::is_framed(value) {
+        let (_, bytes) = framing::unframe(value)?;
+        return Ok(WebhookEnvelope::from_bytes(bytes)?);
+    }
+    Ok(WebhookEnvelope::from_bytes(value)?)
 }
 
 /// Every field rule of the table above.

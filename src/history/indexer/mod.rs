@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Headers as _, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -29,6 +29,7 @@ use crate::publish::KafkaEndpoint;
 use crate::telemetry::names;
 
 use context::IndexerContext;
+use decode::decode_record;
 pub use decode::{decode, DecodeError};
 
 /// Most records written in one transaction.
@@ -277,7 +278,11 @@ fn decode_message(message: &OwnedMessage, now: i64) -> Result<EventRecord, Decod
         partition: message.partition(),
         offset: message.offset(),
     };
-    decode(message.payload(), provenance, now)
+    let headers: Vec<(&str, &[u8])> = message
+        .headers()
+        .map(|hs| hs.iter().map(|h| (h.key, h.value.unwrap_or_default())).collect())
+        .unwrap_or_default();
+    decode_record(message.payload(), &headers, provenance, now)
 }
 
 fn decode_failed(message: &OwnedMessage, reason: &DecodeError) {

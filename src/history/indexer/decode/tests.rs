@@ -240,3 +240,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_framed_envelope_decodes_like_a_plain_one() {
+    let plain = decoded(&valid()).unwrap();
+    let framed = crate::envelope::framing::frame(&valid(), 42);
+    assert_eq!(decode(Some(&framed), provenance(), 1).unwrap(), plain);
+    let other_message = [&framed[..5], &[2, 2], &framed[6..]].concat();
+    assert!(matches!(
+        decode(Some(&other_message), provenance(), 1),
+        Err(DecodeError::Framing(_))
+    ));
+}
+
+#[test]
+fn a_cloudevent_decodes_from_its_headers_and_value_and_is_checked_alike() {
+    let mut envelope = valid();
+    envelope.headers.clear();
+    let owned = crate::envelope::cloudevents::headers(&envelope);
+    let headers: Vec<(&str, &[u8])> = owned.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let record = decode_record(Some(&envelope.body), &headers, provenance(), 1).unwrap();
+    assert_eq!(record.to_envelope().unwrap(), envelope);
+
+    let mut bad = owned.clone();
+    bad.retain(|(k, _)| *k != "ce_hookgatededupkey");
+    bad.push(("ce_hookgatededupkey", "a\u{1}b".into()));
+    let headers: Vec<(&str, &[u8])> = bad.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    assert!(matches!(
+        decode_record(Some(b"x"), &headers, provenance(), 1),
+        Err(DecodeError::Field { field: "dedup_key", .. })
+    ));
+    let no_source: Vec<(&str, &[u8])> = headers.into_iter().filter(|(k, _)| *k != "ce_source").collect();
+    assert!(matches!(
+        decode_record(Some(b"x"), &no_source, provenance(), 1),
+        Err(DecodeError::CloudEvent(_))
+    ));
+}
