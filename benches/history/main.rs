@@ -95,27 +95,23 @@ async fn run(settings: Settings) {
     report.fill = fill;
     eprintln!("bare consumer...");
     report.bare = phase_bare(&topic, settings.events).await;
-    let mut filled = Vec::new();
+    // One store at a time, removed before the next: a million events take
+    // gigabytes of disk in each.
     for &kind in &settings.stores {
         eprintln!("{}: store-write stage...", kind.name());
         let write = phases::store_write(&deliveries, settings.partitions, kind).await;
         eprintln!("{}: indexer...", kind.name());
         let (indexed, bench) = phases::index(&topic, &ends, &deliveries, kind).await;
         report.add_store(kind, write, indexed);
-        filled.push(bench);
-    }
-    for bench in &filled {
-        eprintln!("{}: queries...", bench.kind.name());
+        eprintln!("{}: queries...", kind.name());
         bench.settle().await;
         let latencies = queries::measure(&bench.store, deliveries, settings.rounds).await;
         let sizes = bench.sizes().await;
-        report.add_queries(bench.kind, latencies, sizes);
-    }
-    report.peak_rss = rss::status_bytes("VmHWM");
-    report.print();
-    for bench in filled {
+        report.add_queries(kind, latencies, sizes);
         bench.remove().await;
     }
+    report.peak_rss = rss::run_peak();
+    report.print();
 }
 
 /// The bare consumer, timed in a fresh group.

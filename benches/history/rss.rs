@@ -2,6 +2,16 @@
 //! peak (VmHWM), and the peak's growth over a phase (the peak is reset at
 //! the phase's start through /proc/self/clear_refs).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The highest peak seen before a phase reset it.
+static EARLIER_PEAK: AtomicU64 = AtomicU64::new(0);
+
+/// The process's peak RSS over the whole run, bytes.
+pub(crate) fn run_peak() -> u64 {
+    EARLIER_PEAK.load(Ordering::Relaxed).max(status_bytes("VmHWM"))
+}
+
 /// A value of /proc/self/status in bytes (`VmRSS`, `VmHWM`).
 pub(crate) fn status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -24,6 +34,7 @@ impl Rss {
     pub(crate) fn mark() -> Rss {
         // "5" resets VmHWM to the current RSS (Linux 4.0+); without it the
         // growth is measured against the run's earlier peak instead.
+        EARLIER_PEAK.fetch_max(status_bytes("VmHWM"), Ordering::Relaxed);
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         Rss {
             start: status_bytes("VmRSS"),
