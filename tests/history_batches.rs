@@ -35,10 +35,16 @@ async fn one_row_per_id(store: Store) {
     batch.push(replayed);
     let inserted = store.insert_batch(&batch).await.unwrap();
     let expected: Vec<bool> = (0..batch.len()).map(|i| (50..650).contains(&i)).collect();
-    assert_eq!(inserted, expected, "new: exactly the first copy of each id not stored before");
+    assert_eq!(
+        inserted, expected,
+        "new: exactly the first copy of each id not stored before"
+    );
     assert_eq!(count(&store).await, BATCH as usize);
     let stored = store.get(&all[300].summary.id).await.unwrap().unwrap();
-    assert_eq!(stored.summary.provenance.offset, 300, "the first copy's provenance is kept");
+    assert_eq!(
+        stored.summary.provenance.offset, 300,
+        "the first copy's provenance is kept"
+    );
     for event in [&all[0], &all[99], &all[100], &all[699]] {
         assert_eq!(store.get(&event.summary.id).await.unwrap().as_ref(), Some(event));
     }

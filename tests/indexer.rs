@@ -326,7 +326,8 @@ async fn committed_offset(cluster: &Cluster, group: &str) -> i64 {
 
 /// Backends waiting for [`BLOCK_KEY`].
 async fn blocked_backends(admin: &sqlx::PgPool) -> i64 {
-    let sql = format!("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {BLOCK_KEY} AND NOT granted");
+    let sql =
+        format!("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {BLOCK_KEY} AND NOT granted");
     sqlx::query_scalar(&sql).fetch_one(admin).await.unwrap()
 }
 
@@ -348,7 +349,11 @@ async fn an_indexer_dying_inside_a_batch_commits_nothing_of_it_and_its_successor
     );
     sqlx::raw_sql(&trigger).execute(&admin).await.unwrap();
     let mut holder = admin.acquire().await.unwrap();
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(BLOCK_KEY).execute(&mut *holder).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(BLOCK_KEY)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
     for n in 0..BLOCK_EVENTS {
         publish(&cluster, n).await;
     }
@@ -360,16 +365,29 @@ async fn an_indexer_dying_inside_a_batch_commits_nothing_of_it_and_its_successor
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stored = count(&pg.store).await as i64;
     let committed = committed_offset(&cluster, "g-stall").await;
-    assert!(stored < BLOCKED as i64, "the stalled batch holding event {BLOCKED} is invisible: {stored} stored");
-    assert!(committed <= stored, "offset {committed} committed with only {stored} events stored");
+    assert!(
+        stored < BLOCKED as i64,
+        "the stalled batch holding event {BLOCKED} is invisible: {stored} stored"
+    );
+    assert!(
+        committed <= stored,
+        "offset {committed} committed with only {stored} events stored"
+    );
     // The crash: the indexer is gone mid-batch, and the database ends its session.
     first.stop.send(true).unwrap();
     first.task.abort();
     let _ = first.task.await;
     let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = {BLOCK_KEY} AND NOT granted");
     sqlx::query(&sql).execute(&admin).await.unwrap();
-    sqlx::raw_sql("DROP TRIGGER stall ON events").execute(&admin).await.unwrap();
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(BLOCK_KEY).execute(&mut *holder).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER stall ON events")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(BLOCK_KEY)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
     drop(holder);
     let second = start_indexer(&cluster, &pg.store, &LiveFeed::default(), "g-stall");
     wait_until(WAIT, "every event indexed after the restart", || async {
@@ -377,8 +395,16 @@ async fn an_indexer_dying_inside_a_batch_commits_nothing_of_it_and_its_successor
     })
     .await;
     let report = second.stop().await;
-    assert_eq!(report.records as i64, BLOCK_EVENTS as i64 - committed, "read again from the committed offset");
-    assert_eq!(report.inserted as i64, BLOCK_EVENTS as i64 - stored, "each event stored once");
+    assert_eq!(
+        report.records as i64,
+        BLOCK_EVENTS as i64 - committed,
+        "read again from the committed offset"
+    );
+    assert_eq!(
+        report.inserted as i64,
+        BLOCK_EVENTS as i64 - stored,
+        "each event stored once"
+    );
     admin.close().await;
     pg.remove().await;
 }

@@ -210,7 +210,10 @@ fn provider_headers(d: &Delivery, body: &[u8]) -> Vec<Header> {
         "github" => vec![
             header("X-GitHub-Event", d.event_type),
             header("X-GitHub-Delivery", &d.dedup_key),
-            header("X-Hub-Signature-256", &format!("sha256={}", const_hex::encode(sign(body)))),
+            header(
+                "X-Hub-Signature-256",
+                &format!("sha256={}", const_hex::encode(sign(body))),
+            ),
         ],
         "stripe" => {
             let t = d.received_at / 1_000_000;

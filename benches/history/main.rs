@@ -91,7 +91,11 @@ async fn run(settings: Settings) {
     eprintln!("filling the topic with {} deliveries...", settings.events);
     let fill = tokio::task::block_in_place(|| topic.fill(&deliveries));
     let ends = topic.ends();
-    assert_eq!(ends.iter().sum::<i64>(), settings.events as i64, "every delivery is in the topic");
+    assert_eq!(
+        ends.iter().sum::<i64>(),
+        settings.events as i64,
+        "every delivery is in the topic"
+    );
     report.fill = fill;
     eprintln!("bare consumer...");
     report.bare = phase_bare(&topic, settings.events).await;

@@ -50,7 +50,11 @@ pub(crate) async fn index(topic: &Topic, ends: &[i64], deliveries: &Deliveries, 
     stop.send(true).expect("indexer running");
     let report = task.await.expect("indexer task");
     assert_eq!(report.inserted, deliveries.count, "{report:?}");
-    assert_eq!(bench.count().await, deliveries.count as i64, "each delivery stored exactly once");
+    assert_eq!(
+        bench.count().await,
+        deliveries.count as i64,
+        "each delivery stored exactly once"
+    );
     (Timed { elapsed, rss_growth }, bench)
 }
 

@@ -54,7 +54,10 @@ fn spread(d: &Deliveries, r: u64) -> u64 {
 fn queries(d: Deliveries) -> Vec<(String, Box<dyn Fn(u64) -> Query>)> {
     let deep = DEEP.min(d.count / 2);
     vec![
-        ("newest page".into(), Box::new(|_| Query::List(EventFilter::default(), None))),
+        (
+            "newest page".into(),
+            Box::new(|_| Query::List(EventFilter::default(), None)),
+        ),
         (
             format!("source + type, common ({}/{})", COMMON_PAIR.0, COMMON_PAIR.1),
             Box::new(|_| Query::List(pair(COMMON_PAIR), None)),
@@ -66,16 +69,28 @@ fn queries(d: Deliveries) -> Vec<(String, Box<dyn Fn(u64) -> Query>)> {
         (
             "dedup_key".into(),
             Box::new(move |r| {
-                let filter = EventFilter { dedup_key: Some(d.delivery(spread(&d, r)).dedup_key), ..Default::default() };
+                let filter = EventFilter {
+                    dedup_key: Some(d.delivery(spread(&d, r)).dedup_key),
+                    ..Default::default()
+                };
                 Query::List(filter, None)
             }),
         ),
-        ("one event by id".into(), Box::new(move |r| Query::Get(d.delivery(spread(&d, r)).id))),
+        (
+            "one event by id".into(),
+            Box::new(move |r| Query::Get(d.delivery(spread(&d, r)).id)),
+        ),
         (
             format!("page {deep} deep by cursor"),
             Box::new(move |r| {
                 let at = d.delivery(d.count - deep - (r % 1000));
-                Query::List(EventFilter::default(), Some(Position { received_at: at.received_at, id: at.id }))
+                Query::List(
+                    EventFilter::default(),
+                    Some(Position {
+                        received_at: at.received_at,
+                        id: at.id,
+                    }),
+                )
             }),
         ),
     ]
@@ -84,7 +99,11 @@ fn queries(d: Deliveries) -> Vec<(String, Box<dyn Fn(u64) -> Query>)> {
 /// Runs one query; returns how many events it gave.
 async fn run(store: &Store, query: Query) -> usize {
     match query {
-        Query::List(filter, after) => store.list(&filter, after.as_ref(), DEFAULT_LIMIT + 1).await.expect("list").len(),
+        Query::List(filter, after) => store
+            .list(&filter, after.as_ref(), DEFAULT_LIMIT + 1)
+            .await
+            .expect("list")
+            .len(),
         Query::Get(id) => usize::from(store.get(&id).await.expect("get").is_some()),
     }
 }
@@ -106,7 +125,12 @@ pub(crate) async fn measure(store: &Store, deliveries: Deliveries, rounds: u64) 
         }
         times.sort();
         let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
-        results.push(Latency { query: name, p50: at(0.5), p99: at(0.99), returned });
+        results.push(Latency {
+            query: name,
+            p50: at(0.5),
+            p99: at(0.99),
+            returned,
+        });
     }
     results
 }

@@ -53,11 +53,26 @@ fn ms(d: Duration) -> String {
 
 impl Report {
     pub(crate) fn new(events: u64, partitions: i32, rounds: u64) -> Self {
-        Report { events, partitions, rounds, fill: Duration::ZERO, bare: Duration::ZERO, stores: Vec::new(), peak_rss: 0 }
+        Report {
+            events,
+            partitions,
+            rounds,
+            fill: Duration::ZERO,
+            bare: Duration::ZERO,
+            stores: Vec::new(),
+            peak_rss: 0,
+        }
     }
 
     pub(crate) fn add_store(&mut self, kind: Kind, write: Timed, indexed: Timed) {
-        self.stores.push(StoreFigures { kind, write, indexed, latencies: Vec::new(), total_bytes: 0, parts: Vec::new() });
+        self.stores.push(StoreFigures {
+            kind,
+            write,
+            indexed,
+            latencies: Vec::new(),
+            total_bytes: 0,
+            parts: Vec::new(),
+        });
     }
 
     pub(crate) fn add_queries(&mut self, kind: Kind, latencies: Vec<Latency>, sizes: (u64, Vec<Part>)) {
@@ -68,19 +83,32 @@ impl Report {
 
     pub(crate) fn print(&self) {
         let n = self.events;
-        println!("\nhistory benchmark: {n} deliveries, librdkafka mock cluster in process, {} partitions", self.partitions);
-        println!("fill: {:.1} s ({:.0} records/s)\n", self.fill.as_secs_f64(), rate(n, self.fill));
+        println!(
+            "\nhistory benchmark: {n} deliveries, librdkafka mock cluster in process, {} partitions",
+            self.partitions
+        );
+        println!(
+            "fill: {:.1} s ({:.0} records/s)\n",
+            self.fill.as_secs_f64(),
+            rate(n, self.fill)
+        );
         self.print_rates();
         self.print_queries();
         self.print_sizes();
-        println!("\npeak RSS of the benchmark process (mock cluster holding the topic included): {:.0} MiB", mib(self.peak_rss));
+        println!(
+            "\npeak RSS of the benchmark process (mock cluster holding the topic included): {:.0} MiB",
+            mib(self.peak_rss)
+        );
     }
 
     fn print_rates(&self) {
         let bare = rate(self.events, self.bare);
         println!("| reader | time, s | events/s | / bare consumer | peak RSS growth, MiB |");
         println!("|---|---:|---:|---:|---:|");
-        println!("| bare consumer | {:.1} | {bare:.0} | 1.00 | |", self.bare.as_secs_f64());
+        println!(
+            "| bare consumer | {:.1} | {bare:.0} | 1.00 | |",
+            self.bare.as_secs_f64()
+        );
         for s in &self.stores {
             let r = rate(self.events, s.indexed.elapsed);
             let verdict = if r / bare >= RATE_TARGET { "met" } else { "MISSED" };
@@ -109,8 +137,15 @@ impl Report {
     }
 
     fn print_queries(&self) {
-        println!("\nquery latency, ms ({} rounds each, one at a time, store interface; target p99 <= 20 ms):\n", self.rounds);
-        let heads: Vec<String> = self.stores.iter().map(|s| format!("{0} p50 | {0} p99", s.kind.name())).collect();
+        println!(
+            "\nquery latency, ms ({} rounds each, one at a time, store interface; target p99 <= 20 ms):\n",
+            self.rounds
+        );
+        let heads: Vec<String> = self
+            .stores
+            .iter()
+            .map(|s| format!("{0} p50 | {0} p99", s.kind.name()))
+            .collect();
         println!("| query | {} |", heads.join(" | "));
         println!("|---|{}", "---:|---:|".repeat(self.stores.len()));
         let Some(first) = self.stores.first() else { return };
@@ -124,7 +159,12 @@ impl Report {
                     format!("{} | {}{mark}", ms(l.p50), ms(l.p99))
                 })
                 .collect();
-            println!("| {} ({} events) | {} |", latency.query, latency.returned, cells.join(" | "));
+            println!(
+                "| {} ({} events) | {} |",
+                latency.query,
+                latency.returned,
+                cells.join(" | ")
+            );
         }
         for name in NOT_BUILT {
             let cells = vec!["not built | not built"; self.stores.len()];
@@ -141,7 +181,11 @@ impl Report {
                 s.total_bytes as f64 / self.events as f64
             );
             for part in &s.parts {
-                println!("- {}: {:.0} bytes/event", part.name, part.bytes as f64 / self.events as f64);
+                println!(
+                    "- {}: {:.0} bytes/event",
+                    part.name,
+                    part.bytes as f64 / self.events as f64
+                );
             }
         }
     }

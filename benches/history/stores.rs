@@ -33,8 +33,6 @@ impl Kind {
 
 /// A store made for the benchmark, removed by [`BenchStore::remove`].
 pub(crate) struct BenchStore {
-    /// Which database.
-    pub(crate) kind: Kind,
     /// The store as hookgate uses it.
     pub(crate) store: Store,
     /// SQLite: the directory holding the file.
@@ -66,19 +64,34 @@ impl BenchStore {
                 let dir = tempfile::tempdir_in(base).expect("tempdir");
                 let url = format!("sqlite://{}", dir.path().join("history.db").display());
                 let store = Store::open(&url).await.expect("sqlite store");
-                BenchStore { kind, store, dir: Some(dir), schema: None }
+                BenchStore {
+                    store,
+                    dir: Some(dir),
+                    schema: None,
+                }
             }
             Kind::Postgres => {
                 let url = postgres_url();
                 let schema = format!("hg_bench_{}", uuid::Uuid::now_v7().simple());
-                let admin = PgPoolOptions::new().max_connections(1).connect(&url).await.expect("postgres");
-                admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("schema");
+                let admin = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&url)
+                    .await
+                    .expect("postgres");
+                admin
+                    .execute(format!("CREATE SCHEMA {schema}").as_str())
+                    .await
+                    .expect("schema");
                 admin.close().await;
                 let options = PgConnectOptions::from_str(&url)
                     .expect("url")
                     .options([("search_path", schema.as_str())]);
                 let store = Store::Postgres(PostgresStore::connect(options).await.expect("postgres store"));
-                BenchStore { kind, store, dir: None, schema: Some((url, schema)) }
+                BenchStore {
+                    store,
+                    dir: None,
+                    schema: Some((url, schema)),
+                }
             }
         }
     }
@@ -107,7 +120,11 @@ impl BenchStore {
     async fn query_one(&self, sql: &str) -> i64 {
         match (&self.dir, &self.schema) {
             (Some(_), _) => {
-                let pool = SqlitePoolOptions::new().max_connections(1).connect(&self.sqlite_url()).await.expect("sqlite");
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect(&self.sqlite_url())
+                    .await
+                    .expect("sqlite");
                 let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.expect("query");
                 pool.close().await;
                 n
@@ -132,8 +149,14 @@ impl BenchStore {
 
     /// SQLite: the file after a checkpoint; parts from the `dbstat` table.
     async fn sqlite_sizes(&self) -> (u64, Vec<Part>) {
-        let pool = SqlitePoolOptions::new().max_connections(1).connect(&self.sqlite_url()).await.expect("sqlite");
-        pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await.expect("checkpoint");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&self.sqlite_url())
+            .await
+            .expect("sqlite");
+        pool.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .expect("checkpoint");
         let rows = sqlx::query("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY name")
             .fetch_all(&pool)
             .await
@@ -141,8 +164,13 @@ impl BenchStore {
         pool.close().await;
         let parts = rows
             .iter()
-            .map(|r| Part { name: r.get("name"), bytes: r.get::<i64, _>("bytes") as u64 })
-            .filter(|p| p.name == "events" || p.name.starts_with("events_") || p.name.starts_with("sqlite_autoindex_events"))
+            .map(|r| Part {
+                name: r.get("name"),
+                bytes: r.get::<i64, _>("bytes") as u64,
+            })
+            .filter(|p| {
+                p.name == "events" || p.name.starts_with("events_") || p.name.starts_with("sqlite_autoindex_events")
+            })
             .collect();
         let dir = self.dir.as_ref().expect("sqlite").path();
         let total = std::fs::read_dir(dir)
@@ -157,8 +185,15 @@ impl BenchStore {
     pub(crate) async fn remove(self) {
         self.store.close().await;
         if let Some((url, schema)) = &self.schema {
-            let admin = PgPoolOptions::new().max_connections(1).connect(url).await.expect("postgres");
-            admin.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await.expect("drop");
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .expect("postgres");
+            admin
+                .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                .await
+                .expect("drop");
             admin.close().await;
         }
         drop(self.dir);
@@ -167,15 +202,27 @@ impl BenchStore {
 
 /// A one-connection pool on `schema`.
 async fn pg_pool(url: &str, schema: &str) -> sqlx::PgPool {
-    let options = PgConnectOptions::from_str(url).expect("url").options([("search_path", schema)]);
-    PgPoolOptions::new().max_connections(1).connect_with(options).await.expect("postgres")
+    let options = PgConnectOptions::from_str(url)
+        .expect("url")
+        .options([("search_path", schema)]);
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("postgres")
 }
 
 /// PostgreSQL: the table with its TOAST, and each index.
 async fn postgres_sizes(url: &str, schema: &str) -> (u64, Vec<Part>) {
     let pool = pg_pool(url, schema).await;
-    let total: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('events')").fetch_one(&pool).await.expect("size");
-    let table: i64 = sqlx::query_scalar("SELECT pg_table_size('events')").fetch_one(&pool).await.expect("size");
+    let total: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('events')")
+        .fetch_one(&pool)
+        .await
+        .expect("size");
+    let table: i64 = sqlx::query_scalar("SELECT pg_table_size('events')")
+        .fetch_one(&pool)
+        .await
+        .expect("size");
     let indexes = sqlx::query(
         "SELECT c.relname::text AS name, pg_relation_size(c.oid) AS bytes FROM pg_index i \
          JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'events'::regclass ORDER BY 1",
@@ -184,7 +231,13 @@ async fn postgres_sizes(url: &str, schema: &str) -> (u64, Vec<Part>) {
     .await
     .expect("index sizes");
     pool.close().await;
-    let mut parts = vec![Part { name: "events (table, TOAST)".into(), bytes: table as u64 }];
-    parts.extend(indexes.iter().map(|r| Part { name: r.get("name"), bytes: r.get::<i64, _>("bytes") as u64 }));
+    let mut parts = vec![Part {
+        name: "events (table, TOAST)".into(),
+        bytes: table as u64,
+    }];
+    parts.extend(indexes.iter().map(|r| Part {
+        name: r.get("name"),
+        bytes: r.get::<i64, _>("bytes") as u64,
+    }));
     (total as u64, parts)
 }

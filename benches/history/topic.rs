@@ -115,7 +115,10 @@ impl Topic {
         (0..self.partitions)
             .map(|p| {
                 let (low, high) = consumer.fetch_watermarks(TOPIC, p, WAIT).expect("watermarks");
-                assert_eq!(low, 0, "partition {p} was trimmed by the mock's retention: use more partitions");
+                assert_eq!(
+                    low, 0,
+                    "partition {p} was trimmed by the mock's retention: use more partitions"
+                );
                 high
             })
             .collect()
@@ -154,7 +157,13 @@ impl Topic {
     }
 
     /// Waits until `group` has committed every partition's end; returns when it saw that.
-    pub(crate) async fn committed_to_end(&self, group: &str, ends: &[i64], started: Instant, deadline: Duration) -> Duration {
+    pub(crate) async fn committed_to_end(
+        &self,
+        group: &str,
+        ends: &[i64],
+        started: Instant,
+        deadline: Duration,
+    ) -> Duration {
         let consumer: BaseConsumer = self.client(group).create().expect("consumer");
         let mut partitions = TopicPartitionList::new();
         for p in 0..self.partitions {
@@ -170,7 +179,10 @@ impl Topic {
             if done {
                 return started.elapsed();
             }
-            assert!(started.elapsed() < deadline, "the indexer did not catch up within {deadline:?}");
+            assert!(
+                started.elapsed() < deadline,
+                "the indexer did not catch up within {deadline:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -61,7 +61,11 @@ pub(super) async fn insert_postgres(
         .bind(summaries().map(|s| s.dedup_key.as_deref()).collect::<Vec<_>>())
         .bind(summaries().map(|s| s.verification.verified).collect::<Vec<_>>())
         .bind(summaries().map(|s| s.verification.scheme.as_str()).collect::<Vec<_>>())
-        .bind(summaries().map(|s| i64::from(s.verification.secret_index)).collect::<Vec<_>>())
+        .bind(
+            summaries()
+                .map(|s| i64::from(s.verification.secret_index))
+                .collect::<Vec<_>>(),
+        )
         .bind(summaries().map(|s| s.content_type.as_str()).collect::<Vec<_>>())
         .bind(summaries().map(|s| s.method.as_str()).collect::<Vec<_>>())
         .bind(summaries().map(|s| s.path.as_str()).collect::<Vec<_>>())
