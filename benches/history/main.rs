@@ -12,7 +12,9 @@
 //! (`sqlite,postgres`), `HISTORY_QUERY_ROUNDS` (rounds per query, 300),
 //! `HISTORY_PARTITIONS` (default: enough for the mock's per-partition
 //! retention), `HISTORY_DIR` (where the SQLite files go, the temporary
-//! directory), `HISTORY_POSTGRES` (server URL, the test server's).
+//! directory), `HISTORY_POSTGRES` (server URL, the test server's),
+//! `HISTORY_INDEX_COST` (events of an extra phase timing the store-write
+//! stage without each secondary index in turn; 0, the default, skips it).
 
 mod deliveries;
 mod phases;
@@ -40,6 +42,8 @@ struct Settings {
     rounds: u64,
     /// Partitions of the topic.
     partitions: i32,
+    /// Events of the index-cost phase (0: skipped).
+    index_cost: u64,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -69,6 +73,7 @@ impl Settings {
             stores,
             rounds: env_or("HISTORY_QUERY_ROUNDS", 300),
             partitions: env_or("HISTORY_PARTITIONS", Topic::partitions_for(events)),
+            index_cost: env_or("HISTORY_INDEX_COST", 0),
         }
     }
 }
@@ -103,7 +108,7 @@ async fn run(settings: Settings) {
     // gigabytes of disk in each.
     for &kind in &settings.stores {
         eprintln!("{}: store-write stage...", kind.name());
-        let write = phases::store_write(&deliveries, settings.partitions, kind).await;
+        let write = phases::store_write(&deliveries, settings.partitions, kind, None).await;
         eprintln!("{}: indexer...", kind.name());
         let (indexed, bench) = phases::index(&topic, &ends, &deliveries, kind).await;
         report.add_store(kind, write, indexed);
@@ -114,8 +119,31 @@ async fn run(settings: Settings) {
         report.add_queries(kind, latencies, sizes);
         bench.remove().await;
     }
+    if settings.index_cost > 0 {
+        index_cost(&settings).await;
+    }
     report.peak_rss = rss::run_peak();
     report.print();
+}
+
+/// What each secondary index costs a write: the store-write stage with all
+/// indexes, then with each one left out, printed as µs per event saved.
+async fn index_cost(settings: &Settings) {
+    let deliveries = Deliveries::new(settings.index_cost);
+    let per_event = |t: phases::Timed| t.elapsed.as_secs_f64() * 1e6 / deliveries.count as f64;
+    for &kind in &settings.stores {
+        eprintln!("{}: index cost...", kind.name());
+        let all = per_event(phases::store_write(&deliveries, settings.partitions, kind, None).await);
+        println!(
+            "\n{} write cost per index ({} events): all indexes {all:.1} µs/event",
+            kind.name(),
+            deliveries.count
+        );
+        for index in phases::SECONDARY_INDEXES {
+            let without = per_event(phases::store_write(&deliveries, settings.partitions, kind, Some(index)).await);
+            println!("- {index}: {:.1} µs/event ({without:.1} without it)", all - without);
+        }
+    }
 }
 
 /// The bare consumer, timed in a fresh group.

@@ -117,6 +117,26 @@ impl BenchStore {
         }
     }
 
+    /// Runs one statement on a connection of its own (e.g. `DROP INDEX`).
+    pub(crate) async fn execute(&self, sql: &str) {
+        match &self.schema {
+            None => {
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect(&self.sqlite_url())
+                    .await
+                    .expect("sqlite");
+                pool.execute(sql).await.expect("statement");
+                pool.close().await;
+            }
+            Some((url, schema)) => {
+                let pool = pg_pool(url, schema).await;
+                pool.execute(sql).await.expect("statement");
+                pool.close().await;
+            }
+        }
+    }
+
     async fn query_one(&self, sql: &str) -> i64 {
         match (&self.dir, &self.schema) {
             (Some(_), _) => {
