@@ -50,8 +50,11 @@ fn spread(d: &Deliveries, r: u64) -> u64 {
     (r.wrapping_mul(7_919_993) + 12_345) % d.count
 }
 
+/// A query's name and the query of each round.
+type Named = (String, Box<dyn Fn(u64) -> Query>);
+
 /// Every measured query, by name, as a function of the round.
-fn queries(d: Deliveries) -> Vec<(String, Box<dyn Fn(u64) -> Query>)> {
+fn queries(d: Deliveries) -> Vec<Named> {
     let deep = DEEP.min(d.count / 2);
     vec![
         (
