@@ -85,8 +85,8 @@ pub(crate) async fn store_write(deliveries: &Deliveries, partitions: i32, kind: 
                 let value = deliveries.envelope(i).to_bytes();
                 let provenance = Provenance {
                     topic: TOPIC.into(),
-                    partition: (i % partitions as u64) as i32,
-                    offset: (i / partitions as u64) as i64,
+                    partition: crate::topic::partition_of(i, deliveries.count, partitions),
+                    offset: i as i64,
                 };
                 decode(Some(&value), provenance, 0).expect("a valid envelope")
             })

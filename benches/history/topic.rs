@@ -30,6 +30,15 @@ const RECORD_BYTES: u64 = 1_600;
 /// How long a phase may wait for the broker.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The partition of delivery `i` of `count`: contiguous ranges, so that
+/// the producer fills whole batches (the mock cluster serves one record
+/// batch per partition and fetch; round-robin filling made batches of a few
+/// records and the bare consumer crawl).
+pub(crate) fn partition_of(i: u64, count: u64, partitions: i32) -> i32 {
+    let per_partition = count.div_ceil(partitions as u64);
+    (i / per_partition) as i32
+}
+
 /// The mock cluster with the filled topic.
 pub(crate) struct Topic {
     /// Keeps the cluster alive.
@@ -72,7 +81,7 @@ impl Topic {
         let started = Instant::now();
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
-            .set("linger.ms", "5")
+            .set("linger.ms", "20")
             .set("queue.buffering.max.messages", "200000")
             .set("enable.idempotence", "true")
             .create()
@@ -87,7 +96,7 @@ impl Topic {
                     value: Some(value),
                 });
             }
-            let partition = (i % self.partitions as u64) as i32;
+            let partition = partition_of(i, deliveries.count, self.partitions);
             let mut record = BaseRecord::to(TOPIC)
                 .key(envelope.id.as_bytes())
                 .payload(&value)
