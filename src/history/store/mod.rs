@@ -5,6 +5,7 @@
 
 mod batch;
 mod postgres;
+mod reconcile;
 mod record;
 mod rows;
 mod sql;
