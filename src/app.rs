@@ -161,7 +161,8 @@ pub fn config_issues(config: &Config) -> Vec<ConfigIssue> {
 /// gracefully. A `shutdown` that completes during start-up (while Kafka,
 /// Redis or PostgreSQL are being connected) ends it at once.
 pub async fn run(config: Config, role: Role, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let issues = config_issues(&config);
+    let mut issues = config_issues(&config);
+    issues.extend(role_issues(&config, role));
     let errors: Vec<_> = issues.iter().filter(|i| i.severity == Severity::Error).collect();
     if let Some(first) = errors.first() {
         anyhow::bail!("invalid configuration ({} errors), first: {first}", errors.len());
@@ -221,7 +222,16 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
     let supervisor = tokio::spawn(publisher.clone().supervise(stop_rx.clone()));
     let dedup = open_dedup(&config, role, &mut readiness).await?;
     let ingest = match (&dedup, role.ingest()) {
-        (Some(dedup), true) => Some(start_ingest(&config, publisher.clone(), dedup.clone(), stop_rx.clone()).await?),
+        (Some(dedup), true) => {
+            let ingest = start_ingest(
+                &config,
+                publisher.clone(),
+                dedup.clone(),
+                &mut readiness,
+                stop_rx.clone(),
+            );
+            Some(ingest.await?)
+        }
         _ => None,
     };
     let query = if role.query() {
@@ -366,13 +376,18 @@ async fn start_ingest(
     config: &Arc<Config>,
     publisher: Publisher,
     dedup: Dedup,
+    readiness: &mut Readiness,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let sources = crate::ingest::prepare_sources(config)
         .map_err(|(name, problem)| anyhow::anyhow!("source {name}: {}: {}", problem.key, problem.message))?;
     let limiter = Arc::new(RateLimiter::new(config));
     tokio::spawn(prune_rate_limits(limiter.clone(), stop.clone()));
-    let ingest = Arc::new(Ingest::new(config, sources, limiter, dedup, publisher));
+    let mut ingest = Ingest::new(config, sources, limiter, dedup, publisher);
+    if let Some(store) = body_store(config, readiness).await? {
+        ingest = ingest.with_body_store(store);
+    }
+    let ingest = Arc::new(ingest);
     let listener = bind("ingest.listen", config.ingest.listen, ingest_backlog(config))?;
     tracing::info!(role = "ingest", addr = %listener.local_addr()?, sources = config.sources.len(), "listening");
     let limits = ServerLimits {
@@ -382,6 +397,51 @@ async fn start_ingest(
         drain_timeout: config.ingest.deadline + Duration::from_secs(2),
     };
     Ok(tokio::spawn(crate::ingest::serve(listener, ingest, limits, stop)))
+}
+
+/// The history store that takes large bodies, when a source keeps them out
+/// of its records (`large_bodies`); readiness then depends on it.
+async fn body_store(config: &Config, readiness: &mut Readiness) -> anyhow::Result<Option<crate::history::Store>> {
+    if !config.sources.iter().any(|source| source.large_bodies.is_some()) {
+        return Ok(None);
+    }
+    let store = crate::history::Store::open(&config.query.store)
+        .await
+        .context("cannot open the history store (query.store) that takes large bodies")?;
+    let s = store.clone();
+    readiness.check("store", move || {
+        let s = s.clone();
+        async move { s.ping().await.is_ok() }.boxed()
+    });
+    Ok(Some(store))
+}
+
+/// Findings that depend on the role: an ingest-only replica writes large
+/// bodies to `query.store`, which must then be the store the query replicas
+/// read, not the default local file.
+pub fn role_issues(config: &Config, role: Role) -> Vec<ConfigIssue> {
+    let Some(index) = config.sources.iter().position(|s| s.large_bodies.is_some()) else {
+        return Vec::new();
+    };
+    if role != Role::Ingest {
+        return Vec::new();
+    }
+    if config.query.store == crate::config::QueryConfig::default().store {
+        return vec![ConfigIssue::error(
+            "query.store",
+            format!(
+                "sources[{index}].large_bodies writes bodies to the history store, and with --role ingest no store \
+                 is configured: set query.store to the store the query replicas read (postgres://...)"
+            ),
+        )];
+    }
+    if config.query.store.starts_with("sqlite:") {
+        return vec![ConfigIssue::warning(
+            "query.store",
+            "large bodies go to a SQLite file: only a query process on this machine reading the same file serves them",
+        )];
+    }
+    Vec::new()
 }
 
 async fn prune_rate_limits(limiter: Arc<RateLimiter>, mut stop: watch::Receiver<bool>) {

@@ -88,11 +88,15 @@ impl Cli {
     }
 }
 
-/// Reads a configuration and runs every check on what parsed (`app::config_issues`).
-fn read_and_check(path: Option<&Path>) -> Loaded {
+/// Reads a configuration and runs every check on what parsed
+/// (`app::config_issues`, and those of the role `serve` runs).
+fn read_and_check(path: Option<&Path>, role: Option<Role>) -> Loaded {
     let mut loaded = Config::read(path);
     if let Some(config) = &loaded.config {
-        let issues = crate::app::config_issues(config);
+        let mut issues = crate::app::config_issues(config);
+        if let Some(role) = role {
+            issues.extend(crate::app::role_issues(config, role));
+        }
         loaded.add_issues(issues);
     }
     loaded
@@ -100,8 +104,8 @@ fn read_and_check(path: Option<&Path>) -> Loaded {
 
 /// The configuration `serve` runs with, or the exit code once the report
 /// of why it cannot run has been shown.
-fn config_to_serve(path: Option<&Path>, log_format: LogFormat) -> Result<Config, ExitCode> {
-    let loaded = read_and_check(path);
+fn config_to_serve(path: Option<&Path>, role: Role, log_format: LogFormat) -> Result<Config, ExitCode> {
+    let loaded = read_and_check(path, Some(role));
     let report = &loaded.report;
     if report.has_errors() {
         match log_format {
@@ -124,7 +128,7 @@ fn config_to_serve(path: Option<&Path>, log_format: LogFormat) -> Result<Config,
 
 fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
     crate::telemetry::init_logging(log_format);
-    let config = match config_to_serve(path.as_deref(), log_format) {
+    let config = match config_to_serve(path.as_deref(), role, log_format) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -152,7 +156,7 @@ fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
 }
 
 fn check_config(path: &Path, format: ReportFormat) -> ExitCode {
-    let loaded = read_and_check(Some(path));
+    let loaded = read_and_check(Some(path), None);
     let report = &loaded.report;
     let summary = match (&loaded.config, report.has_errors()) {
         (Some(config), false) => Some(summary::Summary::of(config, report)),

@@ -119,3 +119,34 @@ async fn a_record_left_in_a_replaced_producer_is_answered_fatal() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_record_over_message_max_bytes_is_refused_before_the_producer_takes_it() {
+    let broker = EmbeddedBroker::start(&["t".into()], 1).unwrap();
+    let publisher = publisher(&broker, &[("message.max.bytes", "2000")]);
+    assert_eq!(publisher.max_record_bytes(), 2000);
+    let headers = [("hookgate-id", "0190b6d2-0000-7000-8000-000000000001")];
+    let fixed = hookgate::publish::record_size(Some(b"key"), 0, &headers);
+    // Exactly at the limit as hookgate counts it: librdkafka takes it, so it counts no more.
+    let payload = vec![b'p'; (2000 - fixed) as usize];
+    fn record<'a>(payload: &'a [u8], headers: &'a [(&'a str, &'a str)]) -> OutgoingRecord<'a> {
+        OutgoingRecord {
+            topic: "t",
+            key: Some(b"key"),
+            payload,
+            headers,
+        }
+    }
+    let ack = publisher
+        .publish(record(&payload, &headers), Duration::from_secs(5))
+        .await;
+    assert!(ack.is_ok(), "{ack:?}");
+    let over = vec![b'p'; payload.len() + 1];
+    let refused = publisher
+        .publish(record(&over, &headers), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, PublishError::TooLarge(_)), "{refused:?}");
+    assert_eq!(refused.code(), "body_too_large");
+    assert!(!refused.is_retryable());
+}

@@ -178,6 +178,7 @@ impl Deliveries {
             client_addr: format!("192.0.2.{}", i % 250 + 1),
             replay: false,
             recovered: false,
+            body_ref: None,
         }
     }
 }

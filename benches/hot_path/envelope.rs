@@ -67,6 +67,7 @@ fn envelope() -> WebhookEnvelope {
         }),
         client_addr: "192.0.2.1".into(),
         replay: false,
+        body_ref: None,
         recovered: false,
     }
 }

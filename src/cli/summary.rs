@@ -54,6 +54,8 @@ struct SourceSummary {
     topic: String,
     /// Where each secret comes from, never its value.
     secrets: Vec<String>,
+    /// Its largest body, and from which size bodies go to the history store.
+    bodies: String,
 }
 
 impl Summary {
@@ -122,8 +124,8 @@ impl Summary {
                 origins => format!(", secrets {}", origins.join(", ")),
             };
             let line = format!(
-                "{} (verify {}) -> topic {}{secrets}",
-                source.name, source.verify, source.topic
+                "{} (verify {}) -> topic {}{secrets}, {}",
+                source.name, source.verify, source.topic, source.bodies
             );
             row(out, if n == 0 { "sources" } else { "" }, &line)?;
         }
@@ -147,6 +149,19 @@ fn source_summary(config: &Config, source: &crate::config::SourceConfig) -> Sour
         verify: source.verify.as_str(),
         topic: config.topic_for(source).to_owned(),
         secrets: source.secrets.iter().map(|s| s.origin().to_owned()).collect(),
+        bodies: bodies_summary(config, source),
+    }
+}
+
+/// "bodies up to N bytes", and where the larger ones go with `large_bodies`.
+fn bodies_summary(config: &Config, source: &crate::config::SourceConfig) -> String {
+    let max = config.max_body_for(source);
+    match source.large_bodies {
+        Some(large) => format!(
+            "bodies up to {max} bytes, those over {} to the history store",
+            large.above_bytes
+        ),
+        None => format!("bodies up to {max} bytes"),
     }
 }
 
@@ -191,7 +206,7 @@ mod tests {
             "h.toml: OK (1 source, 0 warnings)",
             "ingest 127.0.0.1:8080",
             "b1:9092 (options: sasl.password)",
-            "gh (verify github) -> topic webhooks.github, secrets env:HOOKGATE_SUMMARY_TEST_SECRET",
+            "gh (verify github) -> topic webhooks.github, secrets env:HOOKGATE_SUMMARY_TEST_SECRET, bodies up to 983040 bytes",
             "redis redis://u:[redacted]@h:6379",
             "postgres://u:[redacted]@h/db, retention 30days, 0 query tokens",
             "ingest.listen from HOOKGATE_INGEST__LISTEN",
@@ -202,8 +217,16 @@ mod tests {
 
     #[test]
     fn without_brokers_the_summary_says_embedded() {
-        let config = Config::from_toml("[[sources]]\nname = \"a\"\nverify = \"none\"\n").unwrap();
+        let config = Config::from_toml(
+            "[[sources]]\nname = \"a\"\nverify = \"none\"\nmax_body_bytes = 26214400\n\
+             large_bodies = { above_bytes = 524288 }\n",
+        )
+        .unwrap();
         let summary = Summary::of(&config, &Report::default());
+        assert_eq!(
+            summary.sources[0].bodies,
+            "bodies up to 26214400 bytes, those over 524288 to the history store"
+        );
         assert!(summary.kafka.starts_with("embedded"), "{}", summary.kafka);
         assert!(summary.dedup.starts_with("in process"), "{}", summary.dedup);
     }

@@ -8,6 +8,7 @@
 //! configuration answers on its own in `validate`; findings in `diagnostics`
 //! and the keys that name them in `keypath`.
 
+mod capacity;
 mod diagnostics;
 mod explain;
 mod keypath;
@@ -25,12 +26,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use capacity::{largest_record_body, ENVELOPE_ALLOWANCE};
 pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Severity};
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
 pub use reconcile::{default_api, ReconcileConfig, GITHUB_RETENTION};
 pub use secret::{Secret, SecretError};
-pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, SignatureEncoding, SourceConfig};
+pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, LargeBodies, Preset, RecordKey, SignatureEncoding, SourceConfig};
 
 /// Name of the source that exists when hookgate runs without a config file.
 pub const DEMO_SOURCE: &str = "demo";
@@ -298,7 +300,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             listen: ([127, 0, 0, 1], 8080).into(),
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 960 * 1024,
             deadline: Duration::from_secs(8),
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(5),

@@ -274,8 +274,21 @@ pub struct SourceConfig {
     pub token_header: Option<String>,
     /// `verify = "token"`: text before the token in that header, e.g. "Bearer " (case-insensitive).
     pub token_prefix: Option<String>,
+    /// Claim check: bodies above a size go to the history store, and the
+    /// Kafka record carries a reference instead of the body.
+    pub large_bodies: Option<LargeBodies>,
     /// `[sources.reconcile]`: compare the provider's record of sent webhooks with the history (github, stripe).
     pub reconcile: Option<ReconcileConfig>,
+}
+
+/// `large_bodies = { above_bytes = N }`: bodies longer than `above_bytes` are
+/// written to the history store before the record is published, and the
+/// record carries the envelope with an empty body and a `body_ref`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LargeBodies {
+    /// Bodies longer than this many bytes are kept out of the Kafka record.
+    pub above_bytes: u64,
 }
 
 impl SourceConfig {
@@ -300,6 +313,7 @@ impl SourceConfig {
             verify_token: None,
             token_header: None,
             token_prefix: None,
+            large_bodies: None,
             reconcile: None,
         }
     }

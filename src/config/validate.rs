@@ -41,6 +41,7 @@ impl Config {
             }
             check_source(index, source, &mut findings);
         }
+        findings.0.extend(self.capacity_issues());
         findings.0
     }
 

@@ -9,11 +9,17 @@ mod generated {
 mod id;
 mod record;
 
-pub use generated::{Header, Verification, WebhookEnvelope};
+pub use generated::{BodyRef, Header, Verification, WebhookEnvelope};
 pub use id::{new_event_id, new_event_id_at};
 pub use record::{
     record_headers, record_key, HEADER_EVENT_TYPE, HEADER_ID, HEADER_REPLAY, HEADER_SCHEMA, HEADER_SOURCE, SCHEMA,
 };
+
+/// Where the query API serves the body of event `id`: the `location` of its
+/// [`BodyRef`] when the body was kept out of the record.
+pub fn body_location(id: &str) -> String {
+    format!("/v1/events/{id}/body")
+}
 
 /// Value that replaces redacted request header values in envelopes.
 pub const REDACTED: &[u8] = b"[redacted]";

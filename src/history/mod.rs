@@ -33,8 +33,8 @@ pub use api::{router, ApiState};
 pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings, MAX_BATCH};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
-    EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
-    SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
+    BodyDigest, EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore,
+    Provenance, SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
 };
 
 /// Why the query role could not start.

@@ -1,6 +1,8 @@
 //! Retention: at start and then every minute, events received longer ago
 //! than `query.retention` are deleted, in bounded batches with a pause
 //! between them so that the indexer and readers are never locked out for long.
+//! Bodies kept out of Kafka records go by the same receive-time cutoff, so
+//! they leave with their events (and so do those whose publish failed).
 
 use std::time::Duration;
 
@@ -46,11 +48,24 @@ pub async fn sweep(
         metrics::counter!(names::RETENTION_DELETED).increment(deleted);
         total += deleted;
         if deleted < u64::from(DELETE_BATCH) {
+            break;
+        }
+        if paused_until_shutdown(shutdown).await {
             return Ok(total);
         }
-        tokio::select! {
-            () = tokio::time::sleep(BATCH_PAUSE) => {}
-            () = shutdown_requested(shutdown) => return Ok(total),
+    }
+    while store.delete_bodies_older_than(cutoff, DELETE_BATCH).await? == u64::from(DELETE_BATCH) {
+        if paused_until_shutdown(shutdown).await {
+            break;
         }
+    }
+    Ok(total)
+}
+
+/// Waits [`BATCH_PAUSE`]; true when shutdown came first.
+async fn paused_until_shutdown(shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(BATCH_PAUSE) => false,
+        () = shutdown_requested(shutdown) => true,
     }
 }

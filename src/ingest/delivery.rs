@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::extract::{extract, LazyJson};
 use super::source::Source;
 use crate::config::KeySpec;
-use crate::envelope::{new_event_id_at, Header, Verification, WebhookEnvelope, REDACTED};
+use crate::envelope::{new_event_id_at, BodyRef, Header, Verification, WebhookEnvelope, REDACTED};
 use crate::verify::Verified;
 
 /// The identity of one delivery.
@@ -26,6 +26,8 @@ pub(super) struct Delivery {
     pub(super) event_type: Option<String>,
     /// When the request was received (its body read).
     pub(super) received: SystemTime,
+    /// Set when the body was written to the history store (claim check): the record carries this instead.
+    pub(super) body_ref: Option<BodyRef>,
 }
 
 impl Delivery {
@@ -39,6 +41,7 @@ impl Delivery {
             dedup_key,
             event_type,
             received,
+            body_ref: None,
         }
     }
 
@@ -48,7 +51,8 @@ impl Delivery {
     }
 
     /// The envelope of this delivery: the request as received, with the values
-    /// of the `redact` headers replaced.
+    /// of the `redact` headers replaced, and without the body when it was
+    /// stored apart (`body_ref`).
     pub(super) fn into_envelope(
         self,
         source: &Source,
@@ -68,7 +72,7 @@ impl Delivery {
             query: request.uri.query().unwrap_or_default().to_owned(),
             headers: headers(&request.headers, redact, source.verifier.credential_header()),
             content_type: header_text(&request.headers, http::header::CONTENT_TYPE).to_owned(),
-            body,
+            body: if self.body_ref.is_some() { Bytes::new() } else { body },
             dedup_key: self.dedup_key.unwrap_or_default(),
             verification: Some(Verification {
                 scheme: source.verifier.scheme().to_owned(),
@@ -78,6 +82,7 @@ impl Delivery {
             }),
             client_addr: client.to_string(),
             replay: false,
+            body_ref: self.body_ref,
             recovered: false,
         }
     }
@@ -103,7 +108,7 @@ fn header_text(headers: &HeaderMap, name: HeaderName) -> &str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
-fn unix_micros(time: SystemTime) -> i64 {
+pub(super) fn unix_micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0)

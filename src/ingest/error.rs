@@ -39,6 +39,13 @@ pub enum IngestError {
         /// The source's limit in bytes.
         limit: u64,
     },
+    /// The event's Kafka record would be larger than the producer or the
+    /// cluster takes (`message.max.bytes`): refused for good, not retried.
+    #[error("{0}; the body is too large for a Kafka record (see the source's large_bodies)")]
+    RecordTooLarge(String),
+    /// The body could not be written to the history store (claim check); nothing was published.
+    #[error("the body could not be stored; it was not accepted")]
+    BodyStoreUnavailable,
     /// The client did not send the body in time.
     #[error("request body was not received in time")]
     BodyTimeout,
@@ -73,7 +80,7 @@ impl IngestError {
             IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             IngestError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::TooLarge { .. } | IngestError::RecordTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             IngestError::BodyRead => StatusCode::BAD_REQUEST,
             IngestError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -81,6 +88,7 @@ impl IngestError {
             IngestError::DedupUnavailable(_)
             | IngestError::Overloaded
             | IngestError::Publish(_)
+            | IngestError::BodyStoreUnavailable
             | IngestError::DeadlineExceeded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -93,7 +101,7 @@ impl IngestError {
             IngestError::UnknownSource => "unknown_source",
             IngestError::Unauthorized(reason) => reason.code(),
             IngestError::HeadersTooLarge { .. } => "headers_too_large",
-            IngestError::TooLarge { .. } => "body_too_large",
+            IngestError::TooLarge { .. } | IngestError::RecordTooLarge(_) => "body_too_large",
             IngestError::BodyTimeout => "body_timeout",
             IngestError::BodyRead => "body_unreadable",
             IngestError::RateLimited(limited) => match limited.scope {
@@ -104,6 +112,7 @@ impl IngestError {
             IngestError::DedupUnavailable(_) => "dedup_unavailable",
             IngestError::Overloaded => "overloaded",
             IngestError::Publish(error) => error.code(),
+            IngestError::BodyStoreUnavailable => "store_unavailable",
             IngestError::DeadlineExceeded => "deadline_exceeded",
         }
     }
@@ -113,7 +122,9 @@ impl IngestError {
         match self {
             IngestError::NotFound | IngestError::UnknownSource | IngestError::MethodNotAllowed => "unknown_source",
             IngestError::Unauthorized(_) => "unauthorized",
-            IngestError::TooLarge { .. } | IngestError::HeadersTooLarge { .. } => "too_large",
+            IngestError::TooLarge { .. } | IngestError::HeadersTooLarge { .. } | IngestError::RecordTooLarge(_) => {
+                "too_large"
+            }
             IngestError::BodyTimeout => "timeout",
             IngestError::BodyRead => "bad_request",
             IngestError::RateLimited(_) => "rate_limited",
@@ -130,6 +141,7 @@ impl IngestError {
             IngestError::DedupUnavailable(_)
             | IngestError::Overloaded
             | IngestError::Publish(_)
+            | IngestError::BodyStoreUnavailable
             | IngestError::DeadlineExceeded => Some(Duration::from_secs(5)),
             _ => None,
         }
@@ -166,6 +178,18 @@ mod tests {
         let response = IngestError::Unauthorized(VerifyError::InvalidSignature).into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn a_record_too_large_is_a_413_without_retry_after() {
+        let error = IngestError::RecordTooLarge("the record would be 1000037 bytes".into());
+        assert_eq!(error.outcome(), "too_large");
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let response = IngestError::BodyStoreUnavailable.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
     }
 
     #[test]

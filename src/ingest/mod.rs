@@ -4,12 +4,14 @@
 //! - `admission`: route, quotas and the in-flight bound, before the body is read.
 //! - `pipeline`: body, verification, dedup, envelope, publish, settle;
 //!   `finish`: the settling runs to the end even when the sender hangs up.
-//! - `delivery`: a request's event id, dedup key, event type and envelope.
+//! - `delivery`: a request's event id, dedup key, event type and envelope;
+//!   `claim`: a large body written to the history store, a reference in the record.
 //! - `answer` and `error`: every outcome as a status and a JSON body.
 
 mod admission;
 mod answer;
 mod body;
+mod claim;
 mod delivery;
 mod error;
 mod extract;

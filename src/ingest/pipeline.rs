@@ -18,13 +18,15 @@ use uuid::Uuid;
 use super::admission::{Admitted, Gate, Route};
 use super::answer::{answer, Accepted, IngestBody};
 use super::body::read_limited;
-use super::delivery::Delivery;
+use super::claim;
+use super::delivery::{unix_micros, Delivery};
 use super::error::IngestError;
 use super::finish::FinishOnDrop;
-use super::source::Sources;
+use super::source::{Source, Sources};
 use crate::config::Config;
 use crate::dedup::{Dedup, Reservation, Ticket};
-use crate::envelope::record_key;
+use crate::envelope::{record_key, BodyRef};
+use crate::history::Store;
 use crate::publish::{PendingAck, PublishError, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{names, SourceMetrics};
@@ -52,6 +54,8 @@ pub struct Ingest {
     body_timeout: Duration,
     /// Header names whose values are not copied into envelopes.
     redact: Vec<HeaderName>,
+    /// Where bodies above a source's `large_bodies` threshold go; set when a source has one.
+    bodies: Option<Store>,
 }
 
 /// What the dedup store said about a delivery.
@@ -100,7 +104,14 @@ impl Ingest {
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
             redact,
+            bodies: None,
         }
+    }
+
+    /// The history store that takes the bodies of sources with `large_bodies`.
+    pub fn with_body_store(mut self, store: Store) -> Self {
+        self.bodies = Some(store);
+        self
     }
 
     /// Sets `hookgate_requests_in_flight` every second until `shutdown`.
@@ -167,7 +178,7 @@ impl Ingest {
             Checked::Answer(reply) => return Ok(Accepted::Handshake(reply)),
         };
         route.metrics.body_bytes(body.len());
-        let delivery = Delivery::new(source, &parts.headers, &body, received);
+        let mut delivery = Delivery::new(source, &parts.headers, &body, received);
         if delivery.lacks_dedup_key(source) {
             route.metrics.dedup_key_missing();
         }
@@ -178,6 +189,13 @@ impl Ingest {
         if Instant::now() >= deadline {
             release(ticket).await;
             return Err(IngestError::DeadlineExceeded);
+        }
+        match self.claim_check(source, &delivery, &body, deadline).await {
+            Ok(body_ref) => delivery.body_ref = body_ref,
+            Err(error) => {
+                release(ticket).await;
+                return Err(error);
+            }
         }
         let id = delivery.id;
         let pending = match self.enqueue(route, delivery, parts, body, admitted.client, verified) {
@@ -205,6 +223,28 @@ impl Ingest {
             }
             Err(error) => Err(IngestError::DedupUnavailable(error)),
         }
+    }
+
+    /// Writes a body above the source's `large_bodies` threshold to the
+    /// history store and returns the reference the record carries instead.
+    async fn claim_check(
+        &self,
+        source: &Source,
+        delivery: &Delivery,
+        body: &Bytes,
+        deadline: Instant,
+    ) -> Result<Option<BodyRef>, IngestError> {
+        let (Some(above), Some(store)) = (source.large_bodies_above, &self.bodies) else {
+            return Ok(None);
+        };
+        if body.len() as u64 <= above {
+            return Ok(None);
+        }
+        let id = delivery.id.hyphenated().to_string();
+        let received_at = unix_micros(delivery.received);
+        claim::stash(store, &source.name, &id, received_at, body.clone(), deadline)
+            .await
+            .map(Some)
     }
 
     /// Wraps the request in its envelope and hands it to the producer, which
@@ -277,9 +317,17 @@ async fn settle(
 async fn publish_failed(route: &Route, id: Uuid, ticket: Option<Ticket>, error: PublishError) -> IngestError {
     route.metrics.publish_failure(error.code());
     let source = &route.source.name;
-    tracing::warn!(%source, %id, %error, "publish failed; answering 503");
     release(ticket).await;
-    IngestError::Publish(error)
+    match error {
+        PublishError::TooLarge(detail) => {
+            tracing::info!(%source, %id, %detail, "record too large for Kafka; answering 413");
+            IngestError::RecordTooLarge(detail)
+        }
+        error => {
+            tracing::warn!(%source, %id, %error, "publish failed; answering 503");
+            IngestError::Publish(error)
+        }
+    }
 }
 
 /// Frees a dedup key, if there is one, so that the sender's retry can go through.

@@ -24,6 +24,8 @@ pub struct Source {
     pub dedup_key: KeySpec,
     /// Where the event type comes from.
     pub event_type: KeySpec,
+    /// `large_bodies.above_bytes`: longer bodies go to the history store, not into the record.
+    pub large_bodies_above: Option<u64>,
 }
 
 impl Source {
@@ -37,6 +39,7 @@ impl Source {
             max_body: config.max_body_for(source),
             dedup_key: source.dedup_key(),
             event_type: source.event_type(),
+            large_bodies_above: source.large_bodies.map(|large| large.above_bytes),
         })
     }
 }

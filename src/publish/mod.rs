@@ -5,6 +5,7 @@
 mod embedded;
 mod options;
 mod producer;
+mod size;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::telemetry::names;
 pub use embedded::{EmbeddedBroker, EmbeddedError};
 pub use options::{option_issues, rejected_options};
 pub use producer::{producer_config, GuardContext, KafkaEndpoint};
+pub use size::{message_max_bytes, record_size, DEFAULT_MESSAGE_MAX_BYTES, MESSAGE_MAX_BYTES, MESSAGE_MAX_BYTES_RANGE};
 
 use producer::{build_producer, GuardedProducer};
 
@@ -52,6 +54,11 @@ pub enum PublishError {
     /// The producer hit a fatal error; it is being rebuilt.
     #[error("the producer hit a fatal error and is being rebuilt")]
     Fatal,
+    /// The record is larger than the producer's `message.max.bytes` (checked
+    /// before it is handed over) or than the broker accepts: no retry can
+    /// succeed. The only one of these errors that is not a 503.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl PublishError {
@@ -62,7 +69,13 @@ impl PublishError {
             PublishError::Timeout => "publish_timeout",
             PublishError::Broker(_) => "broker_error",
             PublishError::Fatal => "producer_fatal",
+            PublishError::TooLarge(_) => "body_too_large",
         }
+    }
+
+    /// True when retrying the same record can succeed (every error but [`PublishError::TooLarge`]).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, PublishError::TooLarge(_))
     }
 }
 
@@ -128,6 +141,8 @@ struct Shared {
     rebuilding: tokio::sync::Mutex<()>,
     /// Result of the last metadata request.
     broker_reachable: AtomicBool,
+    /// The producer's `message.max.bytes`: larger records are refused before they are handed over.
+    max_record_bytes: u64,
 }
 
 /// The shared Kafka publisher. Clones share one producer.
@@ -150,6 +165,7 @@ impl Publisher {
     /// deadline so librdkafka's verdict arrives before the sender's answer is due.
     pub fn new(endpoint: KafkaEndpoint, message_timeout: Duration) -> Result<Self, KafkaError> {
         let (producer, context) = build_producer(&endpoint, message_timeout)?;
+        let max_record_bytes = message_max_bytes(&endpoint.options);
         let shared = Shared {
             endpoint,
             message_timeout,
@@ -160,6 +176,7 @@ impl Publisher {
             }),
             rebuilding: tokio::sync::Mutex::new(()),
             broker_reachable: AtomicBool::new(false),
+            max_record_bytes,
         };
         metrics::gauge!(names::KAFKA_PRODUCER_HEALTHY).set(1.0);
         Ok(Self {
@@ -170,6 +187,11 @@ impl Publisher {
     /// The cluster this publisher writes to.
     pub fn endpoint(&self) -> &KafkaEndpoint {
         &self.shared.endpoint
+    }
+
+    /// The largest record the producer takes (`message.max.bytes`, as librdkafka counts it: [`record_size`]).
+    pub fn max_record_bytes(&self) -> u64 {
+        self.shared.max_record_bytes
     }
 
     /// Publishes one record and waits for the broker's acknowledgement, at most `timeout`.
@@ -184,6 +206,13 @@ impl Publisher {
     /// a fatal error refuses the record (librdkafka checks before taking it),
     /// which `classify` turns into [`PublishError::Fatal`] and a rebuild.
     pub fn enqueue(&self, record: OutgoingRecord<'_>) -> Result<PendingAck, PublishError> {
+        let size = record_size(record.key, record.payload.len(), record.headers);
+        if size > self.shared.max_record_bytes {
+            return Err(PublishError::TooLarge(format!(
+                "the record would be {size} bytes, over the producer's message.max.bytes ({})",
+                self.shared.max_record_bytes
+            )));
+        }
         let slot = self.shared.slot.load();
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in record.headers {
@@ -283,6 +312,9 @@ impl Publisher {
         match code {
             Some(RDKafkaErrorCode::QueueFull) => PublishError::QueueFull,
             Some(RDKafkaErrorCode::MessageTimedOut) => PublishError::Timeout,
+            Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+                PublishError::TooLarge("the record is larger than the Kafka cluster accepts".into())
+            }
             _ => PublishError::Broker(error.to_string()),
         }
     }

@@ -45,7 +45,13 @@ const SCOPES: [&str; 2] = ["source", "client_ip"];
 /// Every `state` of `hookgate_duplicates_total`.
 const STATES: [&str; 2] = ["acked", "in_flight"];
 /// Every `reason` of `hookgate_publish_failures_total`.
-const PUBLISH_REASONS: [&str; 4] = ["queue_full", "publish_timeout", "broker_error", "producer_fatal"];
+const PUBLISH_REASONS: [&str; 5] = [
+    "queue_full",
+    "publish_timeout",
+    "broker_error",
+    "producer_fatal",
+    "body_too_large",
+];
 
 /// Counters of one metric and source, one per value of a second label.
 struct Family {

@@ -22,6 +22,8 @@ pub const RATE_LIMIT_TRACKED_CLIENTS: &str = "hookgate_rate_limit_tracked_client
 pub const PUBLISH_DURATION: &str = "hookgate_publish_duration_seconds";
 /// Counter {source, reason}: publishes that failed (queue_full, timeout, broker, fatal).
 pub const PUBLISH_FAILURES: &str = "hookgate_publish_failures_total";
+/// Counter {source}: bodies kept out of their Kafka record and written to the history store (`large_bodies`).
+pub const LARGE_BODIES_STORED: &str = "hookgate_large_bodies_stored_total";
 /// Histogram {source}: size of accepted request bodies.
 pub const REQUEST_BODY_BYTES: &str = "hookgate_request_body_bytes";
 /// Gauge: webhook requests being handled right now.

@@ -134,6 +134,10 @@ fn describe() {
         "Query API request duration by route."
     );
     describe_counter!(names::STORE_ERRORS, "History store errors by operation.");
+    describe_counter!(
+        names::LARGE_BODIES_STORED,
+        "Bodies kept out of their Kafka record and written to the history store, by source."
+    );
     describe_counter!(names::REPLAYS, "Replays requested through the query API, by result.");
     describe_gauge!(names::STREAM_CLIENTS, "Open live-tail streams.");
     describe_counter!(names::RETENTION_DELETED, "Events deleted by retention.");

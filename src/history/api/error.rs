@@ -39,6 +39,9 @@ pub enum ApiError {
     /// No event with that id (404).
     #[error("no event with this id")]
     EventNotFound,
+    /// The event's body was kept out of its record, and the store does not have it (404).
+    #[error("the body of this event was kept out of its Kafka record and is not in the history store")]
+    BodyNotFound,
     /// No such route (404).
     #[error("no such route")]
     RouteNotFound,
@@ -71,9 +74,11 @@ impl ApiError {
             ApiError::InvalidCursor(_) => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             ApiError::TokenInUrl => (StatusCode::BAD_REQUEST, "token_in_url"),
             ApiError::EventNotFound => (StatusCode::NOT_FOUND, "event_not_found"),
+            ApiError::BodyNotFound => (StatusCode::NOT_FOUND, "body_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::TooManyStreams => (StatusCode::SERVICE_UNAVAILABLE, "too_many_streams"),
+            ApiError::Publish(error) if !error.is_retryable() => (StatusCode::PAYLOAD_TOO_LARGE, error.code()),
             ApiError::Publish(error) => (StatusCode::SERVICE_UNAVAILABLE, error.code()),
             ApiError::Store(error) if error.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Store(_) | ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -83,6 +88,7 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::Store(error) if error.is_unavailable() => "the history store is unavailable; retry later".into(),
+            ApiError::Publish(PublishError::TooLarge(detail)) => format!("the replay was not published: {detail}"),
             _ => self.to_string(),
         }
     }

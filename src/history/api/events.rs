@@ -46,7 +46,7 @@ pub(crate) async fn get(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let grant = state.auth().authorize(&headers, Scope::Read)?;
-    let event = find(&state, &grant, id).await?;
+    let event = with_body(&state, find(&state, &grant, id).await?).await?;
     Ok(Json(DetailView::from(&event)).into_response())
 }
 
@@ -57,7 +57,7 @@ pub(crate) async fn body(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let grant = state.auth().authorize(&headers, Scope::Read)?;
-    let event = find(&state, &grant, id).await?;
+    let event = with_body(&state, find(&state, &grant, id).await?).await?;
     let content_type = HeaderValue::from_str(&event.summary.content_type)
         .ok()
         .filter(|v| !v.is_empty())
@@ -69,6 +69,18 @@ pub(crate) async fn body(
         (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox")),
     ];
     Ok((headers, event.body).into_response())
+}
+
+/// The event with its body: a body kept out of the Kafka record is read from the store's bodies.
+async fn with_body(state: &ApiState, mut event: EventRecord) -> Result<EventRecord, ApiError> {
+    if event.body_stored_apart() {
+        event.body = state
+            .store()
+            .body(&event.summary.id)
+            .await?
+            .ok_or(ApiError::BodyNotFound)?;
+    }
+    Ok(event)
 }
 
 /// The event `id`, if it exists and the token may see its source.

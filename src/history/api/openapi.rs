@@ -103,28 +103,30 @@ fn stream_operation() -> Value {
 }
 
 fn event_operations() -> (Value, Value, Value) {
-    let not_found = error("`event_not_found`.");
+    let not_found =
+        error("`event_not_found`, or `body_not_found`: the body was kept out of the record and the store lacks it.");
     let get = json!({ "get": {
         "operationId": "getEvent",
         "summary": "One event: metadata, headers, Kafka provenance and body (text when UTF-8, else base64).",
         "parameters": [id_parameter()],
         "responses": { "200": json_response("The event.", "EventDetail"), "401": error("`unauthorized`."),
-            "403": error("`forbidden`."), "404": not_found }
+            "403": error("`forbidden`."), "404": not_found.clone() }
     }});
     let body = json!({ "get": {
         "operationId": "getEventBody",
         "summary": "The raw body, byte for byte, with the original Content-Type.",
         "parameters": [id_parameter()],
         "responses": { "200": { "description": "The body.", "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } } },
-            "401": error("`unauthorized`."), "403": error("`forbidden`."), "404": error("`event_not_found`.") }
+            "401": error("`unauthorized`."), "403": error("`forbidden`."), "404": not_found.clone() }
     }});
     let replay = json!({ "post": {
         "operationId": "replayEvent",
-        "summary": "Publish the original envelope again (same id, marked as a replay); answers once the broker acked.",
+        "summary": "Publish the original envelope again (same id, marked as a replay; a body kept out of the record stays a reference); answers once the broker acked.",
         "parameters": [id_parameter()],
         "responses": { "202": json_response("Published.", "ReplayAccepted"), "401": error("`unauthorized`."),
             "403": error("`forbidden`: the token lacks `replay` or the source, or no token is configured at all."),
-            "404": error("`event_not_found`."),
+            "404": not_found,
+            "413": error("`body_too_large`: the record exceeds the producer's message.max.bytes."),
             "503": error("Not acknowledged: `queue_full`, `publish_timeout`, `broker_error` or `producer_fatal`; see Retry-After.") }
     }});
     (get, body, replay)

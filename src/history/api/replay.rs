@@ -5,6 +5,8 @@
 //! configured now. 202 only once the broker has acknowledged; 503 with
 //! `Retry-After` and the publish error's code otherwise. The indexer sees
 //! the replayed record, but the id is already stored: still one row.
+//! An event whose body was kept out of its record (claim check) is replayed
+//! as it was published: with the reference, the body staying in the store.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -16,7 +18,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{events, ApiState};
 use crate::config::{Config, Scope};
-use crate::envelope::record_key;
+use crate::envelope::{body_location, record_key, BodyRef};
 use crate::history::store::EventRecord;
 use crate::telemetry::names;
 
@@ -45,6 +47,9 @@ async fn publish(state: &ApiState, event: Result<EventRecord, ApiError>) -> Resu
         .to_envelope()
         .map_err(|e| ApiError::Internal(format!("stored headers of {}: {e}", event.summary.id)))?;
     envelope.replay = true;
+    if event.body_stored_apart() {
+        envelope.body_ref = Some(body_ref(state, &event.summary.id).await?);
+    }
     let config = state.config();
     let (topic, key) = destination(config, &event);
     let ack = state
@@ -61,6 +66,16 @@ async fn publish(state: &ApiState, event: Result<EventRecord, ApiError>) -> Resu
         "replay": true,
     });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The reference to a body kept out of the record, as ingest wrote it.
+async fn body_ref(state: &ApiState, id: &str) -> Result<BodyRef, ApiError> {
+    let digest = state.store().body_digest(id).await?.ok_or(ApiError::BodyNotFound)?;
+    Ok(BodyRef {
+        length: digest.length,
+        sha256: digest.sha256.into(),
+        location: body_location(id),
+    })
 }
 
 /// Topic and record key of a replay: as the source is configured now, or

@@ -26,7 +26,7 @@ use std::net::IpAddr;
 
 use uuid::Uuid;
 
-use crate::envelope::WebhookEnvelope;
+use crate::envelope::{body_location, WebhookEnvelope};
 use crate::history::store::{EventRecord, InvalidEnvelope, Provenance};
 
 /// Longest `event_type` or `dedup_key` stored. Both are indexed, and
@@ -71,7 +71,7 @@ pub fn decode(value: Option<&[u8]>, provenance: Provenance, now: i64) -> Result<
 /// Every field rule of the table above.
 fn check(envelope: &WebhookEnvelope) -> Result<(), DecodeError> {
     let scheme = envelope.verification.as_ref().map_or("", |v| v.scheme.as_str());
-    let rules: [(&'static str, bool, &'static str); 12] = [
+    let rules: [(&'static str, bool, &'static str); 13] = [
         ("id", is_canonical_uuid(&envelope.id), "is not a UUID in canonical form"),
         (
             "source",
@@ -117,12 +117,27 @@ fn check(envelope: &WebhookEnvelope) -> Result<(), DecodeError> {
         ),
         ("path", has_no_control(&envelope.path), "holds a control character"),
         ("query", has_no_control(&envelope.query), "holds a control character"),
+        (
+            "body_ref",
+            is_body_ref_as_written(envelope),
+            "is not what ingest writes (an empty body, a length, a 32-byte SHA-256 and /v1/events/{id}/body)",
+        ),
     ];
     let broken = rules.into_iter().find(|(_, ok, _)| !ok);
     match broken {
         Some((field, _, problem)) => Err(DecodeError::Field { field, problem }),
         None => Ok(()),
     }
+}
+
+/// No reference, or one as ingest writes it for a body kept out of the record.
+fn is_body_ref_as_written(envelope: &WebhookEnvelope) -> bool {
+    envelope.body_ref.as_ref().is_none_or(|reference| {
+        envelope.body.is_empty()
+            && reference.length > 0
+            && reference.sha256.len() == 32
+            && reference.location == body_location(&envelope.id)
+    })
 }
 
 /// `8-4-4-4-12` lower-case hex digits, the only form ingest writes.

@@ -4,6 +4,7 @@
 //! `hookgate_store_errors_total{operation}`.
 
 mod batch;
+mod bodies;
 mod postgres;
 mod reconcile;
 mod record;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use crate::telemetry::names;
 
+pub use bodies::BodyDigest;
 pub use postgres::{PostgresStore, NOTIFY_CHANNEL};
 pub use record::{EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Provenance, VerificationInfo};
 pub use sqlite::SqliteStore;
@@ -181,6 +183,42 @@ impl Store {
         let result = match self {
             Store::Sqlite(s) => s.delete_older_than(cutoff, batch).await,
             Store::Postgres(s) => s.delete_older_than(cutoff, batch).await,
+        };
+        observe("delete", result)
+    }
+
+    /// Stores a body kept out of its Kafka record, under the event id (idempotent).
+    pub async fn put_body(&self, id: &str, received_at: i64, sha256: &[u8], body: &[u8]) -> Result<(), StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.put_body(id, received_at, sha256, body).await,
+            Store::Postgres(s) => s.put_body(id, received_at, sha256, body).await,
+        };
+        observe("put_body", result)
+    }
+
+    /// The stored body of an event whose record carried a reference.
+    pub async fn body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.body(id).await,
+            Store::Postgres(s) => s.body(id).await,
+        };
+        observe("body", result)
+    }
+
+    /// Length and SHA-256 of a stored body, without reading it.
+    pub async fn body_digest(&self, id: &str) -> Result<Option<BodyDigest>, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.body_digest(id).await,
+            Store::Postgres(s) => s.body_digest(id).await,
+        };
+        observe("body", result)
+    }
+
+    /// Deletes up to `batch` of the oldest stored bodies received before `cutoff` (µs); returns how many.
+    pub async fn delete_bodies_older_than(&self, cutoff: i64, batch: u32) -> Result<u64, StoreError> {
+        let result = match self {
+            Store::Sqlite(s) => s.delete_bodies_older_than(cutoff, batch).await,
+            Store::Postgres(s) => s.delete_bodies_older_than(cutoff, batch).await,
         };
         observe("delete", result)
     }

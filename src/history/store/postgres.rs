@@ -93,5 +93,6 @@ impl PostgresStore {
     }
 
     sql::common_operations!(sqlx::Postgres);
+    super::bodies::body_operations!();
     super::reconcile::reconcile_operations!();
 }

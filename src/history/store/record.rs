@@ -132,6 +132,12 @@ fn non_empty(text: &str) -> Option<String> {
 }
 
 impl EventRecord {
+    /// True when the body was kept out of the Kafka record (claim check): the
+    /// row holds none, and the store's bodies table has it.
+    pub fn body_stored_apart(&self) -> bool {
+        self.body.is_empty() && self.summary.body_size > 0
+    }
+
     /// Builds a row from an envelope read at `provenance`, indexed at `indexed_at` (µs).
     pub fn from_envelope(
         envelope: &WebhookEnvelope,
@@ -161,7 +167,14 @@ impl EventRecord {
             path: envelope.path.clone(),
             query: envelope.query.clone(),
             client_addr: envelope.client_addr.clone(),
-            body_size: i64::try_from(envelope.body.len()).unwrap_or(i64::MAX),
+            // A body kept out of the record (claim check) is in the bodies table: the row says how long it is.
+            body_size: i64::try_from(
+                envelope
+                    .body_ref
+                    .as_ref()
+                    .map_or(envelope.body.len() as u64, |r| r.length),
+            )
+            .unwrap_or(i64::MAX),
             provenance,
             indexed_at,
         };
@@ -213,6 +226,7 @@ impl EventRecord {
             }),
             client_addr: s.client_addr.clone(),
             replay: false,
+            body_ref: None,
             // Not stored: only the reconciler's envelopes carry an API scheme.
             recovered: s.verification.scheme == crate::reconcile::RECOVERED_SCHEME,
         })
@@ -253,6 +267,7 @@ mod tests {
             }),
             client_addr: "127.0.0.1".into(),
             replay: false,
+            body_ref: None,
             recovered: false,
         }
     }

@@ -59,5 +59,6 @@ impl SqliteStore {
     }
 
     super::sql::common_operations!(sqlx::Sqlite);
+    super::bodies::body_operations!();
     super::reconcile::reconcile_operations!();
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::envelope::{Header, Verification};
+use crate::envelope::{BodyRef, Header, Verification};
 
 fn provenance() -> Provenance {
     Provenance {
@@ -38,6 +38,7 @@ fn valid() -> WebhookEnvelope {
         }),
         client_addr: "2001:db8::1".into(),
         replay: false,
+        body_ref: None,
         recovered: false,
     }
 }
@@ -94,12 +95,48 @@ fn each_field_rule_refuses_what_ingest_never_writes() {
         ("content_type", |e| e.content_type = "text/plain\r\nx-evil: 1".into()),
         ("path", |e| e.path = "/webhooks/a\tb".into()),
         ("query", |e| e.query = "a=\u{1b}[31m".into()),
+        ("body_ref", |e| e.body_ref = Some(body_ref(&e.id))),
+        ("body_ref", |e| {
+            e.body.clear();
+            e.body_ref = Some(BodyRef {
+                location: "https://evil.example/x".into(),
+                ..body_ref(&e.id)
+            })
+        }),
+        ("body_ref", |e| {
+            e.body.clear();
+            e.body_ref = Some(BodyRef {
+                sha256: vec![1; 31].into(),
+                ..body_ref(&e.id)
+            })
+        }),
     ];
     for (field, break_it) in cases {
         let mut envelope = valid();
         break_it(&mut envelope);
         assert_eq!(refused_field(&envelope), field, "{envelope:?}");
     }
+}
+
+/// A reference as ingest writes it for event `id`.
+fn body_ref(id: &str) -> BodyRef {
+    BodyRef {
+        length: 25_000_000,
+        sha256: vec![7; 32].into(),
+        location: crate::envelope::body_location(id),
+    }
+}
+
+#[test]
+fn a_body_kept_out_of_the_record_is_stored_with_its_length() {
+    let mut envelope = valid();
+    envelope.body.clear();
+    envelope.body_ref = Some(body_ref(&envelope.id));
+    let record = decoded(&envelope).unwrap();
+    assert!(record.body.is_empty());
+    assert_eq!(record.summary.body_size, 25_000_000);
+    assert!(record.body_stored_apart());
+    assert!(!decoded(&valid()).unwrap().body_stored_apart());
 }
 
 #[test]
@@ -147,6 +184,7 @@ fn wild_envelope() -> impl Strategy<Value = WebhookEnvelope> {
             verification: None,
             client_addr: "::1".into(),
             replay: false,
+            body_ref: None,
             recovered: false,
         }
     })
