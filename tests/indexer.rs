@@ -17,6 +17,8 @@ use common::{unique, wait_until, Setup};
 use hookgate::envelope::WebhookEnvelope;
 use hookgate::history::{EventFilter, Indexer, IndexerReport, IndexerSettings, LiveFeed, Store};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, OutgoingRecord, Publisher};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -292,6 +294,119 @@ async fn events_older_than_retention_are_not_indexed() {
     let report = indexer.stop().await;
     assert_eq!((report.records, report.inserted, report.expired), (2, 1, 1));
     assert!(store.get(&old.id).await.unwrap().is_none());
+}
+
+/// Advisory lock the blocking trigger waits for.
+const BLOCK_KEY: i64 = 20_150;
+/// Events published before the blocking test's indexer starts.
+const BLOCK_EVENTS: u64 = 300;
+/// The event whose insert waits for [`BLOCK_KEY`] (`delivery-150`, offset 150).
+const BLOCKED: u64 = 150;
+
+/// The offset committed by `group` on partition 0 of the cluster's topic (0 when none).
+async fn committed_offset(cluster: &Cluster, group: &str) -> i64 {
+    let (bootstrap, topic, group) = (cluster.bootstrap.clone(), cluster.topic.clone(), group.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", &group)
+            .create()
+            .expect("consumer");
+        let mut partitions = TopicPartitionList::new();
+        partitions.add_partition(&topic, 0);
+        let committed = consumer.committed_offsets(partitions, WAIT).expect("committed offsets");
+        match committed.find_partition(&topic, 0).map(|p| p.offset()) {
+            Some(Offset::Offset(offset)) => offset,
+            _ => 0,
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// Backends waiting for [`BLOCK_KEY`].
+async fn blocked_backends(admin: &sqlx::PgPool) -> i64 {
+    let sql =
+        format!("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {BLOCK_KEY} AND NOT granted");
+    sqlx::query_scalar(&sql).fetch_one(admin).await.unwrap()
+}
+
+/// The store stalls inside a batch (a trigger waits for a lock the test
+/// holds on event 150) and the indexer dies there, as in a crash: no event
+/// of that batch is visible, no offset past the stored events is committed,
+/// and the next indexer of the group reads the batch again and stores every
+/// event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_indexer_dying_inside_a_batch_commits_nothing_of_it_and_its_successor_reads_it_again() {
+    let cluster = cluster(1);
+    let pg = PgSchema::create().await;
+    let admin = pg.admin().await;
+    let trigger = format!(
+        "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_advisory_xact_lock({BLOCK_KEY}); RETURN NEW; END $$; \
+         CREATE TRIGGER stall BEFORE INSERT ON events FOR EACH ROW \
+         WHEN (NEW.dedup_key = 'delivery-{BLOCKED}') EXECUTE FUNCTION stall();"
+    );
+    sqlx::raw_sql(&trigger).execute(&admin).await.unwrap();
+    let mut holder = admin.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(BLOCK_KEY)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    for n in 0..BLOCK_EVENTS {
+        publish(&cluster, n).await;
+    }
+    let first = start_indexer(&cluster, &pg.store, &LiveFeed::default(), "g-stall");
+    wait_until(WAIT, "the indexer stalled inside a batch", || async {
+        blocked_backends(&admin).await == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored = count(&pg.store).await as i64;
+    let committed = committed_offset(&cluster, "g-stall").await;
+    assert!(
+        stored < BLOCKED as i64,
+        "the stalled batch holding event {BLOCKED} is invisible: {stored} stored"
+    );
+    assert!(
+        committed <= stored,
+        "offset {committed} committed with only {stored} events stored"
+    );
+    // The crash: the indexer is gone mid-batch, and the database ends its session.
+    first.stop.send(true).unwrap();
+    first.task.abort();
+    let _ = first.task.await;
+    let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = {BLOCK_KEY} AND NOT granted");
+    sqlx::query(&sql).execute(&admin).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER stall ON events")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(BLOCK_KEY)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    drop(holder);
+    let second = start_indexer(&cluster, &pg.store, &LiveFeed::default(), "g-stall");
+    wait_until(WAIT, "every event indexed after the restart", || async {
+        count(&pg.store).await == BLOCK_EVENTS as usize
+    })
+    .await;
+    let report = second.stop().await;
+    assert_eq!(
+        report.records as i64,
+        BLOCK_EVENTS as i64 - committed,
+        "read again from the committed offset"
+    );
+    assert_eq!(
+        report.inserted as i64,
+        BLOCK_EVENTS as i64 - stored,
+        "each event stored once"
+    );
+    admin.close().await;
+    pg.remove().await;
 }
 
 /// Turns a valid envelope into one ingest never writes.

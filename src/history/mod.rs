@@ -32,7 +32,7 @@ use crate::listener::Limits;
 use crate::publish::{KafkaEndpoint, Publisher};
 
 pub use api::{router, ApiState};
-pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings};
+pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings, MAX_BATCH};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
 pub use store::{
     BodyDigest, EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, JobState, JsonMatch, JsonPointer,

@@ -140,6 +140,19 @@ impl PgSchema {
         &self.schema
     }
 
+    /// A pool of its own on the schema, for SQL the store does not offer
+    /// (triggers that make it fail, lock inspection).
+    pub async fn admin(&self) -> sqlx::PgPool {
+        let options = PgConnectOptions::from_str(&self.url)
+            .unwrap()
+            .options([("search_path", self.schema.as_str())]);
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("postgres admin pool")
+    }
+
     /// Closes the store and drops the schema.
     pub async fn remove(mut self) {
         self.store.close().await;

@@ -33,7 +33,7 @@ use decode::decode_record;
 pub use decode::{decode, DecodeError};
 
 /// Most records written in one transaction.
-const MAX_BATCH: usize = 500;
+pub const MAX_BATCH: usize = 500;
 /// First wait after a failed store write; doubles up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest wait between store write attempts.

@@ -3,6 +3,7 @@
 //! applied when a store is opened. Every failure is counted in
 //! `hookgate_store_errors_total{operation}`.
 
+mod batch;
 mod bodies;
 mod jobs;
 mod postgres;

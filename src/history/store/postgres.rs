@@ -46,7 +46,7 @@ impl PostgresStore {
     /// Inserts `records` in one transaction; per record, whether it was new.
     pub(super) async fn insert_batch(&self, records: &[EventRecord]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = Self::insert_rows(&mut tx, records).await?;
+        let inserted = super::batch::insert_postgres(&mut tx, records).await?;
         let new_ids: Vec<&str> = records
             .iter()
             .zip(&inserted)

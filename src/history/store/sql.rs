@@ -37,14 +37,6 @@ pub(super) const SUMMARY_COLUMNS: &str = "id, source, event_type, received_at, d
     verification_scheme, secret_index, content_type, method, path, query, client_addr, body_size, \
     kafka_topic, kafka_partition, kafka_offset, indexed_at";
 
-/// Idempotent insert: a second record with the same id (a re-read after a
-/// restart, or a replay) leaves the first row as it is.
-pub(super) const INSERT: &str = "INSERT INTO events (id, source, event_type, received_at, dedup_key, verified, \
-    verification_scheme, secret_index, content_type, method, path, query, client_addr, headers, body, body_size, \
-    kafka_topic, kafka_partition, kafka_offset, indexed_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-    ON CONFLICT (id) DO NOTHING";
-
 /// Summaries of the given ids (`$1..$N`), in no particular order.
 pub(super) fn select_summaries(count: usize) -> String {
     let marks: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
@@ -196,35 +188,6 @@ fn conditions(dialect: Dialect, filter: &EventFilter, st: &mut Statement) -> Vec
     conditions
 }
 
-/// Binds the 20 values of [`INSERT`] from an `EventRecord` and its headers JSON.
-macro_rules! bind_insert {
-    ($query:expr, $record:expr, $headers:expr) => {{
-        let s = &$record.summary;
-        $query
-            .bind(&s.id)
-            .bind(&s.source)
-            .bind(s.event_type.as_deref())
-            .bind(s.received_at)
-            .bind(s.dedup_key.as_deref())
-            .bind(s.verification.verified)
-            .bind(&s.verification.scheme)
-            .bind(i64::from(s.verification.secret_index))
-            .bind(&s.content_type)
-            .bind(&s.method)
-            .bind(&s.path)
-            .bind(&s.query)
-            .bind(&s.client_addr)
-            .bind($headers)
-            .bind(&$record.body[..])
-            .bind(s.body_size)
-            .bind(&s.provenance.topic)
-            .bind(s.provenance.partition)
-            .bind(s.provenance.offset)
-            .bind(s.indexed_at)
-    }};
-}
-pub(super) use bind_insert;
-
 /// Binds the values of a [`Statement`] in order.
 macro_rules! bind_params {
     ($query:expr, $params:expr) => {{
@@ -246,23 +209,6 @@ pub(super) use bind_params;
 /// `pool` field) with the dialect's database type.
 macro_rules! common_operations {
     ($db:ty) => {
-        /// Inserts `records` in `tx`; returns, per record, whether it was new.
-        async fn insert_rows(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            records: &[$crate::history::store::EventRecord],
-        ) -> Result<Vec<bool>, $crate::history::store::StoreError> {
-            use $crate::history::store::{rows::headers_json, sql};
-            let mut inserted = Vec::with_capacity(records.len());
-            for record in records {
-                let headers = headers_json(&record.headers);
-                let done = sql::bind_insert!(sqlx::query(sql::INSERT), record, headers)
-                    .execute(&mut **tx)
-                    .await?;
-                inserted.push(done.rows_affected() == 1);
-            }
-            Ok(inserted)
-        }
-
         /// Runs a page query.
         pub(super) async fn list(
             &self,

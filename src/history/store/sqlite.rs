@@ -53,7 +53,7 @@ impl SqliteStore {
     /// Inserts `records` in one transaction; per record, whether it was new.
     pub(super) async fn insert_batch(&self, records: &[super::EventRecord]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = Self::insert_rows(&mut tx, records).await?;
+        let inserted = super::batch::insert_sqlite(&mut tx, records).await?;
         tx.commit().await?;
         Ok(inserted)
     }
