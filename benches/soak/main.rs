@@ -155,7 +155,8 @@ async fn soak(kind: &str, settings: &Settings) -> RunReport {
     );
     let client = Client::new(server.addr, Arc::new(Deliveries::new()));
     let mut run = RunReport::new(name);
-    let mut accepted = load::open_loop(&client, settings.rate, WARM_UP).await.accepted;
+    let warm_up = load::open_loop(&client, settings.rate, WARM_UP).await;
+    let mut accepted: Vec<u64> = warm_up.accepted.iter().map(|a| a.delivery).collect();
     let mut sampler = Sampler::start(&server, &broker, accepted.len() as u64);
     let windows = (settings.duration.as_secs_f64() / settings.window.as_secs_f64()).ceil() as usize;
     for index in 0..windows {
@@ -213,8 +214,8 @@ struct Sampler<'a> {
     http: reqwest::Client,
     /// CPU per thread group at the previous window's end.
     cpu: ThreadCpu,
-    /// Broker and load generator CPU seconds at the previous window's end.
-    others: (f64, f64),
+    /// Broker, load generator and whole-machine CPU seconds at the previous window's end.
+    others: (f64, f64, f64),
     /// 2xx answers so far.
     ok: u64,
     /// Retention deletions at the previous window's end.
@@ -234,10 +235,11 @@ impl<'a> Sampler<'a> {
         }
     }
 
-    fn others(broker: &Broker) -> (f64, f64) {
+    fn others(broker: &Broker) -> (f64, f64, f64) {
         (
             broker.cpu_seconds().unwrap_or(0.0),
             server::cpu_seconds_of("self", false),
+            probe::machine_busy_seconds(),
         )
     }
 
@@ -275,6 +277,7 @@ impl<'a> Sampler<'a> {
             cpu: cpu.since(&self.cpu),
             broker_cpu: others.0 - self.others.0,
             generator_cpu: others.1 - self.others.1,
+            machine_cpu: others.2 - self.others.2,
             latencies: std::mem::take(&mut phase.latencies),
         };
         (self.cpu, self.others, self.deleted) = (cpu, others, deleted);

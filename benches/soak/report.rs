@@ -38,6 +38,8 @@ pub(crate) struct Window {
     pub(crate) broker_cpu: f64,
     /// Load generator (this process) CPU seconds during the window.
     pub(crate) generator_cpu: f64,
+    /// CPU seconds the whole machine was busy during the window (other processes included).
+    pub(crate) machine_cpu: f64,
     /// Every latency of the window, µs (pooled into the run's figures).
     pub(crate) latencies: Vec<u32>,
 }
@@ -68,11 +70,14 @@ impl Window {
         println!("{line}");
         let groups: Vec<String> = self.cpu.iter().map(|(name, s)| format!("{name} {s:.1}")).collect();
         let total: f64 = self.cpu.iter().map(|(_, s)| s).sum();
+        let others = self.machine_cpu - total - self.broker_cpu - self.generator_cpu;
         println!(
-            "             CPU s: hookgate {total:.1} [{}]; broker {:.1}; load generator {:.1}",
+            "             CPU s: hookgate {total:.1} [{}]; broker {:.1}; load generator {:.1}; other processes {:.1} (of {:.0} available)",
             groups.join(", "),
             self.broker_cpu,
-            self.generator_cpu
+            self.generator_cpu,
+            others.max(0.0),
+            self.seconds * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
         );
     }
 }
