@@ -177,7 +177,8 @@ impl Server {
         )
     }
 
-    /// Process id.
+    /// Process id (the soak benchmark reads its threads).
+    #[allow(dead_code)]
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }

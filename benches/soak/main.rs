@@ -20,7 +20,9 @@
 //! shorter than the run makes retention delete during it, and the final
 //! lookup is then skipped), `SOAK_PG` (`postgres://postgres@127.0.0.1:5432`;
 //! the run creates and drops the database `hookgate_soak`), `SOAK_DIR`
-//! (where the SQLite file goes), `E2E_HOOKGATE_BIN` (another hookgate build).
+//! (where the SQLite file goes), `SOAK_BROKER` (`tansu`, or `mock`: the
+//! mock cluster in this process, 64 partitions), `E2E_HOOKGATE_BIN`
+//! (another hookgate build).
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../e2e/broker.rs"]
@@ -51,6 +53,8 @@ pub(crate) const ROLE_VAR: &str = "HOOKGATE_SOAK_ROLE";
 const TOPIC: &str = "soak";
 /// Unmeasured load before the first window (its deliveries are checked too).
 const WARM_UP: Duration = Duration::from_secs(2);
+/// Partitions of the mock cluster's topic (about 40 s of traffic at 5,000/s before its retention trims).
+const MOCK_PARTITIONS: i32 = 64;
 /// Longest wait, after the load, for every 2xx to be indexed.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
 
@@ -69,6 +73,8 @@ struct Settings {
     retention: String,
     /// PostgreSQL server URL without a database.
     pg: String,
+    /// `tansu` (memory storage) or `mock`.
+    broker: String,
 }
 
 impl Settings {
@@ -85,6 +91,7 @@ impl Settings {
                 .collect(),
             retention: var("SOAK_RETENTION", "30d"),
             pg: var("SOAK_PG", "postgres://postgres@127.0.0.1:5432"),
+            broker: var("SOAK_BROKER", "tansu"),
         }
     }
 
@@ -125,7 +132,7 @@ fn main() -> std::process::ExitCode {
 
 /// One run: a broker, hookgate in the role `kind` asks for, the windows, the check.
 async fn soak(kind: &str, settings: &Settings) -> RunReport {
-    let broker = Broker::tansu_with("memory", &[TOPIC]).expect("soak: tansu is not installed (TANSU_BIN)");
+    let broker = start_broker(&settings.broker);
     let store = match kind {
         "sqlite" => Some(SoakStore::sqlite()),
         "postgres" => Some(SoakStore::postgres(&settings.pg).await),
@@ -172,6 +179,19 @@ async fn soak(kind: &str, settings: &Settings) -> RunReport {
         store.remove().await;
     }
     run
+}
+
+/// Tansu with memory storage, or the mock cluster (in this process) with
+/// [`MOCK_PARTITIONS`] partitions: it keeps only ~5 MB per partition, so many
+/// partitions give the indexer room to fall behind without losing records.
+fn start_broker(kind: &str) -> Broker {
+    match kind {
+        "tansu" => Broker::tansu_with("memory", &[TOPIC]).expect("soak: tansu is not installed (TANSU_BIN)"),
+        "mock" => Broker::Mock(
+            hookgate::publish::EmbeddedBroker::start(&[TOPIC.to_owned()], MOCK_PARTITIONS).expect("mock cluster"),
+        ),
+        other => panic!("SOAK_BROKER: unknown broker `{other}` (tansu, mock)"),
+    }
 }
 
 /// After the load: waits until the indexer has caught up, then checks every 2xx in the store.
