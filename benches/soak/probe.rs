@@ -101,29 +101,3 @@ pub(crate) async fn scrape(client: &reqwest::Client, addr: SocketAddr) -> String
         Err(_) => String::new(),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn threads_group_by_name_without_their_number() {
-        assert_eq!(group_of("rdk:broker12"), "rdk:broker");
-        assert_eq!(group_of("sqlx-sqlite-wor"), "sqlx-sqlite-wor");
-        assert_eq!(group_of("hg-history"), "hg-history");
-    }
-
-    #[test]
-    fn a_stat_line_gives_name_and_seconds() {
-        let line = "42 (rdk:main (x)) S 1 2 3 4 5 6 7 8 9 10 300 200 0 0";
-        let (name, seconds) = thread_cpu(line).unwrap();
-        assert_eq!(name, "rdk:main (x)");
-        assert!((seconds - 500.0 / crate::server::clock_ticks_per_second()).abs() < 1e-9);
-    }
-
-    #[test]
-    fn metric_sums_cover_every_series_and_only_that_name() {
-        let page = "# TYPE a counter\na{topic=\"x\"} 3\na{topic=\"y\"} 4\nab 100\na 1\n";
-        assert_eq!(metric_sum(page, "a"), 8.0);
-    }
-}

@@ -6,6 +6,7 @@
 //! - [`Indexer`]: Kafka consumer, idempotent batched writes, commits after the write.
 //! - [`LiveFeed`]: newly indexed events fanned out to live tails.
 //! - [`retention`]: deletes events older than `query.retention`.
+//! - [`HistoryRuntime`]: the history's own runtime, below ingest's priority (`--role all`).
 //! - [`api`]: the axum router (`/v1/events...`).
 //!
 //! [`QueryService`] starts all of it for the query role of `hookgate serve`.
@@ -14,6 +15,7 @@ pub mod api;
 mod indexer;
 mod live;
 pub mod retention;
+mod runtime;
 mod store;
 
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ use crate::publish::{KafkaEndpoint, Publisher};
 pub use api::{router, ApiState};
 pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
+pub use runtime::{HistoryRuntime, HISTORY_NICE};
 pub use store::{
     EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, Position, PostgresStore, Provenance,
     SqliteStore, Store, StoreError, VerificationInfo, NOTIFY_CHANNEL,
