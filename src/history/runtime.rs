@@ -61,15 +61,17 @@ impl Drop for HistoryRuntime {
     }
 }
 
-/// Raises the calling thread's nice value by [`HISTORY_NICE`]; a failure
+/// Sets the calling thread's nice value [`HISTORY_NICE`] above the process's own (its main thread's); a failure
 /// (a sandbox refusing it) is logged once and leaves the thread as it was.
 fn lower_priority() {
     static WARNED: Once = Once::new();
     #[cfg(target_os = "linux")]
     let result = {
-        let me = Some(rustix::thread::gettid());
-        rustix::process::getpriority_process(me)
-            .and_then(|nice| rustix::process::setpriority_process(me, history_nice(nice)))
+        // Relative to the main thread's (the process's own), not this thread's: a
+        // blocking thread started by a history thread has inherited the lower one already.
+        let main = Some(rustix::process::getpid());
+        rustix::process::getpriority_process(main)
+            .and_then(|nice| rustix::process::setpriority_process(Some(rustix::thread::gettid()), history_nice(nice)))
     };
     #[cfg(not(target_os = "linux"))]
     let result: io::Result<()> = Ok(());
