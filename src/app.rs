@@ -198,6 +198,8 @@ struct Running {
     supervisor: JoinHandle<()>,
     /// The webhook listener (ingest role).
     ingest: Option<JoinHandle<()>>,
+    /// One reconciler per source with `[sources.reconcile]` (query role).
+    reconcilers: Vec<JoinHandle<()>>,
     /// Indexer, retention and query API (query role).
     query: Option<Arc<QueryService>>,
     /// The runtime they run on when this process also runs ingest.
@@ -220,10 +222,10 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
         tokio::spawn(warn_about_missing_topics(endpoint.clone(), config.topics()));
     }
     let supervisor = tokio::spawn(publisher.clone().supervise(stop_rx.clone()));
-    let ingest = if role.ingest() {
-        Some(start_ingest(&config, publisher.clone(), &mut readiness, stop_rx.clone()).await?)
-    } else {
-        None
+    let dedup = open_dedup(&config, role, &mut readiness).await?;
+    let ingest = match (&dedup, role.ingest()) {
+        (Some(dedup), true) => Some(start_ingest(&config, publisher.clone(), dedup.clone(), stop_rx.clone()).await?),
+        _ => None,
     };
     // Beside ingest, the history gets a runtime of its own below ingest's priority.
     let history = match role {
@@ -246,6 +248,10 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
     } else {
         None
     };
+    let reconcilers = match (&query, dedup) {
+        (Some(service), Some(dedup)) => start_reconcile(&config, service, publisher.clone(), dedup, &stop_rx)?,
+        _ => Vec::new(),
+    };
     let metrics_listener = bind("metrics.listen", config.metrics.listen, DEFAULT_BACKLOG)?;
     tracing::info!(role = "metrics", addr = %metrics_listener.local_addr()?, "listening");
     let metrics_server = tokio::spawn(telemetry::serve_metrics(
@@ -261,6 +267,7 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
         embedded,
         supervisor,
         ingest,
+        reconcilers,
         query,
         history,
         metrics_server,
@@ -275,6 +282,9 @@ impl Running {
         let _ = self.stop_tx.send(true);
         if let Some(ingest) = self.ingest {
             let _ = ingest.await;
+        }
+        for reconciler in self.reconcilers {
+            let _ = reconciler.await;
         }
         let flushed = self.publisher.flush(FLUSH_TIMEOUT).await;
         tracing::info!(flushed, "producer flushed");
@@ -353,22 +363,37 @@ fn add_kafka_checks(readiness: &mut Readiness, publisher: &Publisher, role: Role
 /// A readiness probe as [`add_kafka_checks`] hands it over.
 type Probe = Box<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
-async fn start_ingest(
-    config: &Arc<Config>,
-    publisher: Publisher,
-    readiness: &mut Readiness,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<()>> {
-    let sources = crate::ingest::prepare_sources(config)
-        .map_err(|(name, problem)| anyhow::anyhow!("source {name}: {}: {}", problem.key, problem.message))?;
+/// The dedup store, where ingest runs or the query role publishes recovered events.
+async fn open_dedup(config: &Config, role: Role, readiness: &mut Readiness) -> anyhow::Result<Option<Dedup>> {
+    let reconciles = role.query() && crate::reconcile::reconciled_sources(config).next().is_some();
+    if !role.ingest() && !reconciles {
+        return Ok(None);
+    }
     let dedup = Dedup::connect(&config.dedup)
         .await
         .context("cannot open the dedup store")?;
     let d = dedup.clone();
-    readiness.check("dedup", move || {
+    let probe = move || {
         let d = d.clone();
         async move { d.is_healthy().await }.boxed()
-    });
+    };
+    // A query-only replica serves the history while the dedup store is down; only its recoveries wait.
+    if role.ingest() {
+        readiness.check("dedup", probe);
+    } else {
+        readiness.advise("dedup", probe);
+    }
+    Ok(Some(dedup))
+}
+
+async fn start_ingest(
+    config: &Arc<Config>,
+    publisher: Publisher,
+    dedup: Dedup,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let sources = crate::ingest::prepare_sources(config)
+        .map_err(|(name, problem)| anyhow::anyhow!("source {name}: {}: {}", problem.key, problem.message))?;
     let limiter = Arc::new(RateLimiter::new(config));
     tokio::spawn(prune_rate_limits(limiter.clone(), stop.clone()));
     let ingest = Arc::new(Ingest::new(config, sources, limiter, dedup, publisher));
@@ -429,6 +454,28 @@ async fn start_query(
         }
     });
     Ok(service)
+}
+
+/// Starts a reconciler per source with `[sources.reconcile]`; each runs only while it holds its lease.
+fn start_reconcile(
+    config: &Arc<Config>,
+    service: &QueryService,
+    publisher: Publisher,
+    dedup: Dedup,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let shared = crate::reconcile::Shared {
+        config: config.clone(),
+        store: service.store(),
+        publisher,
+        dedup,
+        holder: crate::reconcile::holder_name(service.local_addr()),
+    };
+    let tasks = crate::reconcile::spawn(&shared, stop).context("cannot start reconciliation")?;
+    if !tasks.is_empty() {
+        tracing::info!(sources = tasks.len(), replica = %shared.holder, "reconciliation on");
+    }
+    Ok(tasks)
 }
 
 fn store_kind(url: &str) -> &'static str {

@@ -15,6 +15,7 @@
 //! - [`listener`]: the accept loop every listener shares (connection limits, header timeout, drain).
 //! - [`ingest`]: the webhook listener and its request pipeline.
 //! - [`history`]: indexer, history stores (SQLite, PostgreSQL) and the query API.
+//! - [`reconcile`]: asks GitHub and Stripe what they sent and gets back what never arrived.
 //! - [`error_body`]: the `{"error":{"code","message"}}` body every listener answers errors with.
 //! - [`telemetry`]: metric names, the Prometheus recorder and health endpoints.
 //! - [`shutdown`]: the shutdown signal every task listens to.
@@ -32,6 +33,7 @@ pub mod ingest;
 pub mod listener;
 pub mod publish;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod shutdown;
 pub mod telemetry;
 pub mod verify;

@@ -242,3 +242,77 @@ fn syntax_errors_do_not_hide_the_rest_of_the_file() {
         .collect();
     assert_eq!(found, [("", 2), ("ingest.deadline", 3), ("", 6)], "{report:#}");
 }
+
+/// `[sources.reconcile]` mistakes; the comment on each line says which.
+const RECONCILE_MISTAKES: &str = r#"[[sources]]
+name = "gh"
+verify = "github"
+secrets = ["env:HG_CE_SECRET"]
+[sources.reconcile]                 # 5  hook missing
+token = "env:HG_CE_SECRET"
+interval = "0s"                     # 7  too short
+types = ["push"]                    # 8  stripe only
+
+[[sources]]
+name = "stripe"
+verify = "stripe"
+secrets = ["env:HG_CE_SECRET"]
+[sources.reconcile]
+api = "http://api.example.com"      # 15 plain http off loopback
+token = "env:HG_CE_SECRET"
+dryrun = true                       # 17 unknown key, did you mean dry_run
+
+[[sources]]
+name = "shop"
+verify = "shopify"
+secrets = ["env:HG_CE_SECRET"]
+[sources.reconcile]                 # 23 not a reconcilable provider
+token = "env:HG_CE_UNSET"           # 24 unset secret
+"#;
+
+#[test]
+fn reconcile_tables_are_checked_key_by_key() {
+    let (_dir, path) = write_config(RECONCILE_MISTAKES);
+    let (code, report) = json_report(&path, &[("HG_CE_SECRET", "s")]);
+    assert_eq!(code, Some(2));
+    let found: Vec<(String, u64)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["key"].as_str().unwrap().to_owned(),
+                d["location"]["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(
+        found.iter().any(|(key, _)| key == "sources[0].reconcile.hook"),
+        "{found:#?}"
+    );
+    for (key, line) in [
+        ("sources[0].reconcile.interval", 7),
+        ("sources[0].reconcile.types", 8),
+        ("sources[1].reconcile.api", 15),
+        ("sources[1].reconcile.dryrun", 17),
+        ("sources[2].reconcile.token", 24),
+    ] {
+        assert!(
+            found.contains(&(key.to_owned(), line)),
+            "{key} on line {line} missing from {found:#?}"
+        );
+    }
+    let output = hookgate(&["check-config", &path], &[("HG_CE_SECRET", "s")]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("did you mean `dry_run`?"), "{stderr}");
+}
+
+#[test]
+fn a_valid_reconcile_table_passes() {
+    let (_dir, path) = write_config(
+        "[[sources]]\nname = \"gh\"\nverify = \"github\"\nsecrets = [\"env:HG_CE_SECRET\"]\n\
+         [sources.reconcile]\nhook = \"orgs/octo/hooks/7\"\ntoken = \"env:HG_CE_SECRET\"\ninterval = \"10m\"\ndry_run = true\n",
+    );
+    let (code, report) = json_report(&path, &[("HG_CE_SECRET", "s")]);
+    assert_eq!(code, Some(0), "{report}");
+}

@@ -67,5 +67,6 @@ fn envelope() -> WebhookEnvelope {
         }),
         client_addr: "192.0.2.1".into(),
         replay: false,
+        recovered: false,
     }
 }

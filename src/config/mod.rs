@@ -13,6 +13,7 @@ mod explain;
 mod keypath;
 mod layers;
 mod load;
+mod reconcile;
 mod secret;
 mod sources;
 mod tolerant;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 pub use diagnostics::{ConfigIssue, Diagnostic, Location, Override, Report, Severity};
 pub use keypath::{KeyPath, Segment};
 pub use load::{LoadError, Loaded};
+pub use reconcile::{default_api, ReconcileConfig, GITHUB_RETENTION};
 pub use secret::{Secret, SecretError};
 pub use sources::{HmacAlgorithm, HmacSpec, KeySpec, Preset, RecordKey, SignatureEncoding, SourceConfig};
 

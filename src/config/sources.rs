@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Deserialize;
 
-use super::{defaults, Quota, Secret, DEMO_SOURCE};
+use super::{defaults, Quota, ReconcileConfig, Secret, DEMO_SOURCE};
 
 /// How a source's requests are authenticated.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -274,6 +274,8 @@ pub struct SourceConfig {
     pub token_header: Option<String>,
     /// `verify = "token"`: text before the token in that header, e.g. "Bearer " (case-insensitive).
     pub token_prefix: Option<String>,
+    /// `[sources.reconcile]`: compare the provider's record of sent webhooks with the history (github, stripe).
+    pub reconcile: Option<ReconcileConfig>,
 }
 
 impl SourceConfig {
@@ -298,6 +300,7 @@ impl SourceConfig {
             verify_token: None,
             token_header: None,
             token_prefix: None,
+            reconcile: None,
         }
     }
 

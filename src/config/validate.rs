@@ -266,6 +266,16 @@ fn check_source(index: usize, source: &SourceConfig, findings: &mut Findings) {
     if source.topic.as_deref() == Some("") {
         findings.error(format!("{key}.topic"), "must not be empty");
     }
+    if let Some(reconcile) = &source.reconcile {
+        for (suffix, is_error, message) in super::reconcile::check(source.verify, reconcile) {
+            let at = format!("{key}.reconcile{suffix}");
+            if is_error {
+                findings.error(at, message);
+            } else {
+                findings.warn(at, message);
+            }
+        }
+    }
 }
 
 /// Keys that only one preset reads are errors elsewhere: set by mistake,

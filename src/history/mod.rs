@@ -119,6 +119,11 @@ impl QueryService {
         self.addr
     }
 
+    /// The history store (a clone sharing the pool).
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
     /// Readiness of the query role: the store answers a trivial query.
     pub async fn store_ready(&self) -> bool {
         self.store.ping().await.is_ok()

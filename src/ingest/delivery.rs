@@ -78,6 +78,7 @@ impl Delivery {
             }),
             client_addr: client.to_string(),
             replay: false,
+            recovered: false,
         }
     }
 }

@@ -59,3 +59,18 @@ pub const REPLAYS: &str = "hookgate_replays_total";
 pub const STREAM_CLIENTS: &str = "hookgate_stream_clients";
 /// Counter: events deleted by retention.
 pub const RETENTION_DELETED: &str = "hookgate_retention_deleted_total";
+
+/// Counter {source}: items the provider listed that a reconciliation run compared with the history.
+pub const RECONCILE_CHECKED: &str = "hookgate_reconcile_checked_total";
+/// Counter {source}: items found missing from the history, per run (one still missing next run counts again).
+pub const RECONCILE_MISSING: &str = "hookgate_reconcile_missing_total";
+/// Counter {source, how}: missing items recovered ("redelivered": GitHub accepted the redelivery; "published": a Stripe event published).
+pub const RECONCILE_RECOVERED: &str = "hookgate_reconcile_recovered_total";
+/// Counter {source, reason}: reconciliation failures (unauthorized, unreachable, rate_limited, publish, store, ...).
+pub const RECONCILE_ERRORS: &str = "hookgate_reconcile_errors_total";
+/// Counter {source}: provider rate limits waited out.
+pub const RECONCILE_RATE_LIMITED: &str = "hookgate_reconcile_rate_limited_total";
+/// Gauge {source}: items the last run found missing and did not recover (handled before, failed, or dry run).
+pub const RECONCILE_OUTSTANDING: &str = "hookgate_reconcile_outstanding";
+/// Gauge {source}: Unix time of the last successful run.
+pub const RECONCILE_LAST_SUCCESS: &str = "hookgate_reconcile_last_success_timestamp_seconds";

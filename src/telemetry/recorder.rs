@@ -137,4 +137,37 @@ fn describe() {
     describe_counter!(names::REPLAYS, "Replays requested through the query API, by result.");
     describe_gauge!(names::STREAM_CLIENTS, "Open live-tail streams.");
     describe_counter!(names::RETENTION_DELETED, "Events deleted by retention.");
+    describe_reconcile();
+}
+
+fn describe_reconcile() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        names::RECONCILE_CHECKED,
+        "Items the provider listed, compared with the history, by source."
+    );
+    describe_counter!(
+        names::RECONCILE_MISSING,
+        "Items missing from the history, per run, by source."
+    );
+    describe_counter!(
+        names::RECONCILE_RECOVERED,
+        "Missing items recovered, by source and how."
+    );
+    describe_counter!(
+        names::RECONCILE_ERRORS,
+        "Reconciliation failures, by source and reason."
+    );
+    describe_counter!(
+        names::RECONCILE_RATE_LIMITED,
+        "Provider rate limits waited out, by source."
+    );
+    describe_gauge!(
+        names::RECONCILE_OUTSTANDING,
+        "Items the last run found missing and did not recover, by source."
+    );
+    describe_gauge!(
+        names::RECONCILE_LAST_SUCCESS,
+        "Unix time of the last successful reconciliation run, by source."
+    );
 }

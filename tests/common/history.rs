@@ -41,6 +41,7 @@ pub fn envelope(source: &str, event_type: &str, received_at: i64, n: u64) -> Web
         }),
         client_addr: "127.0.0.1".into(),
         replay: false,
+        recovered: false,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod gateway;
 pub mod history;
 pub mod ledger;
+pub mod providers;
 pub mod setup;
 pub mod webhook;
 

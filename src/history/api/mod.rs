@@ -5,6 +5,7 @@
 //! - `events`: list, one event, raw body.
 //! - `stream`: live tail (SSE).
 //! - `replay`: publish an event again.
+//! - `reconcile`: each reconciled source's last run.
 //! - `openapi`: the OpenAPI document.
 //! - `host`: the DNS rebinding check of an open API.
 //! - `auth`, `params`, `cursor`, `view`, `error`: what the handlers share.
@@ -16,6 +17,7 @@ mod events;
 mod host;
 mod openapi;
 mod params;
+mod reconcile;
 mod replay;
 mod stream;
 mod view;
@@ -155,6 +157,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
         ("/v1/events/{id}", get(events::get)),
         ("/v1/events/{id}/body", get(events::body)),
         ("/v1/events/{id}/replay", post(replay::replay)),
+        ("/v1/reconcile", get(reconcile::status)),
         ("/v1/openapi.json", get(openapi::document)),
     ]
 }

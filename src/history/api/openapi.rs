@@ -130,6 +130,38 @@ fn event_operations() -> (Value, Value, Value) {
     (get, body, replay)
 }
 
+fn reconcile_operation() -> Value {
+    json!({ "get": {
+        "operationId": "reconcileStatus",
+        "summary": "Each source with [sources.reconcile] the token may see: its settings and its last run (what the \
+            provider listed, what was missing, what was done).",
+        "responses": { "200": json_response("Reconciliation status.", "ReconcileStatus"), "400": error("`unknown_parameter`."),
+            "401": error("`unauthorized`."), "403": error("`forbidden`: the token lacks `read`."),
+            "503": error("`store_unavailable`.") }
+    }})
+}
+
+fn reconcile_schemas() -> Value {
+    json!({
+        "ReconcileAction": { "type": "object", "properties": { "item": { "type": "string", "description": "Delivery guid or event id." },
+            "event_type": { "type": "string" }, "action": { "type": "string", "enum": ["redelivery_requested", "published",
+            "already_delivered", "already_handled", "in_flight", "would_redeliver", "would_publish", "failed"] },
+            "error": { "type": "string", "description": "Error code when `action` is `failed`." } } },
+        "ReconcileRun": { "type": "object", "properties": { "source": { "type": "string" }, "provider": { "type": "string" },
+            "dry_run": { "type": "boolean" }, "replica": { "type": "string" },
+            "started_at": { "type": "string", "format": "date-time" }, "finished_at": { "type": "string", "format": "date-time" },
+            "status": { "type": "string", "enum": ["ok", "error"] }, "error": { "type": "string" }, "message": { "type": "string" },
+            "checked": { "type": "integer" }, "missing": { "type": "integer" }, "recovered": { "type": "integer" },
+            "outstanding": { "type": "integer" },
+            "actions": { "type": "array", "maxItems": 100, "items": { "$ref": "#/components/schemas/ReconcileAction" } } } },
+        "ReconcileStatus": { "type": "object", "properties": { "sources": { "type": "array", "items": { "type": "object",
+            "properties": { "source": { "type": "string" }, "provider": { "type": "string", "enum": ["github", "stripe"] },
+            "api": { "type": "string" }, "hook": { "type": ["string", "null"] }, "interval_seconds": { "type": "integer" },
+            "lookback_seconds": { "type": "integer" }, "dry_run": { "type": "boolean" },
+            "last_run": { "oneOf": [ { "$ref": "#/components/schemas/ReconcileRun" }, { "type": "null" } ] } } } } } },
+    })
+}
+
 fn schemas() -> Value {
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
@@ -158,6 +190,13 @@ fn schemas() -> Value {
     })
 }
 
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
 /// The whole document.
 pub fn openapi() -> Value {
     let (get, body, replay) = event_operations();
@@ -173,13 +212,14 @@ pub fn openapi() -> Value {
             "/v1/events/{id}": get,
             "/v1/events/{id}/body": body,
             "/v1/events/{id}/replay": replay,
+            "/v1/reconcile": reconcile_operation(),
             "/v1/openapi.json": { "get": { "operationId": "openapi", "summary": "This document.", "security": [],
                 "responses": { "200": { "description": "OpenAPI 3.1 document.", "content": { "application/json": {} } } } } },
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
                 "description": "A token from [[query.tokens]]; scopes `read` (GETs) and `replay` (POST replay)." } },
-            "schemas": schemas(),
+            "schemas": merged(schemas(), reconcile_schemas()),
         }
     })
 }

@@ -4,6 +4,7 @@
 //! `hookgate_store_errors_total{operation}`.
 
 mod postgres;
+mod reconcile;
 mod record;
 mod rows;
 mod sql;

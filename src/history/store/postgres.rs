@@ -93,4 +93,5 @@ impl PostgresStore {
     }
 
     sql::common_operations!(sqlx::Postgres);
+    super::reconcile::reconcile_operations!();
 }

@@ -213,6 +213,8 @@ impl EventRecord {
             }),
             client_addr: s.client_addr.clone(),
             replay: false,
+            // Not stored: only the reconciler's envelopes carry an API scheme.
+            recovered: s.verification.scheme == crate::reconcile::RECOVERED_SCHEME,
         })
     }
 }
@@ -251,6 +253,7 @@ mod tests {
             }),
             client_addr: "127.0.0.1".into(),
             replay: false,
+            recovered: false,
         }
     }
 

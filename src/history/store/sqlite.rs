@@ -59,4 +59,5 @@ impl SqliteStore {
     }
 
     super::sql::common_operations!(sqlx::Sqlite);
+    super::reconcile::reconcile_operations!();
 }

@@ -38,6 +38,7 @@ fn valid() -> WebhookEnvelope {
         }),
         client_addr: "2001:db8::1".into(),
         replay: false,
+        recovered: false,
     }
 }
 
@@ -146,6 +147,7 @@ fn wild_envelope() -> impl Strategy<Value = WebhookEnvelope> {
             verification: None,
             client_addr: "::1".into(),
             replay: false,
+            recovered: false,
         }
     })
 }
