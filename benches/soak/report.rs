@@ -171,12 +171,12 @@ pub(crate) fn summary(mut reports: Vec<RunReport>) {
         return;
     };
     let base = reports[ingest].quantile(0.99);
-    for i in 0..reports.len() {
+    for (i, report) in reports.iter_mut().enumerate() {
         if i != ingest {
-            let (p99, worst) = (reports[i].quantile(0.99), reports[i].worst_p99);
+            let (p99, worst) = (report.quantile(0.99), report.worst_p99);
             println!(
                 "{}: p99 {:.2}x the ingest-only p99 ({base:.2} ms); worst window {:.2}x (target <= 2)",
-                reports[i].name,
+                report.name,
                 p99 / base,
                 worst / base
             );
