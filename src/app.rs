@@ -14,12 +14,13 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::FutureExt;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigIssue, Severity};
 use crate::dedup::Dedup;
-use crate::history::QueryService;
+use crate::history::{HistoryRuntime, QueryService};
 use crate::ingest::{Ingest, ServerLimits};
 use crate::publish::{register_schemas, EmbeddedBroker, KafkaEndpoint, Publisher};
 use crate::ratelimit::RateLimiter;
@@ -208,6 +209,8 @@ struct Running {
     reconcilers: Vec<JoinHandle<()>>,
     /// Indexer, retention and query API (query role).
     query: Option<Arc<QueryService>>,
+    /// The runtime they run on when this process also runs ingest.
+    history: Option<HistoryRuntime>,
     /// The metrics listener.
     metrics_server: JoinHandle<()>,
 }
@@ -246,8 +249,24 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
         }
         _ => None,
     };
+    // Beside ingest, the history gets a runtime of its own below ingest's priority.
+    let history = match role {
+        Role::All => Some(HistoryRuntime::new().context("cannot start the history runtime")?),
+        _ => None,
+    };
     let query = if role.query() {
-        Some(start_query(&config, endpoint, publisher.clone(), &mut readiness, stop_rx.clone()).await?)
+        let on = history.as_ref().map(|h| h.handle().clone());
+        Some(
+            start_query(
+                &config,
+                endpoint,
+                publisher.clone(),
+                &mut readiness,
+                stop_rx.clone(),
+                on,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -272,6 +291,7 @@ async fn start(config: Arc<Config>, role: Role) -> anyhow::Result<Running> {
         ingest,
         reconcilers,
         query,
+        history,
         metrics_server,
     })
 }
@@ -293,8 +313,12 @@ impl Running {
         let _ = self.metrics_server.await;
         drop(self.readiness);
         if let Some(query) = self.query.and_then(Arc::into_inner) {
-            query.join().await;
+            match &self.history {
+                Some(history) => drop(history.handle().spawn(query.join()).await),
+                None => query.join().await,
+            }
         }
+        drop(self.history);
         let _ = self.supervisor.await;
         // The producer goes before the broker it talks to.
         drop(self.publisher);
@@ -466,23 +490,40 @@ async fn prune_rate_limits(limiter: Arc<RateLimiter>, mut stop: watch::Receiver<
     }
 }
 
+/// Starts the query role, on `on` when given (the history runtime): the
+/// listener is bound there too, as a socket belongs to the runtime that created it.
 async fn start_query(
     config: &Arc<Config>,
     endpoint: KafkaEndpoint,
     publisher: Publisher,
     readiness: &mut Readiness,
     stop: watch::Receiver<bool>,
+    on: Option<Handle>,
 ) -> anyhow::Result<Arc<QueryService>> {
-    let listener = bind("query.listen", config.query.listen, DEFAULT_BACKLOG)?;
-    let service = QueryService::start(config.clone(), endpoint, publisher, listener, stop)
-        .await
-        .context("cannot start the history store and query API")?;
+    let start = {
+        let config = config.clone();
+        async move {
+            let listener = bind("query.listen", config.query.listen, DEFAULT_BACKLOG)?;
+            QueryService::start(config, endpoint, publisher, listener, stop)
+                .await
+                .context("cannot start the history store and query API")
+        }
+    };
+    let service = match &on {
+        Some(history) => history.spawn(start).await.context("history start-up failed")??,
+        None => start.await?,
+    };
     tracing::info!(role = "query", addr = %service.local_addr(), store = %store_kind(&config.query.store), "listening");
     let service = Arc::new(service);
     let s = service.clone();
     readiness.check("store", move || {
         let s = s.clone();
-        async move { s.store_ready().await }.boxed()
+        let ping = async move { s.store_ready().await };
+        // On the history runtime, so that the store's connections are all opened there.
+        match &on {
+            Some(history) => history.spawn(ping).map(|done| done.unwrap_or(false)).boxed(),
+            None => ping.boxed(),
+        }
     });
     Ok(service)
 }

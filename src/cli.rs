@@ -16,6 +16,8 @@ mod summary;
 
 /// How long `serve` waits, once it is done, for work left on the runtime's blocking pool.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
+/// Name of the main runtime's threads (ingest, metrics; the history's are `hg-history` beside ingest).
+const MAIN_THREADS: &str = "hg-main";
 
 /// hookgate: verified, deduplicated webhooks into Kafka, and their history.
 #[derive(Debug, Parser)]
@@ -135,7 +137,11 @@ fn serve(path: Option<PathBuf>, role: Role, log_format: LogFormat) -> ExitCode {
     if path.is_none() {
         tracing::warn!("no config file: serving the single UNVERIFIED source `demo` at /webhooks/demo (anyone who can reach the port can post)");
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(MAIN_THREADS)
+        .enable_all()
+        .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "cannot start the async runtime");

@@ -18,6 +18,8 @@ pub(crate) enum Broker {
     Mock(EmbeddedBroker),
     /// A Tansu process and its storage directory.
     Tansu {
+        /// `sqlite` or `memory`.
+        storage: &'static str,
         child: Child,
         port: u16,
         _dir: tempfile::TempDir,
@@ -33,6 +35,13 @@ impl Broker {
 
     /// Tansu on a free loopback port with `topics` created, or `None` when it is not installed.
     pub(crate) fn tansu(topics: &[&str]) -> Option<Broker> {
+        Self::tansu_with("sqlite", topics)
+    }
+
+    /// Tansu with `storage` (`sqlite`: records in a file of its temporary
+    /// directory; `memory`: in its memory, which serves fetches fast enough
+    /// for an indexer following the load).
+    pub(crate) fn tansu_with(storage: &'static str, topics: &[&str]) -> Option<Broker> {
         let binary = tansu_binary()?;
         let dir = tempfile::tempdir().expect("tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -49,7 +58,11 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
                 "--storage-engine",
-                "sqlite://tansu.db",
+                if storage == "memory" {
+                    "memory://"
+                } else {
+                    "sqlite://tansu.db"
+                },
             ])
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -57,7 +70,12 @@ impl Broker {
             .stderr(log)
             .spawn()
             .expect("start tansu");
-        let broker = Broker::Tansu { child, port, _dir: dir };
+        let broker = Broker::Tansu {
+            storage,
+            child,
+            port,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "tansu did not start listening");
@@ -86,6 +104,7 @@ impl Broker {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Broker::Mock(_) => "mock cluster",
+            Broker::Tansu { storage: "memory", .. } => "tansu (memory)",
             Broker::Tansu { .. } => "tansu (sqlite)",
         }
     }

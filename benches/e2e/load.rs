@@ -182,7 +182,7 @@ impl Deliveries {
 }
 
 /// The delivery id (`X-GitHub-Delivery`) of delivery `n`.
-fn delivery_id(n: u64) -> String {
+pub(crate) fn delivery_id(n: u64) -> String {
     format!("e2e-{n:012}")
 }
 

@@ -63,9 +63,16 @@ rate_limit = {{ per_second = 1000000, burst = 1000000 }}
 impl Server {
     /// Starts `hookgate serve --role ingest` publishing to `topic`.
     pub(crate) fn hookgate(bootstrap: &str, topic: &str) -> Server {
+        Self::hookgate_with(bootstrap, topic, "ingest", "")
+    }
+
+    /// Starts `hookgate serve --role ROLE` publishing to `topic`, with
+    /// `extra` appended to the benchmark's configuration (the soak
+    /// benchmark's `[query]` table).
+    pub(crate) fn hookgate_with(bootstrap: &str, topic: &str, role: &str, extra: &str) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("hookgate.toml");
-        let mut config = hookgate_config(bootstrap, topic);
+        let mut config = hookgate_config(bootstrap, topic) + extra;
         if std::env::var("E2E_HOOKGATE_MINIMAL").is_ok_and(|v| v == "1") {
             // Attribution aid: the same gateway with verification, dedup and quotas off.
             config = config
@@ -79,7 +86,7 @@ impl Server {
         let binary = std::env::var_os("E2E_HOOKGATE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_hookgate").into());
         let mut command = Command::new(binary);
         command
-            .args(["serve", "--role", "ingest", "--config"])
+            .args(["serve", "--role", role, "--config"])
             .arg(&path)
             .current_dir(dir.path())
             .env("E2E_GITHUB_SECRET", GITHUB_SECRET)
@@ -168,6 +175,12 @@ impl Server {
             status_kib(&status, "VmRSS:") * 1024,
             status_kib(&status, "VmHWM:") * 1024,
         )
+    }
+
+    /// Process id (the soak benchmark reads its threads).
+    #[allow(dead_code)]
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// True while the process runs.

@@ -6,6 +6,7 @@
 //! - [`Indexer`]: Kafka consumer, idempotent batched writes, commits after the write.
 //! - [`LiveFeed`]: newly indexed events fanned out to live tails.
 //! - [`retention`]: deletes events older than `query.retention`.
+//! - [`HistoryRuntime`]: the history's own runtime, below ingest's priority (`--role all`).
 //! - [`replays`]: publishing stored events again, one or in background jobs.
 //! - [`api`]: the axum router (`/v1/events...`, `/v1/replays...`, `/ui`).
 //!
@@ -16,6 +17,7 @@ mod indexer;
 mod live;
 pub mod replays;
 pub mod retention;
+mod runtime;
 mod store;
 
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ use crate::publish::{KafkaEndpoint, Publisher};
 pub use api::{router, ApiState};
 pub use indexer::{decode, DecodeError, Indexer, IndexerReport, IndexerSettings, MAX_BATCH};
 pub use live::{relay_notifications, LiveFeed, LIVE_FEED_CAPACITY};
+pub use runtime::{HistoryRuntime, HISTORY_NICE};
 pub use store::{
     BodyDigest, EventFilter, EventRecord, EventSummary, HeaderEntry, InvalidEnvelope, JobState, JsonMatch, JsonPointer,
     Order, PointerError, Position, PostgresStore, Provenance, ReplayJob, SqliteStore, Store, StoreError,
