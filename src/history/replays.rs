@@ -80,7 +80,10 @@ pub async fn republish(
 /// The reference to a body kept out of the record (claim check), as ingest
 /// wrote it: a replay is published as the event was, the body staying in the store.
 async fn body_ref(store: &Store, id: &str) -> Result<BodyRef, ReplayError> {
-    let digest = store.body_digest(id).await?.ok_or_else(|| ReplayError::BodyMissing(id.to_owned()))?;
+    let digest = store
+        .body_digest(id)
+        .await?
+        .ok_or_else(|| ReplayError::BodyMissing(id.to_owned()))?;
     Ok(BodyRef {
         length: digest.length,
         sha256: digest.sha256.into(),
