@@ -5,15 +5,14 @@
 //! anything starts, the open-files limit is raised and checked (`fds`).
 
 mod fds;
+mod sockets;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures::FutureExt;
-use tokio::net::{TcpListener, TcpSocket};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,14 +24,12 @@ use crate::ingest::{Ingest, ServerLimits};
 use crate::publish::{register_schemas, EmbeddedBroker, KafkaEndpoint, Publisher};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{self, Readiness};
+use sockets::{bind, ingest_backlog, DEFAULT_BACKLOG};
 
 /// How long shutdown waits for the producer to hand every queued record to the broker.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often idle rate-limiter state is dropped.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
-/// Connections the kernel queues for the query and metrics listeners until
-/// they are accepted (tokio's own default), and the least the webhook listener gets.
-const DEFAULT_BACKLOG: u32 = 1024;
 
 /// Which parts of hookgate this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,36 +103,6 @@ fn message_timeout(config: &Config) -> Duration {
         .deadline
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_secs(1))
-}
-
-fn bind(key: &str, addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
-    listen(addr, backlog).with_context(|| format!("cannot listen on {key} = {addr}"))
-}
-
-/// A listener on `addr` whose kernel queue holds `backlog` connections not
-/// yet accepted (Linux caps it at `net.core.somaxconn`). Beyond it the kernel
-/// drops new connection attempts, which clients retry only after a second.
-fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    // As `TcpListener::bind` does: a restarted gateway listens again at once
-    // even while its old connections linger in TIME_WAIT.
-    #[cfg(unix)]
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(backlog)
-}
-
-/// The webhook listener's backlog: room for as many waiting connections as
-/// may be open, so that a burst of senders connecting at once (every provider
-/// reconnecting after a restart) waits to be accepted instead of being dropped.
-fn ingest_backlog(config: &Config) -> u32 {
-    u32::try_from(config.ingest.max_connections)
-        .unwrap_or(u32::MAX)
-        .max(DEFAULT_BACKLOG)
 }
 
 /// Every finding about a configuration: its own checks, the producer's
@@ -562,23 +529,6 @@ fn store_kind(url: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    /// How many of `attempts` simultaneous connects to a listener that never
-    /// accepts complete within half a second (a dropped attempt is retried after a second).
-    async fn connects_completed(backlog: u32, attempts: usize) -> usize {
-        let listener = listen("127.0.0.1:0".parse().unwrap(), backlog).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let connects = (0..attempts)
-            .map(|_| tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)));
-        let results = futures::future::join_all(connects).await;
-        results.iter().filter(|result| matches!(result, Ok(Ok(_)))).count()
-    }
-
-    #[tokio::test]
-    async fn the_backlog_bounds_the_connections_waiting_to_be_accepted() {
-        assert_eq!(connects_completed(64, 40).await, 40, "a backlog of 64 holds 40");
-        assert!(connects_completed(4, 40).await < 40, "a backlog of 4 does not");
-    }
-
     #[test]
     fn config_issues_add_the_producer_and_verifier_checks() {
         let text = "[kafka.options]\n\"acks\" = \"1\"\n\
@@ -593,14 +543,5 @@ mod tests {
             1,
             "the verifier does not repeat the source's own error: {keys:?}"
         );
-    }
-
-    #[test]
-    fn the_webhook_backlog_has_room_for_every_allowed_connection() {
-        let mut config = Config::from_toml("").unwrap();
-        config.ingest.max_connections = 50_000;
-        assert_eq!(ingest_backlog(&config), 50_000);
-        config.ingest.max_connections = 10;
-        assert_eq!(ingest_backlog(&config), DEFAULT_BACKLOG, "never below tokio's default");
     }
 }
