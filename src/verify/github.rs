@@ -8,17 +8,22 @@ use crate::config::{HmacAlgorithm, SignatureEncoding, SourceConfig};
 
 /// The GitHub scheme for a source's secrets.
 pub(super) fn scheme(source: &SourceConfig) -> Result<HeaderScheme, ConfigProblem> {
-    let layout = Layout {
+    HeaderScheme::build(&hub_signature_layout(Some("x-github-delivery")), source)
+}
+
+/// `X-Hub-Signature-256` over the body, as GitHub signs and Meta signs too;
+/// `id_header` names the sender's delivery id header, if it sends one.
+pub(super) fn hub_signature_layout(id_header: Option<&'static str>) -> Layout<'static> {
+    Layout {
         header: "x-hub-signature-256",
         algorithm: HmacAlgorithm::Sha256,
         encoding: SignatureEncoding::Hex,
         prefix: "sha256=",
         signed: "{body}",
         timestamp_header: None,
-        id_header: Some("x-github-delivery"),
+        id_header,
         public_url: None,
-    };
-    HeaderScheme::build(&layout, source)
+    }
 }
 
 #[cfg(test)]

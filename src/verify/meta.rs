@@ -10,10 +10,11 @@ use std::time::SystemTime;
 use http::{HeaderName, HeaderValue};
 
 use super::credential::Credentials;
-use super::declarative::{HeaderScheme, Layout};
+use super::declarative::HeaderScheme;
+use super::github::hub_signature_layout;
 use super::request::{Reply, RequestHead};
 use super::{problem, ConfigProblem, SignError, Verified, VerifyError};
-use crate::config::{HmacAlgorithm, Secret, SignatureEncoding, SourceConfig};
+use crate::config::{Secret, SourceConfig};
 
 /// The Meta scheme: the app secrets and the verify token.
 #[derive(Debug)]
@@ -27,17 +28,7 @@ pub(super) struct Meta {
 impl Meta {
     /// Needs the app secrets (`secrets`) and the `verify_token`.
     pub(super) fn new(source: &SourceConfig) -> Result<Self, ConfigProblem> {
-        let layout = Layout {
-            header: "x-hub-signature-256",
-            algorithm: HmacAlgorithm::Sha256,
-            encoding: SignatureEncoding::Hex,
-            prefix: "sha256=",
-            signed: "{body}",
-            timestamp_header: None,
-            id_header: None,
-            public_url: None,
-        };
-        let scheme = HeaderScheme::build(&layout, source)?;
+        let scheme = HeaderScheme::build(&hub_signature_layout(None), source)?;
         let token = source.verify_token.clone().ok_or_else(|| {
             problem(
                 "verify_token",
