@@ -45,15 +45,10 @@ fn header_size(name: usize, value: usize) -> u64 {
     zigzag_varint_len(name) + name as u64 + zigzag_varint_len(value) + value as u64
 }
 
-/// Bytes of `n` as a zigzag-encoded signed varint (Kafka's record lengths).
+/// Bytes of `n` as a zigzag-encoded signed varint (Kafka's record lengths):
+/// a non-negative length doubled, as a varint.
 fn zigzag_varint_len(n: usize) -> u64 {
-    let mut encoded = (n as u64) << 1;
-    let mut bytes = 1;
-    while encoded >= 0x80 {
-        encoded >>= 7;
-        bytes += 1;
-    }
-    bytes
+    prost::encoding::encoded_len_varint((n as u64) << 1) as u64
 }
 
 #[cfg(test)]
