@@ -14,12 +14,15 @@
 //! retention), `HISTORY_DIR` (where the SQLite files go, the temporary
 //! directory), `HISTORY_POSTGRES` (server URL, the test server's),
 //! `HISTORY_INDEX_COST` (events of an extra phase timing the store-write
-//! stage without each secondary index in turn; 0, the default, skips it).
+//! stage without each secondary index in turn; 0, the default, skips it),
+//! `HISTORY_RETENTION` (events of an extra phase: fill a store, let
+//! retention delete everything, fill it again; 0, the default, skips it).
 
 mod deliveries;
 mod phases;
 mod queries;
 mod report;
+mod retention;
 mod rss;
 mod stores;
 mod topic;
@@ -44,6 +47,8 @@ struct Settings {
     partitions: i32,
     /// Events of the index-cost phase (0: skipped).
     index_cost: u64,
+    /// Events of the retention phase (0: skipped).
+    retention: u64,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -74,6 +79,7 @@ impl Settings {
             rounds: env_or("HISTORY_QUERY_ROUNDS", 300),
             partitions: env_or("HISTORY_PARTITIONS", Topic::partitions_for(events)),
             index_cost: env_or("HISTORY_INDEX_COST", 0),
+            retention: env_or("HISTORY_RETENTION", 0),
         }
     }
 }
@@ -122,6 +128,13 @@ async fn run(settings: Settings) {
     if settings.index_cost > 0 {
         index_cost(&settings).await;
     }
+    if settings.retention > 0 {
+        let deliveries = Deliveries::new(settings.retention);
+        for &kind in &settings.stores {
+            eprintln!("{}: retention...", kind.name());
+            retention::measure(&deliveries, settings.partitions, kind).await;
+        }
+    }
     report.peak_rss = rss::run_peak();
     report.print();
 }
@@ -139,8 +152,8 @@ async fn index_cost(settings: &Settings) {
             kind.name(),
             deliveries.count
         );
-        for index in phases::SECONDARY_INDEXES {
-            let without = per_event(phases::store_write(&deliveries, settings.partitions, kind, Some(index)).await);
+        for (index, drop) in phases::secondary_indexes(kind) {
+            let without = per_event(phases::store_write(&deliveries, settings.partitions, kind, Some(&drop)).await);
             println!("- {index}: {:.1} µs/event ({without:.1} without it)", all - without);
         }
     }

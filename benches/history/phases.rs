@@ -59,7 +59,7 @@ pub(crate) async fn index(topic: &Topic, ends: &[i64], deliveries: &Deliveries, 
 }
 
 /// The secondary indexes, each of which the index-cost phase leaves out once.
-pub(crate) const SECONDARY_INDEXES: [&str; 5] = [
+const SECONDARY_INDEXES: [&str; 5] = [
     "events_by_time",
     "events_by_source",
     "events_by_type",
@@ -67,15 +67,40 @@ pub(crate) const SECONDARY_INDEXES: [&str; 5] = [
     "events_by_dedup_key",
 ];
 
-/// Writes every delivery into a fresh store of `kind` (without index
-/// `without`, if given) in batches of [`MAX_BATCH`]; times only the writes.
-/// The store is removed afterwards.
+/// What the index-cost phase leaves out in turn on `kind`: each secondary
+/// index, then the full-text index of `q=` (PostgreSQL's GIN index, SQLite's
+/// FTS5 table fed by its insert trigger); a name and the statement removing it.
+pub(crate) fn secondary_indexes(kind: Kind) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = SECONDARY_INDEXES
+        .iter()
+        .map(|name| ((*name).to_owned(), format!("DROP INDEX {name}")))
+        .collect();
+    all.push(match kind {
+        Kind::Postgres => ("events_body_words (q=)".into(), "DROP INDEX events_body_words".into()),
+        Kind::Sqlite => ("events_fts (q=)".into(), "DROP TRIGGER events_fts_insert".into()),
+    });
+    all
+}
+
+/// Writes every delivery into a fresh store of `kind` (after running
+/// `without`, a statement dropping an index, if given) in batches of
+/// [`MAX_BATCH`]; times only the writes. The store is removed afterwards.
 pub(crate) async fn store_write(deliveries: &Deliveries, partitions: i32, kind: Kind, without: Option<&str>) -> Timed {
     let bench = BenchStore::create(kind).await;
-    if let Some(index) = without {
-        bench.execute(&format!("DROP INDEX {index}")).await;
+    if let Some(statement) = without {
+        bench.execute(statement).await;
     }
     let rss = Rss::mark();
+    let elapsed = write_all(&bench, deliveries, partitions).await;
+    let rss_growth = rss.growth();
+    assert_eq!(bench.count().await, deliveries.count as i64);
+    bench.remove().await;
+    Timed { elapsed, rss_growth }
+}
+
+/// Writes every delivery into `bench` in batches of [`MAX_BATCH`]; returns
+/// the time spent in `insert_batch` alone.
+pub(crate) async fn write_all(bench: &BenchStore, deliveries: &Deliveries, partitions: i32) -> Duration {
     let mut elapsed = Duration::ZERO;
     let mut next = 0;
     while next < deliveries.count {
@@ -97,8 +122,5 @@ pub(crate) async fn store_write(deliveries: &Deliveries, partitions: i32, kind: 
         assert!(inserted.iter().all(|new| *new));
         next = end;
     }
-    let rss_growth = rss.growth();
-    assert_eq!(bench.count().await, deliveries.count as i64);
-    bench.remove().await;
-    Timed { elapsed, rss_growth }
+    elapsed
 }
