@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::error_code;
 use common::history::{get_json, ids, record, SseReader, TestStore};
 use hookgate::config::Config;
-use hookgate::history::{router, ApiState, EventRecord, JsonPointer, LiveFeed, Store};
+use hookgate::history::{router, ApiState, EventFilter, EventRecord, JsonPointer, LiveFeed, Store};
 use hookgate::publish::{EmbeddedBroker, KafkaEndpoint, Publisher};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -237,6 +237,40 @@ async fn configured_pointers_are_searched_through_their_index() {
         assert!(plan.contains("events_json_"), "{kind}: {plan}");
         test_store.cleanup().await;
     }
+}
+
+/// PostgreSQL's word index exists only when `query.text_index` asks for it,
+/// and `q=` finds the same events with it or without it.
+#[tokio::test]
+async fn the_postgres_word_index_is_optional() {
+    let test_store = TestStore::open("postgres").await;
+    let store = test_store.store();
+    store.insert_batch(&events()).await.unwrap();
+    let filter = EventFilter {
+        text: Some("refund issued".into()),
+        ..Default::default()
+    };
+    let found = |events: Vec<hookgate::history::EventSummary>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert!(!store.has_text_index().await.unwrap(), "off unless configured");
+    let without = found(store.list(&filter, None, 100).await.unwrap());
+    assert!(!without.is_empty());
+    store.ensure_text_index(true).await.unwrap();
+    assert!(store.has_text_index().await.unwrap());
+    assert_eq!(found(store.list(&filter, None, 100).await.unwrap()), without);
+    store.ensure_text_index(true).await.unwrap();
+    store.ensure_text_index(false).await.unwrap();
+    assert!(!store.has_text_index().await.unwrap());
+    assert_eq!(found(store.list(&filter, None, 100).await.unwrap()), without);
+    // SQLite keeps its FTS5 index whatever the setting.
+    let sqlite = TestStore::open("sqlite").await;
+    sqlite.store().ensure_text_index(false).await.unwrap();
+    assert!(sqlite.store().has_text_index().await.unwrap());
+    sqlite.cleanup().await;
+    // A store that cannot be reached fails the call (start-up reports it).
+    store.close().await;
+    assert!(store.ensure_text_index(true).await.is_err());
+    assert!(store.has_text_index().await.is_err());
+    test_store.cleanup().await;
 }
 
 async fn export(kind: &str) {

@@ -220,6 +220,33 @@ async fn a_sqlite_file_is_created_and_reopened_without_migrating_twice() {
     reopened.close().await;
 }
 
+/// The store's checkpoint task copies the WAL back into the database file
+/// while the store stays open (commits no longer do it themselves).
+#[tokio::test]
+async fn sqlite_checkpoints_run_in_the_background_not_in_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_file(&dir).await;
+    let file = dir.path().join("history.db");
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let events: Vec<EventRecord> = (0..5000).map(|n| record("github", "push", n, n as u64)).collect();
+    for batch in events.chunks(500) {
+        store.insert_batch(batch).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never checkpointed: {} bytes",
+            size()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.close().await;
+    let reopened = sqlite_file(&dir).await;
+    assert_eq!(reopened.count(&EventFilter::default()).await.unwrap(), 5000);
+    reopened.close().await;
+}
+
 #[tokio::test]
 async fn postgres_schemas_keep_parallel_tests_apart() {
     let (a, b) = (PgSchema::create().await, PgSchema::create().await);

@@ -13,6 +13,8 @@
 //! `HISTORY_PARTITIONS` (default: enough for the mock's per-partition
 //! retention), `HISTORY_DIR` (where the SQLite files go, the temporary
 //! directory), `HISTORY_POSTGRES` (server URL, the test server's),
+//! `HISTORY_TEXT_INDEX` (1: PostgreSQL stores get the optional word index
+//! of `q=`, `query.text_index = true`; 0, the default, as hookgate's default),
 //! `HISTORY_INDEX_COST` (events of an extra phase timing the store-write
 //! stage without each secondary index in turn; 0, the default, skips it),
 //! `HISTORY_RETENTION` (events of an extra phase: fill a store, let
@@ -43,6 +45,8 @@ struct Settings {
     stores: Vec<Kind>,
     /// Measured rounds per query.
     rounds: u64,
+    /// Measured rounds of a query that reads every row.
+    scan_rounds: u64,
     /// Partitions of the topic.
     partitions: i32,
     /// Events of the index-cost phase (0: skipped).
@@ -77,6 +81,7 @@ impl Settings {
             events,
             stores,
             rounds: env_or("HISTORY_QUERY_ROUNDS", 300),
+            scan_rounds: env_or("HISTORY_SCAN_ROUNDS", 5),
             partitions: env_or("HISTORY_PARTITIONS", Topic::partitions_for(events)),
             index_cost: env_or("HISTORY_INDEX_COST", 0),
             retention: env_or("HISTORY_RETENTION", 0),
@@ -120,7 +125,7 @@ async fn run(settings: Settings) {
         report.add_store(kind, write, indexed);
         eprintln!("{}: queries...", kind.name());
         bench.settle().await;
-        let latencies = queries::measure(&bench.store, deliveries, settings.rounds).await;
+        let latencies = queries::measure(&bench.store, deliveries, settings.rounds, settings.scan_rounds).await;
         let sizes = bench.sizes().await;
         report.add_queries(kind, latencies, sizes);
         bench.remove().await;
@@ -152,9 +157,14 @@ async fn index_cost(settings: &Settings) {
             kind.name(),
             deliveries.count
         );
-        for (index, drop) in phases::secondary_indexes(kind) {
-            let without = per_event(phases::store_write(&deliveries, settings.partitions, kind, Some(&drop)).await);
-            println!("- {index}: {:.1} µs/event ({without:.1} without it)", all - without);
+        for (index, change, adds) in phases::index_changes(kind) {
+            let other = per_event(phases::store_write(&deliveries, settings.partitions, kind, Some(&change)).await);
+            let (cost, with) = if adds {
+                (other - all, "with")
+            } else {
+                (all - other, "without")
+            };
+            println!("- {index}: {cost:.1} µs/event ({other:.1} {with} it)");
         }
     }
 }

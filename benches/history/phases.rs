@@ -67,27 +67,38 @@ const SECONDARY_INDEXES: [&str; 5] = [
     "events_by_dedup_key",
 ];
 
-/// What the index-cost phase leaves out in turn on `kind`: each secondary
-/// index, then the full-text index of `q=` (PostgreSQL's GIN index, SQLite's
-/// FTS5 table fed by its insert trigger); a name and the statement removing it.
-pub(crate) fn secondary_indexes(kind: Kind) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = SECONDARY_INDEXES
+/// What the index-cost phase changes in turn on `kind`: each secondary
+/// index left out, then the full-text index of `q=` (SQLite's FTS5 table fed
+/// by its insert trigger, left out; PostgreSQL's optional GIN index, left
+/// out or added, whichever `HISTORY_TEXT_INDEX` does not do). Per change: a
+/// name, the statement, and whether it adds the index (else it drops one).
+pub(crate) fn index_changes(kind: Kind) -> Vec<(String, String, bool)> {
+    let mut all: Vec<(String, String, bool)> = SECONDARY_INDEXES
         .iter()
-        .map(|name| ((*name).to_owned(), format!("DROP INDEX {name}")))
+        .map(|name| ((*name).to_owned(), format!("DROP INDEX {name}"), false))
         .collect();
     all.push(match kind {
-        Kind::Postgres => ("events_body_words (q=)".into(), "DROP INDEX events_body_words".into()),
-        Kind::Sqlite => ("events_fts (q=)".into(), "DROP TRIGGER events_fts_insert".into()),
+        Kind::Postgres if crate::stores::text_index() => (
+            "events_body_words (q=)".into(),
+            "DROP INDEX events_body_words".into(),
+            false,
+        ),
+        Kind::Postgres => (
+            "events_body_words (q=)".into(),
+            crate::stores::TEXT_INDEX_DDL.into(),
+            true,
+        ),
+        Kind::Sqlite => ("events_fts (q=)".into(), "DROP TRIGGER events_fts_insert".into(), false),
     });
     all
 }
 
 /// Writes every delivery into a fresh store of `kind` (after running
-/// `without`, a statement dropping an index, if given) in batches of
-/// [`MAX_BATCH`]; times only the writes. The store is removed afterwards.
-pub(crate) async fn store_write(deliveries: &Deliveries, partitions: i32, kind: Kind, without: Option<&str>) -> Timed {
+/// `change`, a statement dropping or adding an index, if given) in batches
+/// of [`MAX_BATCH`]; times only the writes. The store is removed afterwards.
+pub(crate) async fn store_write(deliveries: &Deliveries, partitions: i32, kind: Kind, change: Option<&str>) -> Timed {
     let bench = BenchStore::create(kind).await;
-    if let Some(statement) = without {
+    if let Some(statement) = change {
         bench.execute(statement).await;
     }
     let rss = Rss::mark();

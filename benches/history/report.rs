@@ -12,8 +12,6 @@ use crate::stores::{Kind, Part};
 const RATE_TARGET: f64 = 0.8;
 /// Query p99 target.
 const P99_TARGET: Duration = Duration::from_millis(20);
-/// Queries the benchmark has no implementation to measure yet.
-const NOT_BUILT: [&str; 2] = ["payload search (json= / q=)", "export of 100,000 events"];
 
 /// One store's figures.
 struct StoreFigures {
@@ -92,6 +90,12 @@ impl Report {
             self.fill.as_secs_f64(),
             rate(n, self.fill)
         );
+        let word_index = if crate::stores::text_index() {
+            "on"
+        } else {
+            "off, hookgate's default"
+        };
+        println!("PostgreSQL word index of q= (query.text_index): {word_index}\n");
         self.print_rates();
         self.print_queries();
         self.print_sizes();
@@ -156,7 +160,12 @@ impl Report {
                 .map(|s| {
                     let l = &s.latencies[row];
                     let mark = if l.p99 > P99_TARGET { " (over)" } else { "" };
-                    format!("{} | {}{mark}", ms(l.p50), ms(l.p99))
+                    let rounds = if l.rounds == self.rounds {
+                        String::new()
+                    } else {
+                        format!(" ({} rounds)", l.rounds)
+                    };
+                    format!("{} | {}{mark}{rounds}", ms(l.p50), ms(l.p99))
                 })
                 .collect();
             println!(
@@ -165,10 +174,6 @@ impl Report {
                 latency.returned,
                 cells.join(" | ")
             );
-        }
-        for name in NOT_BUILT {
-            let cells = vec!["not built | not built"; self.stores.len()];
-            println!("| {name} | {} |", cells.join(" | "));
         }
     }
 

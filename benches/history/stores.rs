@@ -50,6 +50,15 @@ pub(crate) struct Part {
     pub(crate) bytes: u64,
 }
 
+/// PostgreSQL's optional word index of `q=`, as hookgate creates it.
+pub(crate) const TEXT_INDEX_DDL: &str =
+    "CREATE INDEX IF NOT EXISTS events_body_words ON events USING gin (hookgate_body_words(body))";
+
+/// True when PostgreSQL stores get the word index (`HISTORY_TEXT_INDEX=1`).
+pub(crate) fn text_index() -> bool {
+    std::env::var("HISTORY_TEXT_INDEX").is_ok_and(|v| v == "1")
+}
+
 /// The server the PostgreSQL phases use.
 fn postgres_url() -> String {
     std::env::var("HISTORY_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -87,6 +96,7 @@ impl BenchStore {
                     .expect("url")
                     .options([("search_path", schema.as_str())]);
                 let store = Store::Postgres(PostgresStore::connect(options).await.expect("postgres store"));
+                store.ensure_text_index(text_index()).await.expect("word index");
                 BenchStore {
                     store,
                     dir: None,

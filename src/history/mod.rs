@@ -84,6 +84,7 @@ impl QueryService {
         let addr = listener.local_addr()?;
         let store = Store::open(&config.query.store).await?;
         store.ensure_json_indexes(&indexed_pointers(&config)).await?;
+        store.ensure_text_index(config.query.text_index).await?;
         let live = LiveFeed::default();
         // A shared store announces what every replica stored; listen before serving.
         let notifications = match &store {

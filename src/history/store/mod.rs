@@ -5,6 +5,7 @@
 
 mod batch;
 mod bodies;
+mod checkpoint;
 mod jobs;
 mod postgres;
 mod reconcile;
@@ -258,6 +259,24 @@ impl Store {
             observe("index", result)?;
         }
         Ok(())
+    }
+
+    /// PostgreSQL: creates the word index `q=` searches through (GIN on
+    /// `hookgate_body_words(body)`) when `enabled`, drops it otherwise.
+    /// SQLite keeps its FTS5 word index either way (it costs a few µs per
+    /// event there, against 60-80 µs on PostgreSQL).
+    pub async fn ensure_text_index(&self, enabled: bool) -> Result<(), StoreError> {
+        let Store::Postgres(s) = self else { return Ok(()) };
+        let statement = search::text_index_ddl(enabled);
+        tracing::info!(%statement, "history store index");
+        observe("index", s.execute(&statement).await)
+    }
+
+    /// True when `q=` searches through a word index (always on SQLite).
+    pub async fn has_text_index(&self) -> Result<bool, StoreError> {
+        let Store::Postgres(s) = self else { return Ok(true) };
+        let names = observe("index", s.index_names(search::TEXT_INDEX).await)?;
+        Ok(!names.is_empty())
     }
 
     /// The database's plan for a `json=` lookup on `pointer` (newest page),

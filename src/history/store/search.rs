@@ -13,7 +13,9 @@
 //!   through the FTS5 table `events_fts` kept by triggers.
 //! - PostgreSQL: the functions `hookgate_json_value` and
 //!   `hookgate_body_words` of the migrations (NULL for bodies that are not
-//!   UTF-8 JSON or text, never an error).
+//!   UTF-8 JSON or text, never an error); the GIN index on the words only
+//!   when `query.text_index` asks for it (without it, `q=` reads each
+//!   candidate body).
 
 use sha2::{Digest, Sha256};
 
@@ -188,6 +190,18 @@ pub(super) fn text_query(dialect: Dialect, text: &str) -> String {
     match dialect {
         Dialect::Sqlite => format!("\"{}\"", text.replace('"', "\"\"")),
         Dialect::Postgres => text.to_owned(),
+    }
+}
+
+/// Name of PostgreSQL's optional word index (`query.text_index`).
+pub(super) const TEXT_INDEX: &str = "events_body_words";
+
+/// DDL creating PostgreSQL's word index (if missing) or dropping it (if present).
+pub(super) fn text_index_ddl(enabled: bool) -> String {
+    if enabled {
+        format!("CREATE INDEX IF NOT EXISTS {TEXT_INDEX} ON events USING gin (hookgate_body_words(body))")
+    } else {
+        format!("DROP INDEX IF EXISTS {TEXT_INDEX}")
     }
 }
 

@@ -1,12 +1,16 @@
 //! The SQLite store: one file in WAL mode (readers never wait for the
-//! indexer's writes), a busy timeout for the single writer, or an in-memory
-//! database for tests.
+//! indexer's writes) with `synchronous = NORMAL` (a commit is not fsynced:
+//! it survives a crash of hookgate, not a power loss; see the README), WAL
+//! checkpoints in a task of their own (`checkpoint`), a busy timeout for the
+//! single writer; or an in-memory database for tests.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::checkpoint::{Checkpointer, WAL_LIMIT};
 use super::{StoreError, ACQUIRE_TIMEOUT};
 
 /// How long a writer waits for the database lock.
@@ -19,6 +23,8 @@ const FILE_CONNECTIONS: u32 = 8;
 pub struct SqliteStore {
     /// The connection pool.
     pub(super) pool: SqlitePool,
+    /// A file database's WAL checkpoints (stopped when the last clone is dropped).
+    _checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -28,13 +34,16 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", WAL_LIMIT.to_string())
             .busy_timeout(BUSY_TIMEOUT);
         Self::connect(options, url.contains(":memory:") || url.contains("mode=memory")).await
     }
 
     /// Opens a database from explicit options and applies migrations. An
     /// in-memory database lives as long as its one pooled connection, so it
-    /// gets exactly one that never expires.
+    /// gets exactly one that never expires; a file database gets the WAL
+    /// checkpoint task.
     pub async fn connect(options: SqliteConnectOptions, in_memory: bool) -> Result<Self, StoreError> {
         let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
         let pool_options = if in_memory {
@@ -48,7 +57,11 @@ impl SqliteStore {
         };
         let pool = pool_options.connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let checkpointer = (!in_memory).then(|| Arc::new(Checkpointer::start(pool.clone())));
+        Ok(Self {
+            pool,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Inserts `records` in one transaction; per record, whether it was new.
