@@ -36,6 +36,7 @@ pub(crate) fn hookgate_config(bootstrap: &str, topic: &str) -> String {
 listen = "127.0.0.1:0"
 # All load comes from one loopback address; production traffic comes from many.
 max_connections_per_ip = 4096
+max_in_flight_per_client = 5000
 
 [kafka]
 brokers = "{bootstrap}"

@@ -26,13 +26,21 @@ pub enum FramingError {
     OtherMessage(Vec<i64>),
 }
 
+/// Length of the bytes before the protobuf bytes of a framed value.
+pub const HEADER_LEN: usize = 6;
+
+/// The bytes before the protobuf bytes of a value framed for schema `id`:
+/// the magic byte, the id, and the message indexes `[0]` (`WebhookEnvelope`
+/// is the first message of envelope.proto).
+pub fn header(id: u32) -> [u8; HEADER_LEN] {
+    let [a, b, c, d] = id.to_be_bytes();
+    [MAGIC, a, b, c, d, 0]
+}
+
 /// Encodes `envelope` framed for schema `id`.
 pub fn frame(envelope: &WebhookEnvelope, id: u32) -> Vec<u8> {
-    let mut value = Vec::with_capacity(6 + envelope.encoded_len());
-    value.push(MAGIC);
-    value.extend_from_slice(&id.to_be_bytes());
-    // Message indexes [0]: `WebhookEnvelope` is the first message of envelope.proto.
-    value.push(0);
+    let mut value = Vec::with_capacity(HEADER_LEN + envelope.encoded_len());
+    value.extend_from_slice(&header(id));
     envelope
         .encode(&mut value)
         .expect("a Vec grows as needed, so encoding cannot run out of space");

@@ -1,5 +1,6 @@
 //! The `hookgate.v1` envelope: the protobuf types generated from proto/
-//! (the public schema of every record value), the Kafka record around it
+//! (the public schema of every record value), the envelope of a received
+//! request borrowing it ([`borrowed`]), the Kafka record around it
 //! ([`record`]), its Schema Registry framing ([`framing`]), the CloudEvents
 //! form of the record ([`cloudevents`]) and event ids ([`id`]).
 
@@ -7,11 +8,13 @@
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/hookgate.v1.rs"));
 }
+mod borrowed;
 pub mod cloudevents;
 pub mod framing;
 mod id;
 mod record;
 
+pub use borrowed::{EnvelopeRef, VerificationRef};
 pub use generated::{BodyRef, Header, Verification, WebhookEnvelope};
 pub use id::{new_event_id, new_event_id_at};
 pub use record::{

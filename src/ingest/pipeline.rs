@@ -265,11 +265,14 @@ impl Ingest {
         verified: Verified,
     ) -> Result<PendingAck, PublishError> {
         let source = &route.source;
-        let envelope = delivery.into_envelope(source, &parts, body, client, verified, &self.redact);
-        let key = record_key(&source.record_key, &envelope.id, &envelope.dedup_key);
-        let topic = source.topic_for(&envelope.event_type);
+        let mut id = Uuid::encode_buffer();
+        let id = delivery.id.hyphenated().encode_lower(&mut id);
+        let client_addr = client.to_string();
+        let envelope = delivery.envelope(id, source, &parts, &body, &client_addr, verified, &self.redact);
+        let key = record_key(&source.record_key, envelope.id, envelope.dedup_key);
+        let topic = source.topic_for(envelope.event_type);
         self.publisher
-            .enqueue_event(&envelope, topic, key, source.record_format)
+            .enqueue_received(&envelope, topic, key, source.record_format)
     }
 }
 

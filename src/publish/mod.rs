@@ -19,7 +19,7 @@ use rdkafka::producer::{DeliveryFuture, FutureRecord, Producer};
 use serde::Serialize;
 
 use crate::config::RecordFormat;
-use crate::envelope::{cloudevents, framing, WebhookEnvelope};
+use crate::envelope::{cloudevents, framing, EnvelopeRef, WebhookEnvelope};
 use crate::telemetry::names;
 
 pub use embedded::{EmbeddedBroker, EmbeddedError};
@@ -337,6 +337,26 @@ impl Publisher {
                     headers: &headers,
                 })
             }
+        }
+    }
+
+    /// Hands a received request's envelope to the producer in `format`, as
+    /// [`Publisher::enqueue_event`] does with an owned one.
+    pub fn enqueue_received(
+        &self,
+        envelope: &EnvelopeRef<'_>,
+        topic: &str,
+        key: Option<&[u8]>,
+        format: RecordFormat,
+    ) -> Result<PendingAck, PublishError> {
+        match format {
+            RecordFormat::Envelope => self.enqueue(OutgoingRecord {
+                topic,
+                key,
+                payload: &envelope.encode(self.schema_id(topic)),
+                headers: &envelope.record_headers(),
+            }),
+            RecordFormat::Cloudevents => self.enqueue_event(&envelope.to_envelope(), topic, key, format),
         }
     }
 
