@@ -2,8 +2,8 @@
 //! SQLite connection whose commit takes the WAL past 1,000 pages copies the
 //! WAL back into the database file right then, inside that commit: the
 //! indexer's batch, a retention delete, or an ingest request storing a
-//! claim-checked body would wait for it (and, with `synchronous = NORMAL`,
-//! for its fsyncs). Here every connection of a file store opens with
+//! claim-checked body would wait for it and its fsync of the database
+//! file. Here every connection of a file store opens with
 //! `wal_autocheckpoint = 0`, and one task per store runs a PASSIVE
 //! checkpoint every [`INTERVAL`] on a pooled connection (a thread of its
 //! own): it never waits for readers or the writer, copies what they no

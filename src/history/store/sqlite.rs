@@ -1,8 +1,9 @@
 //! The SQLite store: one file in WAL mode (readers never wait for the
-//! indexer's writes) with `synchronous = NORMAL` (a commit is not fsynced:
-//! it survives a crash of hookgate, not a power loss; see the README), WAL
-//! checkpoints in a task of their own (`checkpoint`), a busy timeout for the
-//! single writer; or an in-memory database for tests.
+//! indexer's writes) with `synchronous = FULL` (each commit fsynced, so a
+//! batch whose offsets the indexer commits survives a power loss; `NORMAL`
+//! measured no faster here, see benches/README.md), WAL checkpoints in a
+//! task of their own (`checkpoint`), a busy timeout for the single writer;
+//! or an in-memory database for tests.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", WAL_LIMIT.to_string())
             .busy_timeout(BUSY_TIMEOUT);
