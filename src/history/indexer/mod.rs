@@ -144,56 +144,38 @@ impl Indexer {
         report
     }
 
-    /// Writes one batch while the next is read and decoded, so that the
-    /// store's work (on its own thread or server) overlaps the consumer's
-    /// and the decoder's instead of taking turns with them.
     async fn consume(&self, shutdown: &mut watch::Receiver<bool>, report: &mut IndexerReport, written: &mut Offsets) {
         let mut batches = self
             .consumer
             .stream()
             .map(|m| m.map(|m| m.detach()))
             .ready_chunks(MAX_BATCH);
-        let mut reader_shutdown = shutdown.clone();
-        let Some(mut next) = self.next_batch(&mut batches, &mut reader_shutdown).await else {
-            return;
-        };
         loop {
-            let read = self.next_batch(&mut batches, &mut reader_shutdown);
-            let mut read = std::pin::pin!(read);
-            let (stored, following) = alongside(self.store(next, shutdown, report), read.as_mut()).await;
-            let Some(offsets) = stored else { return };
-            // Committed as soon as written, not when the next batch arrives.
+            let batch = tokio::select! {
+                biased;
+                () = shutdown_requested(shutdown) => return,
+                batch = batches.next() => match batch { Some(batch) => batch, None => return },
+            };
+            let Some(offsets) = self.index(batch, shutdown, report).await else {
+                return;
+            };
             commit(&self.consumer, &offsets, CommitMode::Async);
             written.extend(offsets);
-            let following = match following {
-                Some(following) => following,
-                None => read.await,
-            };
-            match following {
-                Some(batch) => next = batch,
-                None => return,
-            }
         }
     }
 
-    /// Reads the next batch and decodes it; `None` at shutdown or when the stream ends.
-    async fn next_batch<S>(&self, batches: &mut S, shutdown: &mut watch::Receiver<bool>) -> Option<Decoded>
-    where
-        S: futures::Stream<Item = Vec<KafkaResult<OwnedMessage>>> + Unpin,
-    {
-        let batch = tokio::select! {
-            biased;
-            () = shutdown_requested(shutdown) => return None,
-            batch = batches.next() => batch?,
-        };
-        Some(self.decode_batch(batch))
-    }
-
-    /// Decodes a batch, leaving out what does not decode and what retention
-    /// would delete at once.
-    fn decode_batch(&self, batch: Vec<KafkaResult<OwnedMessage>>) -> Decoded {
+    /// Decodes and writes one batch; returns the offsets to commit, or
+    /// `None` when shutdown came while the store was failing.
+    async fn index(
+        &self,
+        batch: Vec<KafkaResult<OwnedMessage>>,
+        shutdown: &mut watch::Receiver<bool>,
+        report: &mut IndexerReport,
+    ) -> Option<Offsets> {
         let now = now_micros();
-        let mut decoded = Decoded::default();
+        let mut seen = IndexerReport::default();
+        let mut offsets = Offsets::new();
+        let mut records = Vec::new();
         for message in batch {
             let message = match message {
                 Ok(message) => message,
@@ -202,34 +184,17 @@ impl Indexer {
                     continue;
                 }
             };
-            let partition = (message.topic().to_owned(), message.partition());
-            decoded.offsets.insert(partition, message.offset() + 1);
-            decoded.seen.records += 1;
+            offsets.insert((message.topic().to_owned(), message.partition()), message.offset() + 1);
+            seen.records += 1;
             match decode_message(&message, now) {
-                Ok(record) if self.expired(&record, now) => decoded.seen.expired += 1,
-                Ok(record) => decoded.records.push(record),
+                Ok(record) if self.expired(&record, now) => seen.expired += 1,
+                Ok(record) => records.push(record),
                 Err(reason) => {
-                    decoded.seen.decode_failures += 1;
+                    seen.decode_failures += 1;
                     decode_failed(&message, &reason);
                 }
             }
         }
-        decoded
-    }
-
-    /// Writes a decoded batch and counts it; returns the offsets to commit,
-    /// or `None` when shutdown came while the store was failing.
-    async fn store(
-        &self,
-        batch: Decoded,
-        shutdown: &mut watch::Receiver<bool>,
-        report: &mut IndexerReport,
-    ) -> Option<Offsets> {
-        let Decoded {
-            records,
-            offsets,
-            mut seen,
-        } = batch;
         let inserted = self.write(&records, shutdown).await?;
         seen.inserted = self.announce(records, &inserted);
         report.records += seen.records;
@@ -304,33 +269,6 @@ impl Indexer {
         }
         new
     }
-}
-
-/// Runs `first` to completion while polling `second` alongside it; returns
-/// `first`'s output and `second`'s if it finished meanwhile.
-async fn alongside<A, B>(
-    first: impl std::future::Future<Output = A>,
-    mut second: std::pin::Pin<&mut impl std::future::Future<Output = B>>,
-) -> (A, Option<B>) {
-    let mut first = std::pin::pin!(first);
-    let mut done = None;
-    loop {
-        tokio::select! {
-            output = first.as_mut() => return (output, done),
-            output = second.as_mut(), if done.is_none() => done = Some(output),
-        }
-    }
-}
-
-/// A batch read and decoded, not yet written.
-#[derive(Default)]
-struct Decoded {
-    /// The events to write.
-    records: Vec<EventRecord>,
-    /// Next offset per partition, to commit once the batch is written.
-    offsets: Offsets,
-    /// Records, decode failures and expired events of the batch.
-    seen: IndexerReport,
 }
 
 /// Decodes a record into a row (see [`decode`]).
