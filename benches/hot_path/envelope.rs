@@ -75,7 +75,7 @@ fn received<'a>(id: &'a str, headers: &'a HeaderMap, body: &'a [u8]) -> Envelope
         path: "/webhooks/github",
         query: "",
         headers,
-        hidden: [&[], &[]],
+        hidden: &[],
         content_type: "application/json",
         body,
         dedup_key: DELIVERY,

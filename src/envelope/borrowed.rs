@@ -49,9 +49,8 @@ pub struct EnvelopeRef<'a> {
     pub query: &'a str,
     /// Request headers, in the order received.
     pub headers: &'a HeaderMap,
-    /// Header names whose values are written as [`REDACTED`]: the
-    /// configured redactions and the source's secret headers.
-    pub hidden: [&'a [HeaderName]; 2],
+    /// Header names whose values are written as [`REDACTED`].
+    pub hidden: &'a [HeaderName],
     /// Content-Type value; empty when absent.
     pub content_type: &'a str,
     /// The body; empty when it was stored apart (`body_ref`).
@@ -173,7 +172,7 @@ impl EnvelopeRef<'_> {
 
     /// The value written for header `name`: [`REDACTED`] when it is hidden.
     fn header_value<'v>(&self, name: &HeaderName, value: &'v HeaderValue) -> &'v [u8] {
-        if self.hidden.iter().any(|names| names.contains(name)) {
+        if self.hidden.contains(name) {
             REDACTED
         } else {
             value.as_bytes()
@@ -274,7 +273,7 @@ mod tests {
             path: "/webhooks/github",
             query: text,
             headers,
-            hidden: [hidden, &[]],
+            hidden,
             content_type: text,
             body,
             dedup_key: text,
@@ -296,10 +295,8 @@ mod tests {
             ("authorization".into(), b"secret".to_vec()),
             ("x-gitlab-token".into(), b"glpat".to_vec()),
         ]);
-        let redact = [http::header::AUTHORIZATION];
-        let secret = [HeaderName::from_static("x-gitlab-token")];
-        let mut borrowed = envelope(&headers, &redact, b"", "t", 1, true, None);
-        borrowed.hidden = [&redact, &secret];
+        let hidden = [http::header::AUTHORIZATION, HeaderName::from_static("x-gitlab-token")];
+        let borrowed = envelope(&headers, &hidden, b"", "t", 1, true, None);
         let kept: Vec<(String, Bytes)> = borrowed
             .to_envelope()
             .headers

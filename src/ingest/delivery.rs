@@ -64,10 +64,10 @@ impl Delivery {
     }
 
     /// The envelope of this delivery: the request as received, with the values
-    /// of the `redact` headers replaced, and those of the source's signature
-    /// and static credential headers (a static credential anyone could reuse,
-    /// or a signature that would let a reader forge a delivery); without the
-    /// body when it was stored apart (`body_ref`).
+    /// of the source's hidden headers replaced (the configured redactions, a
+    /// static credential anyone could reuse, a signature that would let a
+    /// reader forge a delivery); without the body when it was stored apart
+    /// (`body_ref`).
     pub(super) fn envelope<'a>(
         &'a self,
         id: &'a str,
@@ -76,7 +76,6 @@ impl Delivery {
         body: &'a [u8],
         client_addr: &'a str,
         verified: Verified,
-        redact: &'a [HeaderName],
     ) -> EnvelopeRef<'a> {
         EnvelopeRef {
             id,
@@ -87,7 +86,7 @@ impl Delivery {
             path: request.uri.path(),
             query: request.uri.query().unwrap_or_default(),
             headers: &request.headers,
-            hidden: [redact, &source.secret_headers],
+            hidden: &source.hidden_headers,
             content_type: header_text(&request.headers, http::header::CONTENT_TYPE),
             body: if self.body_ref.is_some() { &[] } else { body },
             dedup_key: self.dedup_key.as_deref().unwrap_or_default(),

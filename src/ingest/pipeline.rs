@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderName, Request, Response};
+use http::{Request, Response};
 use hyper::body::Body;
 use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
@@ -24,7 +24,7 @@ use super::delivery::{unix_micros, Delivery};
 use super::error::IngestError;
 use super::finish::FinishOnDrop;
 use super::source::{Source, Sources};
-use crate::config::{Config, SIGNATURE_HEADERS};
+use crate::config::Config;
 use crate::dedup::Dedup;
 use crate::envelope::{record_key, BodyRef};
 use crate::history::Store;
@@ -54,8 +54,6 @@ pub struct Ingest {
     deadline: Duration,
     /// Time allowed for the body (within the deadline).
     body_timeout: Duration,
-    /// Header names whose values are not copied into envelopes.
-    redact: Vec<HeaderName>,
     /// Where bodies above a source's `large_bodies` threshold go; set when a source has one.
     bodies: Option<Store>,
 }
@@ -70,17 +68,6 @@ impl Ingest {
         dedup: Dedup,
         publisher: Publisher,
     ) -> Self {
-        let signatures = SIGNATURE_HEADERS.iter().filter(|_| config.ingest.redact_signatures);
-        let mut redact: Vec<HeaderName> = config
-            .ingest
-            .redact_headers
-            .iter()
-            .map(String::as_str)
-            .chain(signatures.copied())
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect();
-        redact.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-        redact.dedup();
         let routes: HashMap<String, Arc<Route>> = sources
             .into_iter()
             .map(|(name, source)| {
@@ -102,7 +89,6 @@ impl Ingest {
             max_in_flight: config.ingest.max_in_flight,
             deadline: config.ingest.deadline,
             body_timeout: config.ingest.body_timeout,
-            redact,
             bodies: None,
         }
     }
@@ -268,7 +254,7 @@ impl Ingest {
         let mut id = Uuid::encode_buffer();
         let id = delivery.id.hyphenated().encode_lower(&mut id);
         let client_addr = client.to_string();
-        let envelope = delivery.envelope(id, source, &parts, &body, &client_addr, verified, &self.redact);
+        let envelope = delivery.envelope(id, source, &parts, &body, &client_addr, verified);
         let key = record_key(&source.record_key, envelope.id, envelope.dedup_key);
         let topic = source.topic_for(envelope.event_type);
         self.publisher

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{route, Config, KeySpec, RecordFormat, RecordKey, RouteConfig, SourceConfig};
+use http::HeaderName;
+
+use crate::config::{route, Config, KeySpec, RecordFormat, RecordKey, RouteConfig, SourceConfig, SIGNATURE_HEADERS};
 use crate::verify::{ConfigProblem, Verifier};
 
 /// Everything the handler needs to know about one source.
@@ -28,10 +30,11 @@ pub struct Source {
     pub dedup_key: KeySpec,
     /// Where the event type comes from.
     pub event_type: KeySpec,
-    /// Headers whose values never reach an envelope: the static credential
-    /// header, and the signature header (e.g. a declarative `hmac.header`)
-    /// unless `ingest.redact_signatures = false`.
-    pub secret_headers: Vec<http::HeaderName>,
+    /// Headers whose values never reach an envelope: `ingest.redact_headers`,
+    /// the static credential header, and the signature headers (every
+    /// preset's and this source's, e.g. a declarative `hmac.header`) unless
+    /// `ingest.redact_signatures = false`.
+    pub hidden_headers: Vec<HeaderName>,
     /// The dedup namespace of its replayable signatures: `<name>#signature`
     /// (`#` is not allowed in a source name, so it meets no source's keys).
     pub signature_scope: String,
@@ -43,16 +46,11 @@ impl Source {
     /// Prepares a source; fails on a problem config validation would also report.
     pub fn new(config: &Config, source: &SourceConfig) -> Result<Self, ConfigProblem> {
         let verifier = Verifier::from_source(source)?;
-        let signature = verifier.signature_header().filter(|_| config.ingest.redact_signatures);
-        let secret_headers = signature
-            .into_iter()
-            .chain(verifier.credential_header())
-            .cloned()
-            .collect();
+        let hidden_headers = hidden_headers(config, &verifier);
         Ok(Self {
             name: source.name.clone(),
             verifier,
-            secret_headers,
+            hidden_headers,
             topic: config.topic_for(source).to_owned(),
             routes: source.routes.clone(),
             record_format: source.record_format,
@@ -64,6 +62,22 @@ impl Source {
             large_bodies_above: source.large_bodies.map(|large| large.above_bytes),
         })
     }
+}
+
+/// The headers of a source whose values never reach an envelope, sorted, each once.
+fn hidden_headers(config: &Config, verifier: &Verifier) -> Vec<HeaderName> {
+    let redact_signatures = config.ingest.redact_signatures;
+    let configured = config.ingest.redact_headers.iter().map(String::as_str);
+    let signatures = SIGNATURE_HEADERS.iter().copied().filter(|_| redact_signatures);
+    let own_signature = verifier.signature_header().filter(|_| redact_signatures);
+    let mut hidden: Vec<HeaderName> = configured
+        .chain(signatures)
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .chain(own_signature.into_iter().chain(verifier.credential_header()).cloned())
+        .collect();
+    hidden.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    hidden.dedup();
+    hidden
 }
 
 impl Source {
