@@ -220,6 +220,27 @@ async fn a_sqlite_file_is_created_and_reopened_without_migrating_twice() {
     reopened.close().await;
 }
 
+/// A SQLite file another connection holds the write lock of answers "busy"
+/// once the busy timeout runs out: the indexer must retry that batch, not
+/// skip its events as rejected.
+#[tokio::test]
+async fn a_locked_sqlite_file_is_unavailable_not_a_rejection() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_file(&dir).await;
+    let url = format!("sqlite://{}", dir.path().join("history.db").display());
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    let error = store.insert_batch(&[record("github", "push", 1, 1)]).await.unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    assert_eq!(
+        store.insert_batch(&[record("github", "push", 1, 1)]).await.unwrap(),
+        vec![true]
+    );
+    store.close().await;
+}
+
 /// The store's checkpoint task copies the WAL back into the database file
 /// while the store stays open (commits no longer do it themselves).
 #[tokio::test]

@@ -57,16 +57,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when the database is unreachable or saturated (worth a retry), as
-    /// opposed to a statement or data problem.
+    /// True when the database is unreachable, saturated or busy (worth a
+    /// retry), as opposed to a statement or data problem.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed
-            )
-        )
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(error)) => is_contention(error.as_ref()),
+            _ => false,
+        }
     }
+}
+
+/// Whether a database's own error says "not now" rather than "never":
+/// SQLite's busy and locked results (primary codes 5 and 6, whatever the
+/// extended code), PostgreSQL's connection (08), transaction rollback (40:
+/// serialization failure, deadlock), resources (53) and operator
+/// intervention (57) classes.
+fn is_contention(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = error.code() else { return false };
+    if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return code.parse::<u32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6));
+    }
+    ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class))
 }
 
 /// Which events a list or live tail returns. `None` fields do not filter.
