@@ -293,16 +293,6 @@ impl Publisher {
         self.shared.schema_ids.get()?.get(topic).copied()
     }
 
-    /// Hands an envelope with its routing headers to the producer; see [`Publisher::enqueue`].
-    pub fn enqueue_envelope(
-        &self,
-        envelope: &WebhookEnvelope,
-        topic: &str,
-        key: Option<&[u8]>,
-    ) -> Result<PendingAck, PublishError> {
-        self.enqueue_event(envelope, topic, key, RecordFormat::Envelope)
-    }
-
     /// Hands an event to the producer in `format`: the envelope (framed when
     /// the topic has a schema id) with hookgate's routing headers, or a
     /// CloudEvent whose value is the body. See [`Publisher::enqueue`].
