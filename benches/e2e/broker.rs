@@ -1,10 +1,12 @@
 //! The brokers both servers write to: librdkafka's mock cluster (hookgate's
-//! embedded broker, run in this process) and, when installed, Tansu with
-//! sqlite storage (a child process, as the integration tests run it).
+//! embedded broker, run in this process or in a child process of its own)
+//! and, when installed, Tansu (a child process, as the integration tests run
+//! it).
 
+use std::io::BufRead;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hookgate::publish::EmbeddedBroker;
@@ -12,10 +14,23 @@ use hookgate::publish::EmbeddedBroker;
 /// Partitions of every benchmark topic.
 pub(crate) const PARTITIONS: i32 = 3;
 
+/// Environment variable that makes a benchmark binary act as a mock-cluster
+/// process (its value: the topic and partitions, `topic:partitions`).
+#[allow(dead_code)] // the soak benchmark's
+pub(crate) const MOCK_PROCESS_VAR: &str = "HOOKGATE_BENCH_MOCK_BROKER";
+
 /// A running broker.
 pub(crate) enum Broker {
     /// The in-process mock cluster.
     Mock(EmbeddedBroker),
+    /// The mock cluster in a child process (this benchmark binary, see [`serve_mock_process`]).
+    #[allow(dead_code)] // the soak benchmark's
+    MockProcess {
+        child: Child,
+        /// Closed on drop: the child's signal to stop.
+        _stdin: ChildStdin,
+        bootstrap: String,
+    },
     /// A Tansu process and its storage directory.
     Tansu {
         /// `sqlite` or `memory`.
@@ -31,6 +46,31 @@ impl Broker {
     pub(crate) fn mock(topics: &[&str]) -> Broker {
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         Broker::Mock(EmbeddedBroker::start(&topics, PARTITIONS).expect("mock cluster"))
+    }
+
+    /// The mock cluster with `topic` of `partitions` in a child process, so
+    /// that the CPU it spends serving producers and consumers is its own, as
+    /// a broker's is, and not the load generator's.
+    #[allow(dead_code)] // the soak benchmark's
+    pub(crate) fn mock_process(topic: &str, partitions: i32) -> Broker {
+        let mut child = Command::new(std::env::current_exe().expect("this benchmark's path"))
+            .env(MOCK_PROCESS_VAR, format!("{topic}:{partitions}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the mock cluster process");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("child stdout"))
+            .read_line(&mut line)
+            .expect("mock cluster address");
+        let bootstrap = line.trim().to_owned();
+        assert!(!bootstrap.is_empty(), "the mock cluster process did not start");
+        let stdin = child.stdin.take().expect("child stdin");
+        Broker::MockProcess {
+            child,
+            _stdin: stdin,
+            bootstrap,
+        }
     }
 
     /// Tansu on a free loopback port with `topics` created, or `None` when it is not installed.
@@ -104,6 +144,7 @@ impl Broker {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Broker::Mock(_) => "mock cluster",
+            Broker::MockProcess { .. } => "mock cluster (own process)",
             Broker::Tansu { storage: "memory", .. } => "tansu (memory)",
             Broker::Tansu { .. } => "tansu (sqlite)",
         }
@@ -118,7 +159,9 @@ impl Broker {
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
         match self {
             Broker::Mock(_) => None,
-            Broker::Tansu { child, .. } => Some(crate::server::cpu_seconds_of(&child.id().to_string(), false)),
+            Broker::Tansu { child, .. } | Broker::MockProcess { child, .. } => {
+                Some(crate::server::cpu_seconds_of(&child.id().to_string(), false))
+            }
         }
     }
 
@@ -126,6 +169,7 @@ impl Broker {
     pub(crate) fn bootstrap(&self) -> String {
         match self {
             Broker::Mock(mock) => mock.bootstrap_servers().to_owned(),
+            Broker::MockProcess { bootstrap, .. } => bootstrap.clone(),
             Broker::Tansu { port, .. } => format!("127.0.0.1:{port}"),
         }
     }
@@ -133,11 +177,28 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Broker::Tansu { child, .. } = self {
+        if let Broker::Tansu { child, .. } | Broker::MockProcess { child, .. } = self {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Run in the child of [`Broker::mock_process`]: when [`MOCK_PROCESS_VAR`]
+/// is set, starts the mock cluster, prints its bootstrap address, and keeps
+/// it until stdin closes (so it also ends when the benchmark dies). Returns false (doing nothing) when it is not set.
+#[allow(dead_code)] // the soak benchmark's
+pub(crate) fn serve_mock_process() -> bool {
+    let Ok(spec) = std::env::var(MOCK_PROCESS_VAR) else {
+        return false;
+    };
+    let (topic, partitions) = spec.rsplit_once(':').expect("topic:partitions");
+    let broker =
+        EmbeddedBroker::start(&[topic.to_owned()], partitions.parse().expect("partitions")).expect("mock cluster");
+    println!("{}", broker.bootstrap_servers());
+    let mut rest = String::new();
+    while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
+    true
 }
 
 /// `TANSU_BIN`, else `tansu` in the cargo bin directory, else on the PATH.

@@ -3,9 +3,9 @@
 //! process as ingest), then the same rate against `--role ingest`, to show
 //! whether the history slows the answers to senders.
 //!
-//! `cargo bench --bench soak` starts Tansu with memory storage (one broker
-//! per run: its sqlite storage serves fetches far too slowly for an indexer
-//! following 5,000 records/s), runs hookgate as a child process, and drives
+//! `cargo bench --bench soak` starts a broker per run (librdkafka's mock
+//! cluster in a process of its own, 8 partitions; or Tansu with memory
+//! storage), runs hookgate as a child process, and drives
 //! it with the e2e benchmark's load generator (`benches/e2e/load.rs`:
 //! signed ~1 KiB GitHub deliveries, latency counted from each request's
 //! due time). Every window (30 s) it prints the window's ingest latency,
@@ -20,9 +20,10 @@
 //! shorter than the run makes retention delete during it, and the final
 //! lookup is then skipped), `SOAK_PG` (`postgres://postgres@127.0.0.1:5432`;
 //! the run creates and drops the database `hookgate_soak`), `SOAK_DIR`
-//! (where the SQLite file goes), `SOAK_BROKER` (`tansu`, or `mock`: the
-//! mock cluster in this process, 64 partitions), `E2E_HOOKGATE_BIN`
-//! (another hookgate build).
+//! (where the SQLite file goes), `SOAK_BROKER` (`mock`, or `tansu`),
+//! `SOAK_MOCK_PARTITIONS` (8), `SOAK_KAFKA_OPTIONS` (extra librdkafka
+//! options for hookgate, `name=value,...`), `E2E_HOOKGATE_BIN` (another
+//! hookgate build).
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../e2e/broker.rs"]
@@ -53,8 +54,6 @@ pub(crate) const ROLE_VAR: &str = "HOOKGATE_SOAK_ROLE";
 const TOPIC: &str = "soak";
 /// Unmeasured load before the first window (its deliveries are checked too).
 const WARM_UP: Duration = Duration::from_secs(2);
-/// Partitions of the mock cluster's topic (about 40 s of traffic at 5,000/s before its retention trims).
-const MOCK_PARTITIONS: i32 = 64;
 /// Longest wait, after the load, for every 2xx to be indexed.
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
 
@@ -73,8 +72,12 @@ struct Settings {
     retention: String,
     /// PostgreSQL server URL without a database.
     pg: String,
-    /// `tansu` (memory storage) or `mock`.
+    /// `mock` (in a process of its own) or `tansu` (memory storage).
     broker: String,
+    /// Partitions of the mock cluster's topic.
+    mock_partitions: i32,
+    /// Extra `[kafka.options]` for hookgate, `name=value` pairs separated by commas.
+    kafka_options: String,
 }
 
 impl Settings {
@@ -91,7 +94,9 @@ impl Settings {
                 .collect(),
             retention: var("SOAK_RETENTION", "30d"),
             pg: var("SOAK_PG", "postgres://postgres@127.0.0.1:5432"),
-            broker: var("SOAK_BROKER", "tansu"),
+            broker: var("SOAK_BROKER", "mock"),
+            mock_partitions: var("SOAK_MOCK_PARTITIONS", "8").parse().expect("SOAK_MOCK_PARTITIONS"),
+            kafka_options: var("SOAK_KAFKA_OPTIONS", ""),
         }
     }
 
@@ -102,6 +107,9 @@ impl Settings {
 }
 
 fn main() -> std::process::ExitCode {
+    if broker::serve_mock_process() {
+        return std::process::ExitCode::SUCCESS;
+    }
     // `cargo test --benches` runs this without --bench: no minutes-long load in a test run.
     if !std::env::args().any(|arg| arg == "--bench") {
         eprintln!("soak: a load benchmark; run it with `cargo bench --bench soak`");
@@ -132,7 +140,7 @@ fn main() -> std::process::ExitCode {
 
 /// One run: a broker, hookgate in the role `kind` asks for, the windows, the check.
 async fn soak(kind: &str, settings: &Settings) -> RunReport {
-    let broker = start_broker(&settings.broker);
+    let broker = start_broker(settings);
     let store = match kind {
         "sqlite" => Some(SoakStore::sqlite()),
         "postgres" => Some(SoakStore::postgres(&settings.pg).await),
@@ -150,6 +158,7 @@ async fn soak(kind: &str, settings: &Settings) -> RunReport {
         ),
         None => ("ingest", String::new()),
     };
+    let extra = extra + &kafka_options_table(&settings.kafka_options);
     let server = Server::hookgate_with(&broker.bootstrap(), TOPIC, role, &extra);
     let name = format!(
         "--role {role}{}",
@@ -181,17 +190,34 @@ async fn soak(kind: &str, settings: &Settings) -> RunReport {
     run
 }
 
-/// Tansu with memory storage, or the mock cluster (in this process) with
-/// [`MOCK_PARTITIONS`] partitions: it keeps only ~5 MB per partition, so many
-/// partitions give the indexer room to fall behind without losing records.
-fn start_broker(kind: &str) -> Broker {
-    match kind {
+/// The mock cluster in a process of its own, or Tansu with memory storage.
+/// The mock cluster keeps ~5 MB per partition (8 partitions: ~6 s of traffic
+/// at 5,000/s, beyond which a lagging indexer would find records trimmed)
+/// and scans a partition's retained batches on every fetch, so more
+/// partitions cost it more per fetch; Tansu lists every batch it ever
+/// stored on every fetch (see benches/README.md).
+fn start_broker(settings: &Settings) -> Broker {
+    match settings.broker.as_str() {
         "tansu" => Broker::tansu_with("memory", &[TOPIC]).expect("soak: tansu is not installed (TANSU_BIN)"),
-        "mock" => Broker::Mock(
-            hookgate::publish::EmbeddedBroker::start(&[TOPIC.to_owned()], MOCK_PARTITIONS).expect("mock cluster"),
-        ),
+        "mock" => Broker::mock_process(TOPIC, settings.mock_partitions),
         other => panic!("SOAK_BROKER: unknown broker `{other}` (tansu, mock)"),
     }
+}
+
+/// `SOAK_KAFKA_OPTIONS` (`a=1,b=2`) as a `[kafka.options]` table, or nothing.
+fn kafka_options_table(options: &str) -> String {
+    let pairs: Vec<String> = options
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').expect("SOAK_KAFKA_OPTIONS: name=value pairs");
+            format!("\"{}\" = \"{}\"\n", name.trim(), value.trim())
+        })
+        .collect();
+    if pairs.is_empty() {
+        return String::new();
+    }
+    format!("\n[kafka.options]\n{}", pairs.concat())
 }
 
 /// After the load: waits until the indexer has caught up, then checks every 2xx in the store.
