@@ -16,7 +16,7 @@ pub(crate) const PARTITIONS: i32 = 3;
 
 /// Environment variable that makes a benchmark binary act as a mock-cluster
 /// process (its value: the topic and partitions, `topic:partitions`).
-#[allow(dead_code)] // the soak benchmark's
+#[allow(dead_code)] // used by the soak benchmark only
 pub(crate) const MOCK_PROCESS_VAR: &str = "HOOKGATE_BENCH_MOCK_BROKER";
 
 /// A running broker.
@@ -24,7 +24,7 @@ pub(crate) enum Broker {
     /// The in-process mock cluster.
     Mock(EmbeddedBroker),
     /// The mock cluster in a child process (this benchmark binary, see [`serve_mock_process`]).
-    #[allow(dead_code)] // the soak benchmark's
+    #[allow(dead_code)] // used by the soak benchmark only
     MockProcess {
         child: Child,
         /// Closed on drop: the child's signal to stop.
@@ -51,7 +51,7 @@ impl Broker {
     /// The mock cluster with `topic` of `partitions` in a child process, so
     /// that the CPU it spends serving producers and consumers is its own, as
     /// a broker's is, and not the load generator's.
-    #[allow(dead_code)] // the soak benchmark's
+    #[allow(dead_code)] // used by the soak benchmark only
     pub(crate) fn mock_process(topic: &str, partitions: i32) -> Broker {
         let mut child = Command::new(std::env::current_exe().expect("this benchmark's path"))
             .env(MOCK_PROCESS_VAR, format!("{topic}:{partitions}"))
@@ -186,8 +186,9 @@ impl Drop for Broker {
 
 /// Run in the child of [`Broker::mock_process`]: when [`MOCK_PROCESS_VAR`]
 /// is set, starts the mock cluster, prints its bootstrap address, and keeps
-/// it until stdin closes (so it also ends when the benchmark dies). Returns false (doing nothing) when it is not set.
-#[allow(dead_code)] // the soak benchmark's
+/// it until stdin closes (so it also ends when the benchmark dies). Returns
+/// false, doing nothing, when the variable is not set.
+#[allow(dead_code)] // used by the soak benchmark only
 pub(crate) fn serve_mock_process() -> bool {
     let Ok(spec) = std::env::var(MOCK_PROCESS_VAR) else {
         return false;

@@ -327,7 +327,10 @@ impl Store {
     /// Deletes up to `batch` of the oldest events received before `cutoff` (µs); returns how many.
     pub async fn delete_older_than(&self, cutoff: i64, batch: u32) -> Result<u64, StoreError> {
         let result = match self {
-            Store::Sqlite(s) => s.delete_older_than(cutoff, batch).await,
+            Store::Sqlite(s) => {
+                let _turn = s.write_turn().await;
+                s.delete_older_than(cutoff, batch).await
+            }
             Store::Postgres(s) => s.delete_older_than(cutoff, batch).await,
         };
         observe("delete", result)
@@ -363,7 +366,10 @@ impl Store {
     /// Deletes up to `batch` of the oldest stored bodies received before `cutoff` (µs); returns how many.
     pub async fn delete_bodies_older_than(&self, cutoff: i64, batch: u32) -> Result<u64, StoreError> {
         let result = match self {
-            Store::Sqlite(s) => s.delete_bodies_older_than(cutoff, batch).await,
+            Store::Sqlite(s) => {
+                let _turn = s.write_turn().await;
+                s.delete_bodies_older_than(cutoff, batch).await
+            }
             Store::Postgres(s) => s.delete_bodies_older_than(cutoff, batch).await,
         };
         observe("delete", result)

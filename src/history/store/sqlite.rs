@@ -2,7 +2,8 @@
 //! indexer's writes) with `synchronous = FULL` (each commit fsynced, so a
 //! batch whose offsets the indexer commits survives a power loss; `NORMAL`
 //! measured no faster here, see benches/README.md), WAL checkpoints in a
-//! task of their own (`checkpoint`), a busy timeout for the single writer;
+//! task of their own (`checkpoint`), a busy timeout for the single writer,
+//! and a write gate through which the indexer and retention take turns;
 //! or an in-memory database for tests.
 
 use std::str::FromStr;
@@ -24,6 +25,12 @@ const FILE_CONNECTIONS: u32 = 8;
 pub struct SqliteStore {
     /// The connection pool.
     pub(super) pool: SqlitePool,
+    /// Held by the large writes (the indexer's batches, retention's deletes)
+    /// for one statement or transaction. SQLite has one writer; left to its
+    /// busy handler, a waiting writer sleeps up to 100 ms between tries and
+    /// can miss every short pause of a sweep until its busy timeout ends.
+    /// This lock queues them in arrival order instead.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
     /// A file database's WAL checkpoints (stopped when the last clone is dropped).
     _checkpointer: Option<Arc<Checkpointer>>,
 }
@@ -61,16 +68,23 @@ impl SqliteStore {
         let checkpointer = (!in_memory).then(|| Arc::new(Checkpointer::start(pool.clone())));
         Ok(Self {
             pool,
+            write_gate: Arc::default(),
             _checkpointer: checkpointer,
         })
     }
 
     /// Inserts `records` in one transaction; per record, whether it was new.
     pub(super) async fn insert_batch(&self, records: &[super::EventRecord]) -> Result<Vec<bool>, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let inserted = super::batch::insert_sqlite(&mut tx, records).await?;
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Waits for this store's turn to write (see `write_gate`).
+    pub(super) async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_gate.lock().await
     }
 
     /// Names of the indexes on `events` starting with `prefix`.
@@ -99,4 +113,22 @@ impl SqliteStore {
     super::sql::common_operations!(sqlx::Sqlite);
     super::bodies::body_operations!();
     super::reconcile::reconcile_operations!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_waits_for_its_turn_at_the_gate() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let turn = store.write_turn().await;
+        let insert = store.insert_batch(&[]);
+        tokio::pin!(insert);
+        // Unblocked, this empty insert finishes in microseconds.
+        let waited = tokio::time::timeout(Duration::from_secs(1), insert.as_mut()).await;
+        assert!(waited.is_err(), "an insert ran while another writer held the turn");
+        drop(turn);
+        assert_eq!(insert.await.unwrap(), Vec::<bool>::new());
+    }
 }
