@@ -1,10 +1,13 @@
 //! Retention: at start and then every minute, events received longer ago
 //! than `query.retention` are deleted, in bounded batches with a pause
-//! between them so that the indexer and readers are never locked out for long.
+//! between them at least as long as the batch took, so that the indexer and
+//! readers are never locked out for long and the indexer keeps at least half
+//! of the store's writing time: when the store cannot both keep up with
+//! ingest and delete as fast, retention is what falls behind.
 //! Bodies kept out of Kafka records go by the same receive-time cutoff, so
 //! they leave with their events (and so do those whose publish failed).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -16,7 +19,7 @@ use crate::telemetry::names;
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Most events deleted by one statement.
 pub const DELETE_BATCH: u32 = 1000;
-/// Pause between two delete statements of one sweep.
+/// Shortest pause between two delete statements of one sweep.
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 
 /// Sweeps now and every [`SWEEP_INTERVAL`] until shutdown.
@@ -44,28 +47,50 @@ pub async fn sweep(
     let cutoff = now_micros().saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX));
     let mut total = 0;
     loop {
+        let started = Instant::now();
         let deleted = store.delete_older_than(cutoff, DELETE_BATCH).await?;
         metrics::counter!(names::RETENTION_DELETED).increment(deleted);
         total += deleted;
         if deleted < u64::from(DELETE_BATCH) {
             break;
         }
-        if paused_until_shutdown(shutdown).await {
+        if paused_until_shutdown(pause_after(started.elapsed()), shutdown).await {
             return Ok(total);
         }
     }
-    while store.delete_bodies_older_than(cutoff, DELETE_BATCH).await? == u64::from(DELETE_BATCH) {
-        if paused_until_shutdown(shutdown).await {
+    loop {
+        let started = Instant::now();
+        if store.delete_bodies_older_than(cutoff, DELETE_BATCH).await? < u64::from(DELETE_BATCH) {
+            break;
+        }
+        if paused_until_shutdown(pause_after(started.elapsed()), shutdown).await {
             break;
         }
     }
     Ok(total)
 }
 
-/// Waits [`BATCH_PAUSE`]; true when shutdown came first.
-async fn paused_until_shutdown(shutdown: &mut watch::Receiver<bool>) -> bool {
+/// The pause after a delete statement that took `statement`: as long, and
+/// at least [`BATCH_PAUSE`].
+fn pause_after(statement: Duration) -> Duration {
+    statement.max(BATCH_PAUSE)
+}
+
+/// Waits `pause`; true when shutdown came first.
+async fn paused_until_shutdown(pause: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
-        () = tokio::time::sleep(BATCH_PAUSE) => false,
+        () = tokio::time::sleep(pause) => false,
         () = shutdown_requested(shutdown) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_pauses_at_least_as_long_as_its_last_statement_took() {
+        assert_eq!(pause_after(Duration::from_millis(3)), BATCH_PAUSE);
+        assert_eq!(pause_after(Duration::from_millis(700)), Duration::from_millis(700));
     }
 }
