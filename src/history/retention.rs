@@ -7,6 +7,7 @@
 //! Bodies kept out of Kafka records go by the same receive-time cutoff, so
 //! they leave with their events (and so do those whose publish failed).
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -45,29 +46,38 @@ pub async fn sweep(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<u64, StoreError> {
     let cutoff = now_micros().saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX));
+    let (total, stopped) = in_batches(shutdown, || async {
+        let deleted = store.delete_older_than(cutoff, DELETE_BATCH).await?;
+        metrics::counter!(names::RETENTION_DELETED).increment(deleted);
+        Ok(deleted)
+    })
+    .await?;
+    if !stopped {
+        in_batches(shutdown, || store.delete_bodies_older_than(cutoff, DELETE_BATCH)).await?;
+    }
+    Ok(total)
+}
+
+/// Runs `delete` (one statement of at most [`DELETE_BATCH`] rows) until it
+/// deletes fewer, pausing after each; returns how many rows it deleted and
+/// whether shutdown stopped it first.
+async fn in_batches<F, D>(shutdown: &mut watch::Receiver<bool>, mut delete: F) -> Result<(u64, bool), StoreError>
+where
+    F: FnMut() -> D,
+    D: Future<Output = Result<u64, StoreError>>,
+{
     let mut total = 0;
     loop {
         let started = Instant::now();
-        let deleted = store.delete_older_than(cutoff, DELETE_BATCH).await?;
-        metrics::counter!(names::RETENTION_DELETED).increment(deleted);
+        let deleted = delete().await?;
         total += deleted;
         if deleted < u64::from(DELETE_BATCH) {
-            break;
+            return Ok((total, false));
         }
         if paused_until_shutdown(pause_after(started.elapsed()), shutdown).await {
-            return Ok(total);
+            return Ok((total, true));
         }
     }
-    loop {
-        let started = Instant::now();
-        if store.delete_bodies_older_than(cutoff, DELETE_BATCH).await? < u64::from(DELETE_BATCH) {
-            break;
-        }
-        if paused_until_shutdown(pause_after(started.elapsed()), shutdown).await {
-            break;
-        }
-    }
-    Ok(total)
 }
 
 /// The pause after a delete statement that took `statement`: as long, and
