@@ -182,7 +182,10 @@ impl Store {
     /// Returns, per input event, whether it was new.
     pub async fn insert_batch(&self, events: &[EventRecord]) -> Result<Vec<bool>, StoreError> {
         let result = match self {
-            Store::Sqlite(s) => s.insert_batch(events).await,
+            Store::Sqlite(s) => {
+                let _turn = s.write_turn().await;
+                s.insert_batch(events).await
+            }
             Store::Postgres(s) => s.insert_batch(events).await,
         };
         observe("insert", result)

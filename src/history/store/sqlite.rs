@@ -75,14 +75,14 @@ impl SqliteStore {
 
     /// Inserts `records` in one transaction; per record, whether it was new.
     pub(super) async fn insert_batch(&self, records: &[super::EventRecord]) -> Result<Vec<bool>, StoreError> {
-        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let inserted = super::batch::insert_sqlite(&mut tx, records).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
-    /// Waits for this store's turn to write (see `write_gate`).
+    /// Waits for this store's turn to write (see `write_gate`); `Store`
+    /// takes it around each batch insert and retention delete.
     pub(super) async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.write_gate.lock().await
     }
@@ -121,8 +121,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_waits_for_its_turn_at_the_gate() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let turn = store.write_turn().await;
+        let sqlite = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let store = super::super::Store::Sqlite(sqlite.clone());
+        let turn = sqlite.write_turn().await;
         let insert = store.insert_batch(&[]);
         tokio::pin!(insert);
         // Unblocked, this empty insert finishes in microseconds.
