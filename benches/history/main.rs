@@ -157,9 +157,9 @@ async fn index_cost(settings: &Settings) {
             kind.name(),
             deliveries.count
         );
-        for (index, change, adds) in phases::index_changes(kind) {
+        for (index, change) in phases::index_changes(kind) {
             let other = per_event(phases::store_write(&deliveries, settings.partitions, kind, Some(&change)).await);
-            let (cost, with) = if adds {
+            let (cost, with) = if change.adds() {
                 (other - all, "with")
             } else {
                 (all - other, "without")

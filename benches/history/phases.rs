@@ -67,39 +67,57 @@ const SECONDARY_INDEXES: [&str; 5] = [
     "events_by_dedup_key",
 ];
 
+/// A change the index-cost phase makes to a fresh store before writing.
+pub(crate) enum Change {
+    /// A statement dropping an index (or the trigger that feeds one).
+    Drop(String),
+    /// PostgreSQL's optional word index of `q=`, set on or off as hookgate does it.
+    WordIndex(bool),
+}
+
+impl Change {
+    /// True when the change adds an index (else it removes one).
+    pub(crate) fn adds(&self) -> bool {
+        matches!(self, Change::WordIndex(true))
+    }
+}
+
 /// What the index-cost phase changes in turn on `kind`: each secondary
 /// index left out, then the full-text index of `q=` (SQLite's FTS5 table fed
 /// by its insert trigger, left out; PostgreSQL's optional GIN index, left
-/// out or added, whichever `HISTORY_TEXT_INDEX` does not do). Per change: a
-/// name, the statement, and whether it adds the index (else it drops one).
-pub(crate) fn index_changes(kind: Kind) -> Vec<(String, String, bool)> {
-    let mut all: Vec<(String, String, bool)> = SECONDARY_INDEXES
+/// out or added, whichever `HISTORY_TEXT_INDEX` does not do), by name.
+pub(crate) fn index_changes(kind: Kind) -> Vec<(String, Change)> {
+    let mut all: Vec<(String, Change)> = SECONDARY_INDEXES
         .iter()
-        .map(|name| ((*name).to_owned(), format!("DROP INDEX {name}"), false))
+        .map(|name| ((*name).to_owned(), Change::Drop(format!("DROP INDEX {name}"))))
         .collect();
     all.push(match kind {
-        Kind::Postgres if crate::stores::text_index() => (
-            "events_body_words (q=)".into(),
-            "DROP INDEX events_body_words".into(),
-            false,
-        ),
         Kind::Postgres => (
             "events_body_words (q=)".into(),
-            crate::stores::TEXT_INDEX_DDL.into(),
-            true,
+            Change::WordIndex(!crate::stores::text_index()),
         ),
-        Kind::Sqlite => ("events_fts (q=)".into(), "DROP TRIGGER events_fts_insert".into(), false),
+        Kind::Sqlite => (
+            "events_fts (q=)".into(),
+            Change::Drop("DROP TRIGGER events_fts_insert".into()),
+        ),
     });
     all
 }
 
-/// Writes every delivery into a fresh store of `kind` (after running
-/// `change`, a statement dropping or adding an index, if given) in batches
-/// of [`MAX_BATCH`]; times only the writes. The store is removed afterwards.
-pub(crate) async fn store_write(deliveries: &Deliveries, partitions: i32, kind: Kind, change: Option<&str>) -> Timed {
+/// Writes every delivery into a fresh store of `kind` (after making
+/// `change`, if given) in batches of [`MAX_BATCH`]; times only the writes.
+/// The store is removed afterwards.
+pub(crate) async fn store_write(
+    deliveries: &Deliveries,
+    partitions: i32,
+    kind: Kind,
+    change: Option<&Change>,
+) -> Timed {
     let bench = BenchStore::create(kind).await;
-    if let Some(statement) = change {
-        bench.execute(statement).await;
+    match change {
+        Some(Change::Drop(statement)) => bench.execute(statement).await,
+        Some(Change::WordIndex(on)) => bench.store.ensure_text_index(*on).await.expect("word index"),
+        None => {}
     }
     let rss = Rss::mark();
     let elapsed = write_all(&bench, deliveries, partitions).await;

@@ -50,10 +50,6 @@ pub(crate) struct Part {
     pub(crate) bytes: u64,
 }
 
-/// PostgreSQL's optional word index of `q=`, as hookgate creates it.
-pub(crate) const TEXT_INDEX_DDL: &str =
-    "CREATE INDEX IF NOT EXISTS events_body_words ON events USING gin (hookgate_body_words(body))";
-
 /// True when PostgreSQL stores get the word index (`HISTORY_TEXT_INDEX=1`).
 pub(crate) fn text_index() -> bool {
     std::env::var("HISTORY_TEXT_INDEX").is_ok_and(|v| v == "1")
