@@ -197,8 +197,8 @@ pub(crate) fn serve_mock_process() -> bool {
     let broker =
         EmbeddedBroker::start(&[topic.to_owned()], partitions.parse().expect("partitions")).expect("mock cluster");
     println!("{}", broker.bootstrap_servers());
-    let mut rest = String::new();
-    while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
+    // Nothing is ever written to stdin: this returns when it closes.
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     true
 }
 
