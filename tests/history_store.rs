@@ -325,3 +325,36 @@ async fn postgres_announces_new_events_to_the_live_tail_of_every_replica() {
     relay.await.unwrap();
     pg.remove().await;
 }
+
+/// PostgreSQL reuses the space of deleted rows only once they are vacuumed;
+/// this server may run without autovacuum (and it would come only after a
+/// fifth of the table was deleted). After `reclaim_space`, events that
+/// replace deleted ones fit in the pages those left.
+#[tokio::test]
+async fn postgres_reuses_the_space_of_swept_events_after_reclaim() {
+    let pg = PgSchema::create().await;
+    let admin = pg.admin().await;
+    let table_bytes = || async {
+        sqlx::query_scalar::<_, i64>("SELECT pg_table_size('events')")
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+    };
+    let generation = |first: u64| -> Vec<EventRecord> {
+        (first..first + 500)
+            .map(|n| record("github", "push", n as i64, n))
+            .collect()
+    };
+    pg.store.insert_batch(&generation(0)).await.unwrap();
+    let full = table_bytes().await;
+    while pg.store.delete_older_than(i64::MAX, 1_000).await.unwrap() > 0 {}
+    pg.store.reclaim_space().await.unwrap();
+    pg.store.insert_batch(&generation(1_000)).await.unwrap();
+    let refilled = table_bytes().await;
+    assert!(
+        refilled <= full + full / 10,
+        "the second 500 events reuse the first 500's space: {full} bytes, then {refilled}"
+    );
+    admin.close().await;
+    pg.remove().await;
+}

@@ -28,13 +28,29 @@ pub async fn run(store: Store, retention: Duration, mut shutdown: watch::Receive
     loop {
         match sweep(&store, retention, &mut shutdown).await {
             Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "retention deleted old events"),
+            Ok(deleted) => {
+                tracing::info!(deleted, "retention deleted old events");
+                reclaim_space(&store, &mut shutdown).await;
+            }
             Err(error) => tracing::warn!(%error, "retention sweep failed; retrying at the next one"),
         }
         tokio::select! {
             () = tokio::time::sleep(SWEEP_INTERVAL) => {}
             () = shutdown_requested(&mut shutdown) => return,
         }
+    }
+}
+
+/// Lets the store reuse the space a sweep freed; a failure is logged and
+/// left to the next sweep, and shutdown abandons it.
+async fn reclaim_space(store: &Store, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        result = store.reclaim_space() => {
+            if let Err(error) = result {
+                tracing::warn!(%error, "reclaiming the space of deleted events failed; retrying after the next sweep");
+            }
+        }
+        () = shutdown_requested(shutdown) => {}
     }
 }
 

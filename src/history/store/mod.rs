@@ -339,6 +339,14 @@ impl Store {
         observe("delete", result)
     }
 
+    /// After a retention sweep: lets the database reuse the space of what it
+    /// deleted (PostgreSQL: a throttled `VACUUM`; SQLite reuses free pages by
+    /// itself, so there it does nothing).
+    pub async fn reclaim_space(&self) -> Result<(), StoreError> {
+        let Store::Postgres(s) = self else { return Ok(()) };
+        observe("vacuum", s.reclaim_space().await)
+    }
+
     /// Stores a body kept out of its Kafka record, under the event id (idempotent).
     pub async fn put_body(&self, id: &str, received_at: i64, sha256: &[u8], body: &[u8]) -> Result<(), StoreError> {
         let result = match self {

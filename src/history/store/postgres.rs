@@ -19,6 +19,10 @@ pub const NOTIFY_CHANNEL: &str = "hookgate_events";
 /// Ids per notification (a payload must stay under 8000 bytes).
 const IDS_PER_NOTIFICATION: usize = 100;
 
+/// The reclaiming VACUUM's throttle: autovacuum's default cost delay (with
+/// the default cost limit of 200).
+const RECLAIM_COST_DELAY: &str = "SET vacuum_cost_delay = '2ms'";
+
 /// A PostgreSQL history store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -62,6 +66,24 @@ impl PostgresStore {
         }
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Makes the space of deleted events and bodies reusable (`VACUUM`,
+    /// skipped for a table autovacuum is already vacuuming), throttled as
+    /// autovacuum is by default so that it yields to the indexer and
+    /// readers. Retention calls it after a sweep: PostgreSQL otherwise
+    /// reuses that space only once autovacuum visits the tables, which a
+    /// server may have turned off or may run only after a fifth of a table
+    /// has been deleted.
+    pub(super) async fn reclaim_space(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        // A session setting; it changes nothing but this connection's VACUUMs, which only this runs.
+        sqlx::query(RECLAIM_COST_DELAY).execute(&mut *connection).await?;
+        // VACUUM cannot run inside a transaction block: one statement per call.
+        sqlx::query("VACUUM (SKIP_LOCKED) events, bodies")
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
     }
 
     /// A listener subscribed to [`NOTIFY_CHANNEL`] (it reconnects by itself;
