@@ -23,9 +23,17 @@ pub const DELETE_BATCH: u32 = 1000;
 /// Shortest pause between two delete statements of one sweep.
 const BATCH_PAUSE: Duration = Duration::from_millis(50);
 
-/// Sweeps now and every [`SWEEP_INTERVAL`] until shutdown.
+/// Sweeps now and every [`SWEEP_INTERVAL`] until shutdown. The interval
+/// runs from one sweep's start to the next, so a long sweep or reclaim does
+/// not stretch it (a sweep that outlasts it is followed at once by the next).
 pub async fn run(store: Store, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut sweeps = tokio::time::interval(SWEEP_INTERVAL);
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        tokio::select! {
+            _ = sweeps.tick() => {}
+            () = shutdown_requested(&mut shutdown) => return,
+        }
         match sweep(&store, retention, &mut shutdown).await {
             Ok(0) => {}
             Ok(deleted) => {
@@ -33,10 +41,6 @@ pub async fn run(store: Store, retention: Duration, mut shutdown: watch::Receive
                 reclaim_space(&store, &mut shutdown).await;
             }
             Err(error) => tracing::warn!(%error, "retention sweep failed; retrying at the next one"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
-            () = shutdown_requested(&mut shutdown) => return,
         }
     }
 }
