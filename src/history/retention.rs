@@ -6,6 +6,8 @@
 //! ingest and delete as fast, retention is what falls behind.
 //! Bodies kept out of Kafka records go by the same receive-time cutoff, so
 //! they leave with their events (and so do those whose publish failed).
+//! After a sweep that deleted something, the store is asked to make that
+//! space reusable (a throttled `VACUUM` on PostgreSQL).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
