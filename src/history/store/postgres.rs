@@ -19,9 +19,9 @@ pub const NOTIFY_CHANNEL: &str = "hookgate_events";
 /// Ids per notification (a payload must stay under 8000 bytes).
 const IDS_PER_NOTIFICATION: usize = 100;
 
-/// The reclaiming VACUUM's throttle: autovacuum's default cost delay (with
+/// Sets the reclaiming VACUUM's throttle: autovacuum's default cost delay (with
 /// the default cost limit of 200).
-const RECLAIM_COST_DELAY: &str = "SET vacuum_cost_delay = '2ms'";
+const RECLAIM_THROTTLE: &str = "SET vacuum_cost_delay = '2ms'";
 
 /// A PostgreSQL history store.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ impl PostgresStore {
     pub(super) async fn reclaim_space(&self) -> Result<(), StoreError> {
         let mut connection = self.pool.acquire().await?;
         // A session setting; it changes nothing but this connection's VACUUMs, which only this runs.
-        sqlx::query(RECLAIM_COST_DELAY).execute(&mut *connection).await?;
+        sqlx::query(RECLAIM_THROTTLE).execute(&mut *connection).await?;
         // VACUUM cannot run inside a transaction block: one statement per call.
         sqlx::query("VACUUM (SKIP_LOCKED) events, bodies")
             .execute(&mut *connection)
