@@ -332,7 +332,9 @@ async fn postgres_announces_new_events_to_the_live_tail_of_every_replica() {
 /// replace deleted ones fit in the pages those left.
 #[tokio::test]
 async fn postgres_reuses_the_space_of_swept_events_after_reclaim() {
-    let pg = PgSchema::create().await;
+    // In a shared database, another test's open transaction would keep
+    // the swept rows from being reclaimed.
+    let pg = PgSchema::create_in_own_database().await;
     let admin = pg.admin().await;
     let table_bytes = || async {
         sqlx::query_scalar::<_, i64>("SELECT pg_table_size('events')")

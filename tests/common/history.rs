@@ -96,6 +96,8 @@ pub struct PgSchema {
     schema: String,
     /// Where it lives.
     url: String,
+    /// A database created for this test alone: `(server URL, name)`.
+    own_database: Option<(String, String)>,
     /// Set once the schema is gone.
     dropped: bool,
 }
@@ -103,31 +105,64 @@ pub struct PgSchema {
 impl PgSchema {
     /// Creates `hg_test_<uuid>` and opens a store in it (migrations applied).
     pub async fn create() -> PgSchema {
-        let schema = format!("hg_test_{}", uuid::Uuid::now_v7().simple());
         for url in postgres_urls() {
-            let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
-                continue;
-            };
-            admin
-                .execute(format!("CREATE SCHEMA {schema}").as_str())
-                .await
-                .expect("create schema");
-            admin.close().await;
-            let options = PgConnectOptions::from_str(&url)
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
-            let store = Store::Postgres(PostgresStore::connect(options).await.expect("postgres store"));
-            return PgSchema {
-                store,
-                schema,
-                url,
-                dropped: false,
-            };
+            if let Some(pg) = PgSchema::open(url, None).await {
+                return pg;
+            }
         }
         panic!(
             "PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)",
             postgres_urls()
         );
+    }
+
+    /// Like [`PgSchema::create`], in a database created for this test
+    /// alone: for outcomes that other tests' sessions of a shared database
+    /// would change (VACUUM keeps every row an open transaction of the
+    /// same database might still see).
+    pub async fn create_in_own_database() -> PgSchema {
+        let name = format!("hg_test_{}", uuid::Uuid::now_v7().simple());
+        for url in postgres_urls() {
+            let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&url).await else {
+                continue;
+            };
+            admin
+                .execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create database");
+            admin.close().await;
+            let mut database_url = url::Url::parse(&url).expect("postgres URL");
+            database_url.set_path(&name);
+            let pg = PgSchema::open(database_url.into(), Some((url, name.clone()))).await;
+            return pg.expect("the new database is reachable");
+        }
+        panic!(
+            "PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)",
+            postgres_urls()
+        );
+    }
+
+    /// Creates the schema at `url` and opens a store in it; `None` when
+    /// the server does not answer.
+    async fn open(url: String, own_database: Option<(String, String)>) -> Option<PgSchema> {
+        let schema = format!("hg_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = PgPoolOptions::new().max_connections(1).connect(&url).await.ok()?;
+        admin
+            .execute(format!("CREATE SCHEMA {schema}").as_str())
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let store = Store::Postgres(PostgresStore::connect(options).await.expect("postgres store"));
+        Some(PgSchema {
+            store,
+            schema,
+            url,
+            own_database,
+            dropped: false,
+        })
     }
 
     /// The server URL (without schema).
@@ -153,24 +188,25 @@ impl PgSchema {
             .expect("postgres admin pool")
     }
 
-    /// Closes the store and drops the schema.
+    /// Closes the store and drops the schema (or the test's database).
     pub async fn remove(mut self) {
         self.store.close().await;
-        drop_schema(&self.url, &self.schema).await;
+        drop_schema(&self.url, &self.schema, self.own_database.as_ref()).await;
         self.dropped = true;
     }
 }
 
-async fn drop_schema(url: &str, schema: &str) {
+async fn drop_schema(url: &str, schema: &str, own_database: Option<&(String, String)>) {
+    let (url, statement) = match own_database {
+        Some((server, name)) => (server.as_str(), format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+        None => (url, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")),
+    };
     let admin = PgPoolOptions::new()
         .max_connections(1)
         .connect(url)
         .await
         .expect("postgres");
-    admin
-        .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
-        .await
-        .expect("drop schema");
+    admin.execute(statement.as_str()).await.expect("drop schema");
     admin.close().await;
 }
 
@@ -180,13 +216,13 @@ impl Drop for PgSchema {
         if self.dropped {
             return;
         }
-        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let (url, schema, own_database) = (self.url.clone(), self.schema.clone(), self.own_database.clone());
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            runtime.block_on(drop_schema(&url, &schema));
+            runtime.block_on(drop_schema(&url, &schema, own_database.as_ref()));
         })
         .join();
     }
