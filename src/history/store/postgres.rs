@@ -19,9 +19,12 @@ pub const NOTIFY_CHANNEL: &str = "hookgate_events";
 /// Ids per notification (a payload must stay under 8000 bytes).
 const IDS_PER_NOTIFICATION: usize = 100;
 
-/// Sets the reclaiming VACUUM's throttle: autovacuum's default cost delay (with
-/// the default cost limit of 200).
-const RECLAIM_THROTTLE: &str = "SET vacuum_cost_delay = '2ms'";
+/// Sets the reclaiming VACUUM's throttle: autovacuum's cost delay with five
+/// times its default cost limit (200). At the default, the VACUUM of a store
+/// of a few GB took longer than inserts took to fill the space it freed;
+/// unthrottled, it slowed ingest more (benches/README.md).
+const RECLAIM_THROTTLE: &str =
+    "SELECT set_config('vacuum_cost_delay', '2ms', false), set_config('vacuum_cost_limit', '1000', false)";
 
 /// A PostgreSQL history store.
 #[derive(Debug, Clone)]
@@ -69,12 +72,11 @@ impl PostgresStore {
     }
 
     /// Makes the space of deleted events and bodies reusable (`VACUUM`,
-    /// skipped for a table autovacuum is already vacuuming), throttled as
-    /// autovacuum is by default so that it yields to the indexer and
-    /// readers. Retention calls it after a sweep: PostgreSQL otherwise
-    /// reuses that space only once autovacuum visits the tables, which a
-    /// server may have turned off or may run only after a fifth of a table
-    /// has been deleted.
+    /// skipped for a table autovacuum is already vacuuming), throttled so
+    /// that it yields to the indexer and readers. Retention calls it after
+    /// a sweep: PostgreSQL otherwise reuses that space only once autovacuum
+    /// visits the tables, which a server may have turned off or may run
+    /// only after a fifth of a table has been deleted.
     pub(super) async fn reclaim_space(&self) -> Result<(), StoreError> {
         let mut connection = self.pool.acquire().await?;
         // A session setting; it changes nothing but this connection's VACUUMs, which only this runs.
