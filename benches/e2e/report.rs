@@ -92,7 +92,7 @@ pub(crate) struct MachineUse {
 impl MachineUse {
     /// Readings at the start of the run.
     pub(crate) fn start() -> MachineUse {
-        let (busy, steal) = machine_seconds();
+        let (busy, steal) = crate::server::machine_seconds();
         MachineUse {
             started: std::time::Instant::now(),
             busy,
@@ -103,7 +103,7 @@ impl MachineUse {
 
     /// One line on CPU time used by other processes and stolen by the hypervisor since `start`.
     pub(crate) fn finish(&self) -> String {
-        let (busy, steal) = machine_seconds();
+        let (busy, steal) = crate::server::machine_seconds();
         // Children (servers, Tansu, helpers) were all waited for: their time is in ours.
         let ours = crate::server::cpu_seconds_of("self", true) - self.ours;
         let wall = self.started.elapsed().as_secs_f64();
@@ -116,20 +116,6 @@ impl MachineUse {
             steal - self.steal
         )
     }
-}
-
-/// Busy (everything but idle and iowait) and steal seconds of all CPUs, from /proc/stat.
-fn machine_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()
-        .map(|cpu| cpu.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_default();
-    let hz = crate::server::clock_ticks_per_second();
-    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0) / hz;
-    // user nice system idle iowait irq softirq steal
-    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7), at(7))
 }
 
 fn mib(bytes: u64) -> String {

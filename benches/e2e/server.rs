@@ -241,6 +241,21 @@ pub(crate) fn cpu_seconds_of(pid: &str, children: bool) -> f64 {
     ticks as f64 / clock_ticks_per_second()
 }
 
+/// Busy (everything but idle and iowait, steal included) and steal seconds
+/// of all CPUs, from /proc/stat.
+pub(crate) fn machine_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .map(|cpu| cpu.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    let hz = clock_ticks_per_second();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0) / hz;
+    // user nice system idle iowait irq softirq steal
+    (at(0) + at(1) + at(2) + at(5) + at(6) + at(7), at(7))
+}
+
 /// The kernel's clock tick (USER_HZ): `getconf CLK_TCK`, 100 when it cannot be asked.
 pub(crate) fn clock_ticks_per_second() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

@@ -260,8 +260,8 @@ struct Sampler<'a> {
     http: reqwest::Client,
     /// CPU per thread group at the previous window's end.
     cpu: ThreadCpu,
-    /// Broker, load generator and whole-machine CPU seconds at the previous window's end.
-    others: (f64, f64, f64),
+    /// Broker, load generator, whole-machine and stolen CPU seconds at the previous window's end.
+    others: (f64, f64, f64, f64),
     /// 2xx answers so far.
     ok: u64,
     /// Retention deletions at the previous window's end.
@@ -281,11 +281,13 @@ impl<'a> Sampler<'a> {
         }
     }
 
-    fn others(broker: &Broker) -> (f64, f64, f64) {
+    fn others(broker: &Broker) -> (f64, f64, f64, f64) {
+        let (machine, steal) = server::machine_seconds();
         (
             broker.cpu_seconds().unwrap_or(0.0),
             server::cpu_seconds_of("self", false),
-            probe::machine_busy_seconds(),
+            machine,
+            steal,
         )
     }
 
@@ -324,6 +326,7 @@ impl<'a> Sampler<'a> {
             broker_cpu: others.0 - self.others.0,
             generator_cpu: others.1 - self.others.1,
             machine_cpu: others.2 - self.others.2,
+            steal: others.3 - self.others.3,
             latencies: std::mem::take(&mut phase.latencies),
         };
         (self.cpu, self.others, self.deleted) = (cpu, others, deleted);

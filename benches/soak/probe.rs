@@ -50,21 +50,6 @@ impl ThreadCpu {
     }
 }
 
-/// CPU seconds the whole machine has spent busy (every process, all cores), from `/proc/stat`.
-pub(crate) fn machine_busy_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(cpu) = stat.lines().next() else { return 0.0 };
-    // user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
-    let ticks: u64 = cpu
-        .split_whitespace()
-        .skip(1)
-        .enumerate()
-        .filter(|(i, _)| !matches!(i, 3 | 4) && *i < 8)
-        .filter_map(|(_, v)| v.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / crate::server::clock_ticks_per_second()
-}
-
 /// Name and user + system seconds from a `/proc/PID/task/TID/stat` line.
 fn thread_cpu(stat: &str) -> Option<(String, f64)> {
     let open = stat.find('(')?;

@@ -38,8 +38,11 @@ pub(crate) struct Window {
     pub(crate) broker_cpu: f64,
     /// Load generator (this process) CPU seconds during the window.
     pub(crate) generator_cpu: f64,
-    /// CPU seconds the whole machine was busy during the window (other processes included).
+    /// CPU seconds the whole machine was busy during the window (other processes
+    /// and the hypervisor's steal included).
     pub(crate) machine_cpu: f64,
+    /// CPU seconds the hypervisor took from the machine during the window.
+    pub(crate) steal: f64,
     /// Every latency of the window, µs (pooled into the run's figures).
     pub(crate) latencies: Vec<u32>,
 }
@@ -70,13 +73,14 @@ impl Window {
         println!("{line}");
         let groups: Vec<String> = self.cpu.iter().map(|(name, s)| format!("{name} {s:.1}")).collect();
         let total: f64 = self.cpu.iter().map(|(_, s)| s).sum();
-        let others = self.machine_cpu - total - self.broker_cpu - self.generator_cpu;
+        let others = self.machine_cpu - total - self.broker_cpu - self.generator_cpu - self.steal;
         println!(
-            "             CPU s: hookgate {total:.1} [{}]; broker {:.1}; load generator {:.1}; other processes {:.1} (of {:.0} available)",
+            "             CPU s: hookgate {total:.1} [{}]; broker {:.1}; load generator {:.1}; other processes {:.1}; hypervisor steal {:.1} (of {:.0} available)",
             groups.join(", "),
             self.broker_cpu,
             self.generator_cpu,
             others.max(0.0),
+            self.steal,
             self.seconds * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
         );
     }
