@@ -191,12 +191,12 @@ impl PgSchema {
     /// Closes the store and drops the schema (or the test's database).
     pub async fn remove(mut self) {
         self.store.close().await;
-        drop_schema(&self.url, &self.schema, self.own_database.as_ref()).await;
+        drop_schema_or_database(&self.url, &self.schema, self.own_database.as_ref()).await;
         self.dropped = true;
     }
 }
 
-async fn drop_schema(url: &str, schema: &str, own_database: Option<&(String, String)>) {
+async fn drop_schema_or_database(url: &str, schema: &str, own_database: Option<&(String, String)>) {
     let (url, statement) = match own_database {
         Some((server, name)) => (server.as_str(), format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
         None => (url, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")),
@@ -206,7 +206,10 @@ async fn drop_schema(url: &str, schema: &str, own_database: Option<&(String, Str
         .connect(url)
         .await
         .expect("postgres");
-    admin.execute(statement.as_str()).await.expect("drop schema");
+    admin
+        .execute(statement.as_str())
+        .await
+        .expect("drop the test schema or database");
     admin.close().await;
 }
 
@@ -222,7 +225,7 @@ impl Drop for PgSchema {
                 .enable_all()
                 .build()
                 .unwrap();
-            runtime.block_on(drop_schema(&url, &schema, own_database.as_ref()));
+            runtime.block_on(drop_schema_or_database(&url, &schema, own_database.as_ref()));
         })
         .join();
     }
