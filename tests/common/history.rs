@@ -88,6 +88,14 @@ fn postgres_urls() -> Vec<String> {
     }
 }
 
+/// Fails the test: no URL of [`postgres_urls`] answered.
+fn unreachable_postgres() -> ! {
+    panic!(
+        "PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)",
+        postgres_urls()
+    );
+}
+
 /// A PostgreSQL store in a schema of its own, so that tests run in parallel.
 pub struct PgSchema {
     /// The store, connected with `search_path` set to the schema.
@@ -110,10 +118,7 @@ impl PgSchema {
                 return pg;
             }
         }
-        panic!(
-            "PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)",
-            postgres_urls()
-        );
+        unreachable_postgres()
     }
 
     /// Like [`PgSchema::create`], in a database created for this test
@@ -136,10 +141,7 @@ impl PgSchema {
             let pg = PgSchema::open(database_url.into(), Some((url, name.clone()))).await;
             return pg.expect("the new database is reachable");
         }
-        panic!(
-            "PostgreSQL is not reachable at {:?} (set HOOKGATE_TEST_POSTGRES)",
-            postgres_urls()
-        );
+        unreachable_postgres()
     }
 
     /// Creates the schema at `url` and opens a store in it; `None` when
