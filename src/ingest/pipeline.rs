@@ -187,7 +187,7 @@ impl Ingest {
             Ok(pending) => pending,
             Err(error) => return Err(publish_failed(route, id, claims, error).await),
         };
-        let settling = settle(self.clone(), route.clone(), id, pending, claims, deadline, admitted);
+        let settling = settle(self, route.clone(), id, pending, claims, deadline, admitted);
         FinishOnDrop::new(settling).await
     }
 
